@@ -1,0 +1,77 @@
+// Byte helpers shared by ids, signing and the token format: hex, base64, UTF-8, constant-time compare.
+// Written against Web APIs only (TextEncoder, btoa/atob, crypto) so they run unchanged in Node and workerd.
+
+const HEX = '0123456789abcdef';
+const utf8Encoder = new TextEncoder();
+
+/** Lowercase hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += HEX[b >> 4]! + HEX[b & 15]!;
+  return out;
+}
+
+/** Standard base64 (RFC 4648 section 4, with padding) of `bytes`. */
+export function toBase64(bytes: Uint8Array): string {
+  // btoa takes a "binary string"; build it in chunks so large inputs do not overflow the argument stack.
+  let binary = '';
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  }
+  return btoa(binary);
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Decodes standard padded base64; throws a TypeError on anything else (no whitespace, no URL alphabet). */
+export function fromBase64(text: string): Uint8Array {
+  if (!BASE64_RE.test(text))
+    throw new TypeError('invalid base64: expected the standard alphabet with padding');
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/** UTF-8 bytes of a string. */
+export function utf8(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}
+
+/** Views any binary body as bytes; strings are UTF-8 encoded. */
+export function asBytes(body: string | Uint8Array | ArrayBuffer | null | undefined): Uint8Array {
+  if (body === null || body === undefined) return new Uint8Array(0);
+  if (typeof body === 'string') return utf8(body);
+  if (body instanceof Uint8Array) return body;
+  return new Uint8Array(body);
+}
+
+/**
+ * Compares two byte strings in time that depends only on their lengths, never on where they differ,
+ * so a signature check leaks nothing about how close a forgery came. Lengths of MACs are public.
+ */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** `n` cryptographically random bytes (WebCrypto). */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  crypto.getRandomValues(out);
+  return out;
+}
+
+/** SHA-256 of bytes or of a string's UTF-8 encoding (WebCrypto, so it runs in Node and workerd). */
+export async function sha256(data: string | Uint8Array): Promise<Uint8Array> {
+  const bytes = typeof data === 'string' ? utf8(data) : data;
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** Lowercase hex SHA-256. */
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  return toHex(await sha256(data));
+}
