@@ -1,0 +1,201 @@
+// Image preprocessing (sniffing, limits, EXIF, alpha, resize + centre crop, scaling) and postprocessing,
+// on small images made with sharp inside the tests.
+import { ApiError } from '@gigatok/shared';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { encodeImage, preprocessImage, sniffImageType, toPixels } from '../src/preprocess.ts';
+
+const limits = { maxImageBytes: 1 << 20, maxImagePixels: 1_000_000 };
+
+async function solid(
+  width: number,
+  height: number,
+  rgb: [number, number, number],
+  format: 'png' | 'jpeg' | 'webp',
+) {
+  const img = sharp({
+    create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } },
+  });
+  const out =
+    format === 'png'
+      ? img.png()
+      : format === 'jpeg'
+        ? img.jpeg({ quality: 100 })
+        : img.webp({ lossless: true });
+  return new Uint8Array(await out.toBuffer());
+}
+
+async function run(bytes: Uint8Array, size = 8, l = limits): Promise<Float32Array> {
+  const out = new Float32Array(3 * size * size);
+  await preprocessImage(bytes, size, l, 'images.0', out, 0);
+  return out;
+}
+
+/** CRC-32 (ISO-HDLC, as PNG chunks use). */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+async function problemOf(p: Promise<unknown>): Promise<ApiError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ApiError);
+  return error as ApiError;
+}
+
+describe('sniffImageType', () => {
+  it('recognises PNG, JPEG and WebP by their magic bytes', async () => {
+    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'png'))).toBe('png');
+    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'jpeg'))).toBe('jpeg');
+    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'webp'))).toBe('webp');
+    expect(sniffImageType(new TextEncoder().encode('GIF89a......'))).toBeUndefined();
+    expect(sniffImageType(new Uint8Array(0))).toBeUndefined();
+  });
+});
+
+describe('preprocessImage', () => {
+  it('scales RGB to [-1, 1] channel-first (x / 127.5 - 1) for every input type', async () => {
+    for (const format of ['png', 'webp', 'jpeg'] as const) {
+      const x = await run(await solid(10, 10, [255, 0, 51], format));
+      const plane = 64;
+      const tol = format === 'jpeg' ? 0.05 : 1e-6;
+      expect(Math.abs(x[0]! - 1)).toBeLessThan(tol);
+      expect(Math.abs(x[plane]! + 1)).toBeLessThan(tol);
+      expect(Math.abs(x[2 * plane]! - (51 / 127.5 - 1))).toBeLessThan(tol);
+    }
+  });
+
+  it('resizes the short side and keeps the centre: side bands of a wide image are cropped away', async () => {
+    // 48x16: red | green | blue thirds of 16x16; the centre crop is the green square.
+    const raw = Buffer.alloc(48 * 16 * 3);
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 48; x++) raw[(y * 48 + x) * 3 + Math.floor(x / 16)] = 255;
+    }
+    const png = new Uint8Array(
+      await sharp(raw, { raw: { width: 48, height: 16, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+    const size = 8;
+    const x = await run(png, size);
+    const plane = size * size;
+    const centre = (3 * size + 3) as number;
+    expect(x[centre]).toBeCloseTo(-1, 2); // red channel
+    expect(x[plane + centre]).toBeCloseTo(1, 2); // green
+    expect(x[2 * plane + centre]).toBeCloseTo(-1, 2); // blue
+  });
+
+  it('applies the EXIF orientation before cropping', async () => {
+    // Stored 16 wide x 48 tall (top third red); orientation 6 (rotate 90 cw) shows it 48x16 with red on the right.
+    const raw = Buffer.alloc(16 * 48 * 3);
+    for (let y = 0; y < 48; y++) for (let x = 0; x < 16; x++) raw[(y * 16 + x) * 3 + (y < 16 ? 0 : 1)] = 255;
+    const jpeg = new Uint8Array(
+      await sharp(raw, { raw: { width: 16, height: 48, channels: 3 } })
+        .jpeg({ quality: 100 })
+        .withMetadata({ orientation: 6 })
+        .toBuffer(),
+    );
+    const size = 4;
+    const x = await run(jpeg, size);
+    // After rotation the image is 48x16 and the centre crop is green.
+    const centre = size + 1;
+    expect(x[size * size + centre]!).toBeGreaterThan(0.8);
+    expect(x[centre]!).toBeLessThan(-0.8);
+  });
+
+  it('flattens transparency onto white and reads greyscale as RGB', async () => {
+    const transparent = new Uint8Array(
+      await sharp({
+        create: { width: 8, height: 8, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+      })
+        .png()
+        .toBuffer(),
+    );
+    const x = await run(transparent, 4);
+    expect(Math.min(...x)).toBeCloseTo(1, 5);
+    const grey = new Uint8Array(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 127, g: 127, b: 127 } } })
+        .toColourspace('b-w')
+        .png()
+        .toBuffer(),
+    );
+    const g = await run(grey, 4);
+    expect(g.length).toBe(48);
+    expect(Math.abs(g[0]! - g[16]!)).toBeLessThan(1e-6);
+    expect(Math.abs(g[0]! - g[32]!)).toBeLessThan(1e-6);
+  });
+
+  describe('rejects bad input with a problem naming the field', () => {
+    it('not an image -> 415 unsupported_media_type', async () => {
+      const e = await problemOf(run(new TextEncoder().encode('hello, world')));
+      expect([e.code, e.status, e.field]).toEqual(['unsupported_media_type', 415, 'images.0']);
+    });
+
+    it('a truncated PNG -> 400 invalid_image', async () => {
+      const png = await solid(32, 32, [1, 2, 3], 'png');
+      const e = await problemOf(run(png.subarray(0, 40)));
+      expect([e.code, e.status]).toEqual(['invalid_image', 400]);
+    });
+
+    it('a PNG whose data is corrupted -> 400 invalid_image', async () => {
+      const png = await solid(32, 32, [1, 2, 3], 'png');
+      const bad = png.slice();
+      for (let i = 60; i < bad.length - 12; i++) bad[i] = 0xaa;
+      const e = await problemOf(run(bad));
+      expect(e.code).toBe('invalid_image');
+    });
+
+    it('more bytes than the limit -> 413 image_too_large', async () => {
+      const png = await solid(32, 32, [1, 2, 3], 'png');
+      const e = await problemOf(run(png, 8, { ...limits, maxImageBytes: 50 }));
+      expect([e.code, e.status, e.limit]).toEqual(['image_too_large', 413, 50]);
+    });
+
+    it('a decompression bomb (tiny file claiming a huge canvas) -> 413 from the header, before decoding', async () => {
+      // A real 1x1 PNG whose IHDR claims 100000 x 100000 (CRC fixed up): 10^10 pixels would need 30 GB decoded.
+      const png = Buffer.from(await solid(1, 1, [0, 0, 0], 'png'));
+      png.writeUInt32BE(100_000, 16);
+      png.writeUInt32BE(100_000, 20);
+      png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+      const e = await problemOf(
+        run(new Uint8Array(png), 8, { maxImageBytes: 1 << 20, maxImagePixels: 1_000_000 }),
+      );
+      expect([e.code, e.status, e.limit]).toEqual(['image_too_large', 413, 1_000_000]);
+      expect(e.message).toContain('100000x100000');
+    });
+
+    it('an image over the pixel limit -> 413 image_too_large', async () => {
+      const e = await problemOf(
+        run(await solid(200, 100, [9, 9, 9], 'webp'), 8, { ...limits, maxImagePixels: 10_000 }),
+      );
+      expect([e.code, e.status]).toEqual(['image_too_large', 413]);
+    });
+  });
+});
+
+describe('postprocessing', () => {
+  it('maps [-1, 1] to uint8 with clamp(127.5 x + 128) truncated, clamping outliers and NaN', () => {
+    const size = 1;
+    const image = Float32Array.from([-1, 0, 1]);
+    expect(Array.from(toPixels(image, 0, size))).toEqual([0, 128, 255]);
+    expect(Array.from(toPixels(Float32Array.from([-7, 3, Number.NaN]), 0, size))).toEqual([0, 255, 0]);
+  });
+
+  it('round-trips pixels exactly through PNG and lossless WebP', async () => {
+    const size = 4;
+    const pixels = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 37) % 256);
+    for (const format of ['png', 'webp'] as const) {
+      const bytes = await encodeImage(pixels, size, format);
+      expect(sniffImageType(bytes)).toBe(format);
+      const back = await sharp(bytes).raw().toBuffer();
+      expect(Array.from(back)).toEqual(Array.from(pixels));
+    }
+  });
+});
