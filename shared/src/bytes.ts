@@ -61,7 +61,8 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** `n` cryptographically random bytes (WebCrypto). */
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
-  crypto.getRandomValues(out);
+  // getRandomValues fills at most 65,536 bytes per call (WebCrypto spec, QuotaExceededError beyond).
+  for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65_536)));
   return out;
 }
 

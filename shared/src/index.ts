@@ -1,5 +1,12 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
+export * from './backend-auth.ts';
+export * from './base32.ts';
 export * from './bytes.ts';
+export * from './canonical-json.ts';
 export * from './crc32c.ts';
 export * from './errors.ts';
+export * from './headers.ts';
+export * from './ids.ts';
+export * from './random.ts';
 export * from './token-format.ts';
+export * from './webhooks.ts';
