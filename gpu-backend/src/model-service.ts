@@ -1,0 +1,202 @@
+// One loaded model as a service: encode and decode through dynamic batchers, generate through the
+// AR sampler, with metrics. Routes call this; it knows nothing about HTTP.
+import { ApiError } from '@gigatok/shared';
+import { DynamicBatcher } from './batcher.ts';
+import type { Metrics } from './metrics.ts';
+import { float32, int64, outputFloat32, outputInt64 } from './ort.ts';
+import { encodeImage, type ImageLimits, type OutputFormat, preprocessImage, toPixels } from './preprocess.ts';
+import { disposeModel, type LoadedModel } from './registry.ts';
+import { ArSampler, type SamplerMode } from './sampler.ts';
+import type { SamplingParams } from './sampling.ts';
+
+export interface BatchingOptions {
+  maxBatch: number;
+  maxQueueDelayMs: number;
+  maxQueue: number;
+  maxActiveBatches: number;
+}
+
+export interface EncodedImage {
+  format: OutputFormat;
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export class ModelService {
+  readonly #encoder: DynamicBatcher<Float32Array, Int32Array>;
+  readonly #decoder: DynamicBatcher<Int32Array, Float32Array>;
+  readonly sampler: ArSampler | undefined;
+
+  constructor(
+    readonly model: LoadedModel,
+    readonly batching: BatchingOptions,
+    readonly limits: ImageLimits,
+    readonly metrics: Metrics | undefined,
+    samplerMode: SamplerMode = 'kv',
+  ) {
+    const id = model.id;
+    const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
+    const plane = 3 * size * size;
+    const common = {
+      maxBatch: batching.maxBatch,
+      maxQueueDelayMs: batching.maxQueueDelayMs,
+      maxQueue: batching.maxQueue,
+    };
+    this.#encoder = new DynamicBatcher<Float32Array, Int32Array>({
+      ...common,
+      label: `${id}/encoder`,
+      run: async (images) => {
+        const n = images.length;
+        const input = new Float32Array(n * plane);
+        for (const [i, img] of images.entries()) input.set(img, i * plane);
+        const out = await model.encoder.run({ image: float32(input, [n, 3, size, size]) });
+        const tokens = outputInt64(out, 'tokens', `${id}/encoder`).data;
+        if (tokens.length !== n * T)
+          throw new Error(`${id}/encoder returned ${tokens.length} tokens, expected ${n} x ${T}`);
+        return images.map((_, i) => Int32Array.from(tokens.subarray(i * T, (i + 1) * T), Number));
+      },
+      onBatch: ({ size: s, computeUs }) => metrics?.recordExec(id, 'encoder', s, computeUs),
+      onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'encoder', queueUs),
+    });
+    this.#decoder = new DynamicBatcher<Int32Array, Float32Array>({
+      ...common,
+      label: `${id}/decoder`,
+      run: async (rows) => {
+        const n = rows.length;
+        const input = new BigInt64Array(n * T);
+        for (const [i, row] of rows.entries()) for (let t = 0; t < T; t++) input[i * T + t] = BigInt(row[t]!);
+        const out = await model.decoder.run({ tokens: int64(input, [n, T]) });
+        const image = outputFloat32(out, 'image', `${id}/decoder`).data;
+        if (image.length !== n * plane)
+          throw new Error(`${id}/decoder returned ${image.length} values, expected ${n} x ${plane}`);
+        return rows.map((_, i) => image.slice(i * plane, (i + 1) * plane));
+      },
+      onBatch: ({ size: s, computeUs }) => metrics?.recordExec(id, 'decoder', s, computeUs),
+      onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'decoder', queueUs),
+    });
+    if (model.arStep !== undefined) {
+      const ar = model.manifest.ar;
+      this.sampler = new ArSampler(
+        {
+          modelId: id,
+          graph: model.arStep,
+          layers: ar.n_layer,
+          heads: ar.n_head,
+          headDim: ar.head_dim,
+          tokens: T,
+          vocab: model.manifest.tokenizer.codebook_size,
+          numClasses: ar.num_classes,
+          nullClass: ar.null_class_id,
+        },
+        {
+          maxBatch: batching.maxBatch,
+          maxQueueDelayMs: batching.maxQueueDelayMs,
+          maxQueue: batching.maxQueue,
+          maxActiveCohorts: batching.maxActiveBatches,
+          mode: samplerMode,
+          onStep: ({ rows, computeUs }) => metrics?.recordExec(id, 'ar_step', rows, computeUs),
+          onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'ar_step', queueUs),
+        },
+      );
+    }
+  }
+
+  get id(): string {
+    return this.model.id;
+  }
+
+  /** Images in the queues, for the pending gauge. */
+  pending(): { encoder: number; decoder: number; ar_step: number } {
+    return {
+      encoder: this.#encoder.queued,
+      decoder: this.#decoder.queued,
+      ar_step: this.sampler?.pendingImages ?? 0,
+    };
+  }
+
+  /** Image bytes -> token rows. Preprocessing runs per request before joining the batch queue. */
+  async encode(images: readonly Uint8Array[], signal?: AbortSignal): Promise<Int32Array[]> {
+    const size = this.model.manifest.tokenizer.image_size;
+    const plane = 3 * size * size;
+    const tensors = await Promise.all(
+      images.map(async (bytes, i) => {
+        const out = new Float32Array(plane);
+        await preprocessImage(bytes, size, this.limits, `images.${i}`, out, 0);
+        return out;
+      }),
+    );
+    return this.#encoder.submit(tensors, signal);
+  }
+
+  /** Checks token rows against the model (count per row, id range); field paths name the offender. */
+  checkTokens(rows: readonly (readonly number[])[] | readonly Int32Array[], field: string): Int32Array[] {
+    const { tokens_per_image: T, codebook_size: V } = this.model.manifest.tokenizer;
+    return rows.map((row, i) => {
+      if (row.length !== T) {
+        throw new ApiError(
+          'invalid_tokens',
+          `'${field}.${i}' must hold ${T} tokens for ${this.id}, got ${row.length}`,
+          {
+            field: `${field}.${i}`,
+            limit: T,
+          },
+        );
+      }
+      const out = new Int32Array(T);
+      for (let t = 0; t < T; t++) {
+        const v = row[t]!;
+        if (!Number.isInteger(v) || v < 0 || v >= V) {
+          throw new ApiError('invalid_tokens', `'${field}.${i}.${t}' must be in [0, ${V - 1}], got ${v}`, {
+            field: `${field}.${i}.${t}`,
+            limit: `[0, ${V - 1}]`,
+          });
+        }
+        out[t] = v;
+      }
+      return out;
+    });
+  }
+
+  /** Token rows (already checked) -> images in `format`. */
+  async decode(
+    rows: readonly Int32Array[],
+    format: OutputFormat,
+    signal?: AbortSignal,
+  ): Promise<EncodedImage[]> {
+    const size = this.model.manifest.tokenizer.image_size;
+    const images = await this.#decoder.submit(rows, signal);
+    return Promise.all(
+      images.map(async (image) => ({
+        format,
+        width: size,
+        height: size,
+        data: await encodeImage(toPixels(image, 0, size), size, format),
+      })),
+    );
+  }
+
+  async generate(
+    request: { seed: number; classIds: readonly (number | null)[]; params: SamplingParams },
+    signal?: AbortSignal,
+  ): Promise<Int32Array[]> {
+    if (this.sampler === undefined) {
+      throw new ApiError('invalid_parameter', `model ${this.id} has no ar_step graph and cannot generate`, {
+        field: 'model',
+      });
+    }
+    const { codebook_size: V } = this.model.manifest.tokenizer;
+    if (request.params.topK > V) {
+      throw new ApiError('invalid_parameter', `'top_k' must be in [0, ${V}], got ${request.params.topK}`, {
+        field: 'top_k',
+        limit: V,
+      });
+    }
+    return this.sampler.generate(request, signal);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#encoder.close(), this.#decoder.close(), this.sampler?.close()]);
+    await disposeModel(this.model);
+  }
+}

@@ -1,0 +1,134 @@
+// Loads model directories (docs/model-contract.md): validates manifest.json, checks every listed
+// file's size and sha256 (streamed), creates the graph sessions and warms them up.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { type ModelManifest, modelManifestSchema } from './contract-shim.ts';
+import { logger } from './log.ts';
+import { float32, Graph, int64, type SessionConfig } from './ort.ts';
+
+export interface LoadedModel {
+  id: string;
+  dir: string;
+  manifest: ModelManifest;
+  encoder: Graph;
+  decoder: Graph;
+  /** Absent when the manifest has no ar_step graph (tokenizer-only model): generate is refused. */
+  arStep: Graph | undefined;
+}
+
+export class ModelLoadError extends Error {
+  override readonly name = 'ModelLoadError';
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Resolves a manifest path inside `dir`, refusing absolute paths and anything that leaves the directory. */
+function inside(dir: string, relative: string): string {
+  const full = path.resolve(dir, relative);
+  if (path.isAbsolute(relative) || !full.startsWith(dir + path.sep)) {
+    throw new ModelLoadError(`${dir}/manifest.json: file '${relative}' is outside the model directory`);
+  }
+  return full;
+}
+
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const file = path.join(dir, 'manifest.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new ModelLoadError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const parsed = modelManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ModelLoadError(`${file} is not a valid manifest:\n  ${lines.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+/** Checks that every file the manifest lists exists with the listed size and sha256. */
+export async function verifyFiles(dir: string, manifest: ModelManifest): Promise<void> {
+  const problems: string[] = [];
+  for (const entry of manifest.files) {
+    const full = inside(dir, entry.path);
+    try {
+      const info = await stat(full);
+      if (info.size !== entry.bytes) {
+        problems.push(`${entry.path}: ${info.size} bytes, manifest says ${entry.bytes}`);
+        continue;
+      }
+      const digest = await sha256File(full);
+      if (digest !== entry.sha256.toLowerCase()) {
+        problems.push(`${entry.path}: sha256 ${digest}, manifest says ${entry.sha256}`);
+      }
+    } catch (error) {
+      problems.push(`${entry.path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const listed = new Set(manifest.files.map((f) => path.normalize(f.path)));
+  for (const [name, graph] of Object.entries(manifest.graphs)) {
+    if (graph !== undefined && !listed.has(path.normalize(graph.file))) {
+      problems.push(`graph ${name} (${graph.file}) is not listed in files`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ModelLoadError(`${dir}: model files do not match manifest.json:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** One run of each graph at batch 1, so the first request does not pay for allocation and kernel choice. */
+async function warmUp(model: LoadedModel): Promise<void> {
+  const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
+  await model.encoder.run({ image: float32(new Float32Array(3 * size * size), [1, 3, size, size]) });
+  await model.decoder.run({ tokens: int64(new BigInt64Array(T), [1, T]) });
+  if (model.arStep !== undefined) {
+    const { n_layer: L, n_head: H, head_dim: D, null_class_id: nullClass } = model.manifest.ar;
+    await model.arStep.run({
+      token_ids: int64(new BigInt64Array(2), [2, 1]),
+      class_ids: int64(BigInt64Array.of(0n, BigInt(nullClass)), [2]),
+      position: int64(BigInt64Array.of(0n), [1]),
+      past_keys: float32(new Float32Array(0), [L, 2, H, 0, D]),
+      past_values: float32(new Float32Array(0), [L, 2, H, 0, D]),
+    });
+  }
+}
+
+export async function loadModel(
+  dir: string,
+  config: SessionConfig & { warmup: boolean },
+): Promise<LoadedModel> {
+  const started = performance.now();
+  const absolute = path.resolve(dir);
+  const manifest = await readManifest(absolute);
+  await verifyFiles(absolute, manifest);
+  const id = manifest.model_id;
+  const load = (name: 'encoder' | 'decoder' | 'ar_step', file: string) =>
+    Graph.load(inside(absolute, file), `${id}/${name}`, config);
+  const encoder = await load('encoder', manifest.graphs.encoder.file);
+  const decoder = await load('decoder', manifest.graphs.decoder.file);
+  const arStep =
+    manifest.graphs.ar_step === undefined ? undefined : await load('ar_step', manifest.graphs.ar_step.file);
+  const model: LoadedModel = { id, dir: absolute, manifest, encoder, decoder, arStep };
+  if (config.warmup) await warmUp(model);
+  logger.info('model loaded', {
+    model: id,
+    dir: absolute,
+    providers: encoder.providers,
+    graphs: Object.keys(manifest.graphs),
+    ms: Math.round(performance.now() - started),
+  });
+  return model;
+}
+
+export async function disposeModel(model: LoadedModel): Promise<void> {
+  await model.encoder.dispose();
+  await model.decoder.dispose();
+  await model.arStep?.dispose();
+}

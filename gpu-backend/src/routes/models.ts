@@ -1,0 +1,13 @@
+// GET /v1/models: what each loaded model is (sizes, classes, sampling defaults), from its manifest.
+import { Hono } from 'hono';
+import type { AppEnv } from '../context.ts';
+import { modelSummary } from './schemas.ts';
+
+export const modelRoutes = new Hono<AppEnv>();
+
+modelRoutes.get('/', (c) => {
+  const models = [...c.var.deps.state.models.values()].map((s) =>
+    modelSummary(s.model.manifest, s.sampler !== undefined),
+  );
+  return c.json({ models });
+});

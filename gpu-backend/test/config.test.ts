@@ -1,0 +1,140 @@
+// Configuration from the environment, and model directory validation at load time.
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { parseDevice } from '../src/ort.ts';
+import { loadModel } from '../src/registry.ts';
+import { FIXTURE_DIR } from './helpers.ts';
+
+const base = { GIGATOK_MODEL_DIRS: FIXTURE_DIR, GIGATOK_BACKEND_SECRET: 'a-secret-of-sixteen+' };
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({
+      modelDirs: [FIXTURE_DIR],
+      device: 'cpu',
+      maxBatch: 16,
+      maxQueueDelayMs: 5,
+      maxQueue: 256,
+      port: 8790,
+      host: '127.0.0.1',
+      secrets: ['a-secret-of-sixteen+'],
+      insecureDev: false,
+    });
+  });
+
+  it('requires the backend secret unless GIGATOK_INSECURE_DEV=1', () => {
+    expect(() => loadConfig({ GIGATOK_MODEL_DIRS: FIXTURE_DIR })).toThrow(
+      /GIGATOK_BACKEND_SECRET: is required/,
+    );
+    expect(loadConfig({ GIGATOK_MODEL_DIRS: FIXTURE_DIR, GIGATOK_INSECURE_DEV: '1' }).secrets).toEqual([]);
+  });
+
+  it('accepts several comma-separated secrets (rotation) and refuses short ones', () => {
+    expect(
+      loadConfig({ ...base, GIGATOK_BACKEND_SECRET: 'first-secret-aaaaaaa,second-secret-bbbbbb' }).secrets,
+    ).toHaveLength(2);
+    expect(() => loadConfig({ ...base, GIGATOK_BACKEND_SECRET: 'short' })).toThrow(/>= 16 characters/);
+  });
+
+  it('names every invalid variable', () => {
+    let message = '';
+    try {
+      loadConfig({ ...base, GIGATOK_DEVICE: 'tpu', GIGATOK_MAX_BATCH: '0', PORT: 'http' });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message).toContain('GIGATOK_DEVICE');
+    expect(message).toContain('GIGATOK_MAX_BATCH');
+    expect(message).toContain('PORT');
+  });
+
+  it('resolves relative model directories against the directory npm was started from', () => {
+    const repo = path.resolve(FIXTURE_DIR, '..', '..', '..', '..');
+    const c = loadConfig({
+      ...base,
+      GIGATOK_MODEL_DIRS: 'gpu-backend/test/fixtures/tiny-random',
+      INIT_CWD: repo,
+    });
+    expect(c.modelDirs).toEqual([FIXTURE_DIR]);
+  });
+
+  it('refuses a model directory without manifest.json', () => {
+    expect(() => loadConfig({ ...base, GIGATOK_MODEL_DIRS: tmpdir() })).toThrow(/no manifest\.json/);
+  });
+});
+
+describe('parseDevice', () => {
+  it('lists the valid devices when given an unknown one', () => {
+    expect(parseDevice('cuda')).toBe('cuda');
+    expect(() => parseDevice('rocm')).toThrow("'device' must be one of cpu, cuda, auto, got 'rocm'");
+  });
+});
+
+describe('loadModel validation', () => {
+  let dir: string;
+  const session = {
+    device: 'cpu' as const,
+    cudaDeviceId: 0,
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    warmup: false,
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'gigatok-model-'));
+    await cp(FIXTURE_DIR, dir, { recursive: true });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function editManifest(
+    edit: (m: {
+      tokenizer: Record<string, unknown>;
+      files: { path: string; sha256: string; bytes: number }[];
+    }) => void,
+  ) {
+    const file = path.join(dir, 'manifest.json');
+    const m = JSON.parse(await readFile(file, 'utf8'));
+    edit(m);
+    await writeFile(file, JSON.stringify(m));
+  }
+
+  it('refuses a file whose sha256 differs from the manifest (same size)', async () => {
+    const file = path.join(dir, 'encoder.onnx');
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1]! ^= 0x01;
+    await writeFile(file, bytes);
+    await expect(loadModel(dir, session)).rejects.toThrow(
+      /encoder\.onnx: sha256 [0-9a-f]{64}, manifest says/,
+    );
+  });
+
+  it('refuses a manifest that misses a field, naming it', async () => {
+    await editManifest((m) => {
+      delete m.tokenizer.codebook_size;
+    });
+    await expect(loadModel(dir, session)).rejects.toThrow(/tokenizer\.codebook_size/);
+  });
+
+  it('refuses a file path that leaves the model directory', async () => {
+    await editManifest((m) => {
+      m.files.push({ path: '../escape.onnx', sha256: '0'.repeat(64), bytes: 1 });
+    });
+    await expect(loadModel(dir, session)).rejects.toThrow(/outside the model directory/);
+  });
+
+  it('refuses a graph file that the manifest does not list', async () => {
+    await editManifest((m) => {
+      m.files = m.files.filter((f) => f.path !== 'ar_step.onnx');
+    });
+    await expect(loadModel(dir, session)).rejects.toThrow(
+      /graph ar_step \(ar_step\.onnx\) is not listed in files/,
+    );
+  });
+});

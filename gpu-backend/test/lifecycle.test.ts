@@ -1,0 +1,91 @@
+// Server lifecycle on loopback: cancellation, the bounded queue (429 + Retry-After), graceful
+// shutdown, readiness when a model fails to load.
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startServer } from '../src/server.ts';
+import { expectProblem, FIXTURE_DIR, postJson, signedFetch, testConfig } from './helpers.ts';
+
+const generateBody = (over: Record<string, unknown> = {}) => ({
+  model: 'tiny-random',
+  seed: 3,
+  class_ids: [0],
+  cfg_scale: 2,
+  cfg_schedule: 'step',
+  temperature: 1,
+  top_k: 0,
+  top_p: 1,
+  ...over,
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a server whose batches wait (long queue delay)', () => {
+  it('cancels a queued generate by request_id, and refuses work beyond the queue with 429 + Retry-After', async () => {
+    const server = await startServer(testConfig({ maxBatch: 256, maxQueue: 64, maxQueueDelayMs: 1_500 }));
+    try {
+      await server.loaded;
+      const first = postJson(
+        server.url,
+        '/v1/generate',
+        generateBody({ class_ids: Array(40).fill(1), request_id: 'job-1' }),
+      );
+      await sleep(150);
+      const full = await postJson(server.url, '/v1/generate', generateBody({ class_ids: Array(30).fill(2) }));
+      expect(Number(full.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      await expectProblem(full, 429, 'queue_full');
+
+      const dup = await postJson(server.url, '/v1/generate', generateBody({ request_id: 'job-1' }));
+      await expectProblem(dup, 409, 'conflict');
+
+      const cancel = await signedFetch(server.url, '/v1/generate/job-1/cancel', { method: 'POST' });
+      expect(cancel.status).toBe(200);
+      expect(await cancel.json()).toEqual({ request_id: 'job-1', status: 'canceled' });
+      const canceled = await expectProblem(await first, 409, 'conflict');
+      expect(canceled.detail).toContain('canceled');
+      // The queue is free again.
+      const after = await postJson(
+        server.url,
+        '/v1/generate',
+        generateBody({ class_ids: Array(30).fill(2) }),
+      );
+      expect(after.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('finishes in-flight requests on shutdown and then stops accepting connections', async () => {
+    const server = await startServer(testConfig({ maxBatch: 64, maxQueueDelayMs: 600 }));
+    await server.loaded;
+    const inFlight = postJson(server.url, '/v1/generate', generateBody({ class_ids: [0, 1] }));
+    await sleep(100);
+    const closed = server.close();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { tokens: number[][] }).tokens).toHaveLength(2);
+    await closed;
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('readiness', () => {
+  it('is loading at start, and stays 503 (failed) when a model file does not match its manifest', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gigatok-bad-'));
+    try {
+      await cp(FIXTURE_DIR, dir, { recursive: true });
+      await writeFile(path.join(dir, 'decoder.onnx'), 'not the decoder');
+      const server = await startServer(testConfig({ modelDirs: [dir] }));
+      expect(server.state.status).toBe('loading');
+      await expect(server.loaded).rejects.toThrow(/decoder\.onnx: \d+ bytes, manifest says/);
+      const res = await fetch(`${server.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'failed', models: [] });
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      await server.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
