@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, parseRetryAfter, sleep } from './retry.ts';
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  it('reads delay-seconds as milliseconds', () => {
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+  });
+
+  it('reads an HTTP-date as the time left until it', () => {
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
+  });
+
+  it('treats an HTTP-date in the past as no wait', () => {
+    expect(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now)).toBe(0);
+  });
+
+  it('returns null for absent or unreadable values', () => {
+    for (const value of [null, undefined, '', '-1', '1.5', 'soon', '12abc']) {
+      expect(parseRetryAfter(value, now)).toBeNull();
+    }
+  });
+});
+
+describe('backoffDelay', () => {
+  const options = { baseDelayMs: 100, maxDelayMs: 1000 };
+
+  it('doubles per attempt between half and all of the ceiling', () => {
+    expect(backoffDelay(0, options, () => 0)).toBe(50);
+    expect(backoffDelay(0, options, () => 1)).toBe(100);
+    expect(backoffDelay(2, options, () => 0)).toBe(200);
+    expect(backoffDelay(2, options, () => 1)).toBe(400);
+  });
+
+  it('never exceeds the cap however many attempts', () => {
+    expect(backoffDelay(30, options, () => 1)).toBe(1000);
+    expect(backoffDelay(30, options, () => 0)).toBe(500);
+  });
+});
+
+describe('sleep', () => {
+  it('rejects with the abort reason as soon as the signal aborts', async () => {
+    const controller = new AbortController();
+    const started = performance.now();
+    const pending = sleep(10_000, controller.signal);
+    setTimeout(() => controller.abort(new Error('stop')), 20);
+    await expect(pending).rejects.toThrow('stop');
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
