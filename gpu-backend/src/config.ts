@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { LIMITS } from './contract-shim.ts';
 import { devices } from './ort.ts';
 
 /** The repository root (this file is gpu-backend/src/config.ts). */
@@ -34,8 +35,8 @@ const envSchema = z
       .transform((v) => v === '1' || v === 'true')
       .default(true),
     GIGATOK_MAX_BODY_BYTES: int(1024, 2 ** 31).default(64 * 1024 * 1024),
-    GIGATOK_MAX_IMAGE_BYTES: int(1024, 2 ** 31).default(16 * 1024 * 1024),
-    GIGATOK_MAX_IMAGE_PIXELS: int(1, 2 ** 31).default(40_000_000),
+    GIGATOK_MAX_IMAGE_BYTES: int(1024, 2 ** 31).default(LIMITS.maxImageBytes),
+    GIGATOK_MAX_IMAGE_PIXELS: int(1, 2 ** 31).default(LIMITS.maxImagePixels),
     GIGATOK_REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(300_000),
     GIGATOK_SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
     GIGATOK_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

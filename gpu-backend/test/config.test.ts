@@ -126,7 +126,9 @@ describe('loadModel validation', () => {
     await editManifest((m) => {
       m.files.push({ path: '../escape.onnx', sha256: '0'.repeat(64), bytes: 1 });
     });
-    await expect(loadModel(dir, session)).rejects.toThrow(/outside the model directory/);
+    await expect(loadModel(dir, session)).rejects.toThrow(
+      /files\.3\.path: 'path' must be a relative path inside the model directory/,
+    );
   });
 
   it('refuses a graph file that the manifest does not list', async () => {
@@ -134,7 +136,7 @@ describe('loadModel validation', () => {
       m.files = m.files.filter((f) => f.path !== 'ar_step.onnx');
     });
     await expect(loadModel(dir, session)).rejects.toThrow(
-      /graph ar_step \(ar_step\.onnx\) is not listed in files/,
+      /graphs\.ar_step\.file: graph 'ar_step' file "ar_step\.onnx" is not listed in 'files'/,
     );
   });
 });

@@ -71,7 +71,7 @@ describe('a server whose batches wait (long queue delay)', () => {
 });
 
 describe('readiness', () => {
-  it('is loading at start, and stays 503 (failed) when a model file does not match its manifest', async () => {
+  it('is loading at start, and stays 503 when a model file does not match its manifest', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'gigatok-bad-'));
     try {
       await cp(FIXTURE_DIR, dir, { recursive: true });
@@ -81,7 +81,8 @@ describe('readiness', () => {
       await expect(server.loaded).rejects.toThrow(/decoder\.onnx: \d+ bytes, manifest says/);
       const res = await fetch(`${server.url}/readyz`);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ status: 'failed', models: [] });
+      expect(await res.json()).toEqual({ status: 'loading', models: [] });
+      expect(server.state.status).toBe('failed');
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       await server.close();
     } finally {

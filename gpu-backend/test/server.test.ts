@@ -207,12 +207,13 @@ describe('POST /v1/encode', () => {
       expect(body.field).toBe('images.1');
     });
 
-    it('not base64 -> 400 invalid_image', async () => {
-      await expectProblem(
+    it('not base64 -> 400 invalid_parameter naming the entry', async () => {
+      const body = await expectProblem(
         await postJson(base, '/v1/encode', { model: MODEL, images: ['not base64!'] }),
         400,
-        'invalid_image',
+        'invalid_parameter',
       );
+      expect(body.field).toBe('images.0');
     });
 
     it('a GIF -> 415 unsupported_media_type', async () => {

@@ -2,7 +2,7 @@
 import { ApiError, decodeTokens, TOKENS_MEDIA_TYPE, TokenFormatError, toBase64 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { decodeRequestSchema } from './schemas.ts';
+import { DecodeRequestSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const decodeRoutes = new Hono<AppEnv>();
@@ -45,7 +45,7 @@ decodeRoutes.post('/', async (c) => {
       throw error;
     }
   } else {
-    const body = parseJsonBody(c, decodeRequestSchema);
+    const body = parseJsonBody(c, DecodeRequestSchema);
     model = body.model;
     rows = body.tokens;
     format = body.format ?? 'png';

@@ -2,13 +2,13 @@
 import { ApiError, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { encodeRequestSchema } from './schemas.ts';
+import { EncodeRequestSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked, wantsTokenBinary } from './util.ts';
 
 export const encodeRoutes = new Hono<AppEnv>();
 
 encodeRoutes.post('/', async (c) => {
-  const body = parseJsonBody(c, encodeRequestSchema);
+  const body = parseJsonBody(c, EncodeRequestSchema);
   const service = modelFor(c, body.model);
   const images = body.images.map((text, i) => {
     try {

@@ -1,16 +1,18 @@
 // POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached), optionally decoded to
 // images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
-import { ApiError, toBase64 } from '@gigatok/shared';
+import { ApiError, fromZodError, toBase64 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { generateRequestSchema } from './schemas.ts';
+import { checkSamplingForModel, GenerateRequestSchema, RequestIdParamSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const generateRoutes = new Hono<AppEnv>();
 
 generateRoutes.post('/', async (c) => {
-  const body = parseJsonBody(c, generateRequestSchema);
+  const body = parseJsonBody(c, GenerateRequestSchema);
   const service = modelFor(c, body.model);
+  const { tokenizer, ar } = service.model.manifest;
+  checkSamplingForModel(body, { codebook_size: tokenizer.codebook_size, num_classes: ar.num_classes });
   const { generations } = c.var.deps;
   const cancel = new AbortController();
   const requestId = body.request_id;
@@ -68,7 +70,9 @@ generateRoutes.post('/', async (c) => {
 });
 
 generateRoutes.post('/:request_id/cancel', (c) => {
-  const requestId = c.req.param('request_id');
+  const parsed = RequestIdParamSchema.safeParse({ request_id: c.req.param('request_id') });
+  if (!parsed.success) throw fromZodError(parsed.error);
+  const requestId = parsed.data.request_id;
   const controller = c.var.deps.generations.get(requestId);
   if (controller === undefined) {
     throw new ApiError('not_found', `no running generate request with request_id '${requestId}'`, {

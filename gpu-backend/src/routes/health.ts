@@ -12,8 +12,9 @@ healthRoutes.get('/readyz', (c) => {
   const { state } = c.var.deps;
   const models = [...state.models.keys()];
   if (state.status === 'ready') return c.json({ status: 'ready', models });
-  const status = state.status === 'loading' ? 'loading' : state.status;
-  return c.json({ status, models }, 503, { 'Cache-Control': 'no-store' });
+  // The contract knows `ready` and `loading`; draining for shutdown and a failed load also answer
+  // `loading` with 503 (a failed load ends the process: main.ts exits 1).
+  return c.json({ status: 'loading' as const, models }, 503, { 'Cache-Control': 'no-store' });
 });
 
 healthRoutes.get('/metrics', async (c) => {

@@ -1,13 +1,11 @@
 // GET /v1/models: what each loaded model is (sizes, classes, sampling defaults), from its manifest.
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { modelSummary } from './schemas.ts';
+import { summarizeManifest } from './schemas.ts';
 
 export const modelRoutes = new Hono<AppEnv>();
 
 modelRoutes.get('/', (c) => {
-  const models = [...c.var.deps.state.models.values()].map((s) =>
-    modelSummary(s.model.manifest, s.sampler !== undefined),
-  );
+  const models = [...c.var.deps.state.models.values()].map((s) => summarizeManifest(s.model.manifest));
   return c.json({ models });
 });

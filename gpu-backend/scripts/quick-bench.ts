@@ -1,0 +1,112 @@
+// Quick CPU/GPU throughput figures (images/s) for encode, decode and generate at several batch sizes,
+// through the same ModelService the server uses (no HTTP). The full benchmark suite is separate.
+// Usage: npm run bench:quick -w gpu-backend [-- --model-dir DIR] [--device cpu|cuda] [--threads N] [--seconds S]
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { defaultModelDir } from '../src/config.ts';
+import { setLogLevel } from '../src/log.ts';
+import { ModelService } from '../src/model-service.ts';
+import { parseDevice } from '../src/ort.ts';
+import { loadModel } from '../src/registry.ts';
+import type { SamplerMode } from '../src/sampler.ts';
+
+const { values } = parseArgs({
+  options: {
+    'model-dir': { type: 'string', default: defaultModelDir },
+    device: { type: 'string', default: 'cpu' },
+    threads: { type: 'string', default: '0' },
+    seconds: { type: 'string', default: '2' },
+    batches: { type: 'string', default: '1,2,4,8,16,32' },
+    recompute: { type: 'boolean', default: false },
+  },
+});
+setLogLevel('warn');
+const seconds = Number(values.seconds);
+const batches = values.batches.split(',').map(Number);
+const model = await loadModel(values['model-dir'], {
+  device: parseDevice(values.device),
+  cudaDeviceId: 0,
+  intraOpThreads: Number(values.threads),
+  interOpThreads: 1,
+  warmup: true,
+});
+const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
+
+function service(maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
+  return new ModelService(
+    model,
+    { maxBatch, maxQueueDelayMs: 0, maxQueue: 1 << 20, maxActiveBatches: 1 },
+    { maxImageBytes: 1 << 26, maxImagePixels: 1 << 26 },
+    undefined,
+    mode,
+  );
+}
+
+/** Images per second of `work(batch)` (which processes `batch` images), timed for about `seconds`. */
+async function rate(batch: number, work: (b: number) => Promise<unknown>): Promise<number> {
+  await work(batch); // warm this batch size
+  let images = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    await work(batch);
+    images += batch;
+  }
+  return images / ((performance.now() - started) / 1000);
+}
+
+const png = new Uint8Array(
+  await sharp({ create: { width: size * 2, height: size * 2, channels: 3, background: '#3a7bd5' } })
+    .png()
+    .toBuffer(),
+);
+const tokens = Array.from({ length: T }, (_, t) => (t * 7919) % V);
+
+const results: Record<string, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
+for (const b of batches) {
+  const s = service(b);
+  const enc = results.encode!;
+  const dec = results.decode!;
+  const gen = results.generate!;
+  enc[b] = await rate(b, (n) => s.encode(Array.from({ length: n }, () => png)));
+  const rows = s.checkTokens(
+    Array.from({ length: b }, () => tokens),
+    'tokens',
+  );
+  dec[b] = await rate(b, (n) => s.decode(rows.slice(0, n), 'png'));
+  if (s.sampler !== undefined) {
+    const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
+    gen[b] = await rate(b, (n) =>
+      s.generate({
+        seed: 1,
+        classIds: Array.from({ length: n }, (_, i) => i % model.manifest.ar.num_classes),
+        params,
+      }),
+    );
+  }
+}
+if (values.recompute && model.arStep !== undefined) {
+  const s = service(1, 'recompute');
+  const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
+  results['generate (no KV cache)'] = {
+    1: await rate(1, (n) => s.generate({ seed: 1, classIds: Array.from({ length: n }, () => 0), params })),
+  };
+}
+
+const fmt = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+console.log(
+  `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.encoder.providers}, ` +
+    `intra-op threads ${values.threads === '0' ? 'default' : values.threads}, node ${process.version}`,
+);
+console.log(`| images/s | ${batches.map((b) => `batch ${b}`).join(' | ')} | best |`);
+console.log(`| --- | ${batches.map(() => '---').join(' | ')} | --- |`);
+for (const [name, byBatch] of Object.entries(results)) {
+  const entries = Object.entries(byBatch);
+  if (entries.length === 0) continue;
+  const best = entries.reduce((a, b) => (b[1] > a[1] ? b : a));
+  console.log(
+    `| ${name} | ${batches.map((b) => fmt(byBatch[b])).join(' | ')} | ${fmt(best[1])} (batch ${best[0]}) |`,
+  );
+}
+await model.encoder.dispose();
+await model.decoder.dispose();
+await model.arStep?.dispose();
