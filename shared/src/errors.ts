@@ -228,15 +228,15 @@ export function joinPath(path: readonly PropertyKey[], prefix?: string): string 
  */
 export function fromZodError(error: Pick<z.core.$ZodError, 'issues'>, prefix?: string): ApiError {
   const errors: FieldError[] = [];
-  for (const issue of error.issues) {
+  for (const { issue, path } of flattenIssues(error.issues, [])) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        const field = joinPath([...issue.path, key], prefix);
+        const field = joinPath([...path, key], prefix);
         errors.push({ field, detail: `'${field}' is not a known field` });
       }
       continue;
     }
-    const field = joinPath(issue.path, prefix);
+    const field = joinPath(path, prefix);
     // Messages written by our schema helpers already start with the quoted field; zod's own do not.
     const detail = issue.message.startsWith("'")
       ? issue.message
@@ -250,4 +250,34 @@ export function fromZodError(error: Pick<z.core.$ZodError, 'issues'>, prefix?: s
     field: first.field || undefined,
     errors,
   });
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * Replaces each failed union by the issues of the alternative that came closest, so `tokens: [[1, "x"]]` reports `tokens.0.1` rather than "Invalid input" at `tokens`.
+ * Union branch issues carry paths relative to the union, hence the accumulated `base`.
+ */
+function flattenIssues(
+  issues: readonly Issue[],
+  base: readonly PropertyKey[],
+): { issue: Issue; path: PropertyKey[] }[] {
+  const out: { issue: Issue; path: PropertyKey[] }[] = [];
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Deeper beats shallower; then a branch whose type matched (a range or length check failed) beats a
+      // type mismatch; then our own message beats zod's generic one.
+      const score = (branch: readonly Issue[]) =>
+        Math.max(...branch.map((i) => i.path.length)) * 4 +
+        (branch[0]?.code === 'invalid_type' ? 0 : 2) +
+        (branch[0]?.message.startsWith("'") ? 1 : 0);
+      let best = issue.errors[0]!;
+      for (const branch of issue.errors) if (score(branch) > score(best)) best = branch;
+      out.push(...flattenIssues(best, path));
+      continue;
+    }
+    out.push({ issue, path });
+  }
+  return out;
 }

@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { fromZodError } from '../errors.ts';
+import {
+  BackendModelsResponseSchema,
+  BackendReadyResponseSchema,
+  DecodeRequestSchema,
+  DecodeResponseSchema,
+  EncodeRequestSchema,
+  EncodeResponseSchema,
+  GenerateRequestSchema,
+  GenerateResponseSchema,
+  RequestIdParamSchema,
+} from './backend.ts';
+
+function firstError(schema: z.ZodType, value: unknown): [string | undefined, string] | 'ok' {
+  const result = schema.safeParse(value);
+  if (result.success) return 'ok';
+  const err = fromZodError(result.error);
+  return [err.field, err.message];
+}
+
+const generate = {
+  model: 'gigatok-nano',
+  seed: 42,
+  class_ids: [1, null, 3],
+  cfg_scale: 4,
+  cfg_schedule: 'constant',
+  temperature: 1,
+  top_k: 0,
+  top_p: 1,
+};
+
+describe('backend requests', () => {
+  it('accept well-formed encode, decode and generate bodies', () => {
+    expect(firstError(EncodeRequestSchema, { model: 'gigatok-nano', images: ['iVBORw0KGgo=', 'AAAA'] })).toBe(
+      'ok',
+    );
+    expect(
+      firstError(DecodeRequestSchema, {
+        model: 'gigatok-nano',
+        tokens: [
+          [1, 2],
+          [3, 4],
+        ],
+        format: 'webp',
+      }),
+    ).toBe('ok');
+    expect(firstError(GenerateRequestSchema, generate)).toBe('ok');
+    expect(
+      firstError(GenerateRequestSchema, {
+        ...generate,
+        return_images: true,
+        format: 'png',
+        request_id: 'job_abc-1',
+      }),
+    ).toBe('ok');
+  });
+
+  it('bound batches to 1..64 entries', () => {
+    expect(firstError(EncodeRequestSchema, { model: 'm', images: [] })).toEqual([
+      'images',
+      "'images' must have at least 1 entry",
+    ]);
+    expect(firstError(EncodeRequestSchema, { model: 'm', images: new Array(65).fill('AAAA') })).toEqual([
+      'images',
+      "'images' must have at most 64 entries, got 65",
+    ]);
+    expect(firstError(DecodeRequestSchema, { model: 'm', tokens: new Array(65).fill([1]) })?.[0]).toBe(
+      'tokens',
+    );
+    expect(firstError(GenerateRequestSchema, { ...generate, class_ids: new Array(65).fill(null) })?.[0]).toBe(
+      'class_ids',
+    );
+    expect(firstError(EncodeRequestSchema, { model: 'm', images: new Array(64).fill('AAAA') })).toBe('ok');
+  });
+
+  it('require every sampling field (the Worker resolves defaults)', () => {
+    for (const field of [
+      'model',
+      'seed',
+      'class_ids',
+      'cfg_scale',
+      'cfg_schedule',
+      'temperature',
+      'top_k',
+      'top_p',
+    ]) {
+      const body: Record<string, unknown> = { ...generate };
+      delete body[field];
+      const error = firstError(GenerateRequestSchema, body);
+      expect(error?.[0], field).toBe(field);
+    }
+    const { cfg_scale: _, ...noCfg } = generate;
+    expect(firstError(GenerateRequestSchema, noCfg)).toEqual(['cfg_scale', "'cfg_scale' is required"]);
+  });
+
+  it('reject bad values, naming the field', () => {
+    expect(firstError(GenerateRequestSchema, { ...generate, seed: -1 })?.[0]).toBe('seed');
+    expect(firstError(GenerateRequestSchema, { ...generate, class_ids: [1, 2.5] })?.[0]).toBe('class_ids.1');
+    expect(firstError(GenerateRequestSchema, { ...generate, temperature: 0 })?.[0]).toBe('temperature');
+    expect(firstError(GenerateRequestSchema, { ...generate, request_id: 'has space' })?.[0]).toBe(
+      'request_id',
+    );
+    expect(firstError(GenerateRequestSchema, { ...generate, steps: 3 })?.[0]).toBe('steps');
+    expect(firstError(EncodeRequestSchema, { model: 'm', images: ['not base64'] })?.[0]).toBe('images.0');
+    expect(firstError(DecodeRequestSchema, { model: 'm', tokens: [[1, -2]] })?.[0]).toBe('tokens.0.1');
+    expect(firstError(DecodeRequestSchema, { model: 'm', tokens: [[1]], format: 'gif' })?.[0]).toBe('format');
+    expect(firstError(RequestIdParamSchema, { request_id: '../x' })?.[0]).toBe('request_id');
+  });
+});
+
+describe('backend responses', () => {
+  it('accept the documented shapes', () => {
+    expect(
+      firstError(EncodeResponseSchema, {
+        model: 'm',
+        codebook_size: 1024,
+        tokens_per_image: 2,
+        tokens: [[1, 2]],
+      }),
+    ).toBe('ok');
+    expect(
+      firstError(DecodeResponseSchema, {
+        model: 'm',
+        images: [{ format: 'png', width: 32, height: 32, data: 'iVBORw0KGgo=' }],
+      }),
+    ).toBe('ok');
+    expect(firstError(GenerateResponseSchema, { model: 'm', seed: 1, tokens: [[3, 4]] })).toBe('ok');
+    expect(firstError(BackendReadyResponseSchema, { status: 'loading', models: [] })).toBe('ok');
+    expect(firstError(BackendModelsResponseSchema, { models: [] })).toBe('ok');
+  });
+
+  it('reject malformed ones', () => {
+    expect(firstError(BackendReadyResponseSchema, { status: 'warming', models: [] })?.[0]).toBe('status');
+    expect(
+      firstError(DecodeResponseSchema, {
+        model: 'm',
+        images: [{ format: 'png', width: 0, height: 1, data: '' }],
+      })?.[0],
+    ).toBe('images.0.width');
+  });
+});

@@ -1,0 +1,123 @@
+// Schemas of the GPU backend's internal API, called only by the Worker with signed requests
+// (backend-auth.ts). The Worker resolves every default, so sampling fields are required here.
+import { z } from 'zod';
+import { LIMITS } from '../limits.ts';
+import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
+import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
+import { ImageFormatSchema, TokenRowSchema } from './public.ts';
+
+const batch = <T extends z.ZodType>(name: string, item: T) =>
+  z
+    .array(item, { error: () => `'${name}' must be an array` })
+    .min(1, { error: () => `'${name}' must have at least 1 entry` })
+    .max(LIMITS.maxBackendBatch, {
+      error: (iss) =>
+        `'${name}' must have at most ${LIMITS.maxBackendBatch} entries, got ${(iss.input as unknown[]).length}`,
+    });
+
+export const REQUEST_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const BackendHealthResponseSchema = z
+  .strictObject({ status: z.literal('ok') })
+  .meta({ id: 'BackendHealth', description: 'The backend process is alive.' });
+
+export const BackendReadyResponseSchema = z
+  .strictObject({ status: z.enum(['ready', 'loading']), models: z.array(ModelIdSchema) })
+  .meta({ id: 'BackendReady', description: 'Whether every configured model is loaded (503 while loading).' });
+export type BackendReadyResponse = z.infer<typeof BackendReadyResponseSchema>;
+
+export const BackendModelsResponseSchema = z
+  .strictObject({ models: z.array(ManifestSummarySchema) })
+  .meta({ id: 'BackendModels', description: 'Summaries of the loaded models.' });
+export type BackendModelsResponse = z.infer<typeof BackendModelsResponseSchema>;
+
+export const EncodeRequestSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    images: batch(
+      'images',
+      base64Field('images', LIMITS.maxImageBase64Chars, 'an image file (PNG, JPEG or WebP)'),
+    ),
+  })
+  .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
+export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;
+
+export const EncodeResponseSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    codebook_size: z.number().int(),
+    tokens_per_image: z.number().int(),
+    tokens: z.array(z.array(z.number().int().min(0))),
+  })
+  .meta({ id: 'BackendEncodeResponse', description: 'One row of tokens per input image, in input order.' });
+export type EncodeResponse = z.infer<typeof EncodeResponseSchema>;
+
+export const DecodeRequestSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    tokens: batch('tokens', TokenRowSchema),
+    format: ImageFormatSchema.optional(),
+  })
+  .meta({
+    id: 'BackendDecodeRequest',
+    description: 'Render rows of tokens as images (png unless format says).',
+  });
+export type DecodeRequest = z.infer<typeof DecodeRequestSchema>;
+
+export const EncodedImageSchema = z
+  .strictObject({
+    format: ImageFormatSchema,
+    width: z.number().int().min(1),
+    height: z.number().int().min(1),
+    data: z.base64(),
+  })
+  .meta({ id: 'BackendImage', description: 'An encoded image file as base64.' });
+export type EncodedImage = z.infer<typeof EncodedImageSchema>;
+
+export const DecodeResponseSchema = z
+  .strictObject({ model: ModelIdSchema, images: z.array(EncodedImageSchema) })
+  .meta({ id: 'BackendDecodeResponse', description: 'One image per token row, in input order.' });
+export type DecodeResponse = z.infer<typeof DecodeResponseSchema>;
+
+const classIdOrNull = z.union([intField('class_ids', 0, LIMITS.maxClassId), z.null()]);
+
+export const GenerateRequestSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    seed: intField('seed', 0, LIMITS.maxSeed),
+    class_ids: batch('class_ids', classIdOrNull),
+    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale),
+    cfg_schedule: CfgScheduleSchema,
+    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }),
+    top_k: intField('top_k', 0, LIMITS.maxCodebookSize),
+    top_p: numberField('top_p', 0, 1, { minExclusive: true }),
+    return_images: boolField('return_images').optional(),
+    format: ImageFormatSchema.optional(),
+    request_id: patternField(
+      'request_id',
+      REQUEST_ID_RE,
+      '1 to 128 characters of [A-Za-z0-9_-]',
+      128,
+    ).optional(),
+  })
+  .meta({
+    id: 'BackendGenerateRequest',
+    description:
+      'Sample class_ids.length images; image i uses class_ids[i] (null: unconditional) and the uniforms of ' +
+      '(seed, i). request_id lets POST /v1/generate/{request_id}/cancel stop it.',
+  });
+export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
+
+export const GenerateResponseSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    seed: z.number().int().min(0).max(LIMITS.maxSeed),
+    tokens: z.array(z.array(z.number().int().min(0))),
+    images: z.array(EncodedImageSchema).optional(),
+  })
+  .meta({ id: 'BackendGenerateResponse', description: 'Sampled tokens per image, and images when asked.' });
+export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
+
+export const RequestIdParamSchema = z.object({
+  request_id: patternField('request_id', REQUEST_ID_RE, '1 to 128 characters of [A-Za-z0-9_-]', 128),
+});

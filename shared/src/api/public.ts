@@ -1,0 +1,565 @@
+// Schemas of the public API (the Worker's /v1 routes): requests, responses, webhook payloads. Named schemas
+// carry `.meta({ id })` so the Worker generates its OpenAPI 3.1 document from these same definitions.
+import { z } from 'zod';
+import { ApiError, ErrorCode as Codes, type ErrorCode, PROBLEM_TYPE_PREFIX } from '../errors.ts';
+import { GENERATION_KEY_RE, IMAGE_ID_RE, JOB_ID_RE, TOKEN_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
+import { LIMITS } from '../limits.ts';
+import {
+  CfgScheduleSchema,
+  type ManifestSummary,
+  ManifestSummarySchema,
+  ModelIdSchema,
+} from '../model-manifest.ts';
+import {
+  base64Field,
+  boolField,
+  enumField,
+  fieldError,
+  intField,
+  numberField,
+  patternField,
+} from '../schema-fields.ts';
+
+export { LIMITS } from '../limits.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+export const IMAGE_FORMATS = ['png', 'webp'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export const ImageFormatSchema = enumField('format', IMAGE_FORMATS).meta({
+  id: 'ImageFormat',
+  description: 'Output image format.',
+});
+
+export const TokenIdSchema = patternField(
+  'token_id',
+  TOKEN_ID_RE,
+  'a token set id "tok_" + 32 base32 characters',
+  36,
+);
+export const ImageIdSchema = patternField(
+  'image_id',
+  IMAGE_ID_RE,
+  'an image id "img_" + 32 base32 characters',
+  36,
+);
+export const JobIdSchema = patternField('id', JOB_ID_RE, 'a generation id "job_" + 32 base32 characters', 36);
+export const GenerationKeySchema = patternField(
+  'params_key',
+  GENERATION_KEY_RE,
+  'a parameters key "gpk_" + 32 base32 characters',
+  36,
+);
+
+const tokenValue = intField('tokens', 0, LIMITS.maxCodebookSize - 1);
+/** One image's tokens. Their count and range are checked against the model at run time (checkTokensForModel). */
+export const TokenRowSchema = z
+  .array(tokenValue, { error: fieldError('tokens', 'an array of integers') })
+  .min(1, { error: () => "'tokens' must not be empty" })
+  .max(LIMITS.maxTokensPerImage, {
+    error: () => `'tokens' must have at most ${LIMITS.maxTokensPerImage} entries`,
+  });
+
+/** RFC 9457 problem details with this API's extension members. */
+export const ProblemSchema = z
+  .object({
+    type: z.string().startsWith(PROBLEM_TYPE_PREFIX),
+    title: z.string(),
+    status: z.number().int().min(400).max(599),
+    detail: z.string(),
+    code: z.enum(Object.values(Codes) as [ErrorCode, ...ErrorCode[]]),
+    field: z.string().optional(),
+    limit: z.union([z.number(), z.string()]).optional(),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ field: z.string(), detail: z.string() })).optional(),
+  })
+  .meta({
+    id: 'Problem',
+    description: 'RFC 9457 problem details (application/problem+json), the body of every error response.',
+  });
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/tokenize, GET /v1/tokens/{id}
+
+export const TokenizeJsonRequestSchema = z
+  .strictObject({
+    image: base64Field('image', LIMITS.maxImageBase64Chars, 'the image file (PNG, JPEG or WebP)'),
+    model: ModelIdSchema.optional(),
+  })
+  .meta({
+    id: 'TokenizeJsonRequest',
+    description:
+      'JSON form of a tokenize request; multipart (field "image") and raw image bodies are accepted too.',
+  });
+export type TokenizeJsonRequest = z.infer<typeof TokenizeJsonRequestSchema>;
+
+export const ModelQuerySchema = z.object({ model: ModelIdSchema.optional() });
+
+export const TokensResponseSchema = z
+  .strictObject({
+    id: TokenIdSchema,
+    object: z.literal('tokens'),
+    model: ModelIdSchema,
+    codebook_size: z.number().int(),
+    tokens_per_image: z.number().int(),
+    shape: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
+    tokens: z.array(z.array(z.number().int().min(0))),
+  })
+  .meta({
+    id: 'TokenizeResponse',
+    description: 'A token set: one row of tokens_per_image tokens per image, in AR order (coarse to fine).',
+  });
+export type TokensResponse = z.infer<typeof TokensResponseSchema>;
+
+export const TokenIdParamSchema = z.object({ id: TokenIdSchema });
+export const ImageIdParamSchema = z.object({ id: ImageIdSchema });
+export const JobIdParamSchema = z.object({ id: JobIdSchema });
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/detokenize
+
+export const DetokenizeRequestSchema = z
+  .strictObject({
+    tokens: z.union([TokenRowSchema, z.array(TokenRowSchema).length(1)]).optional(),
+    token_id: TokenIdSchema.optional(),
+    model: ModelIdSchema.optional(),
+    format: ImageFormatSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if ((body.tokens === undefined) === (body.token_id === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: body.tokens === undefined ? ['tokens'] : ['token_id'],
+        message: "exactly one of 'tokens' and 'token_id' must be given",
+      });
+    }
+  })
+  .meta({
+    id: 'DetokenizeRequest',
+    description: 'Render tokens as an image: give the tokens (one row) or the id of a stored token set.',
+  });
+export type DetokenizeRequest = z.infer<typeof DetokenizeRequestSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/generations and the Generation (job) object
+
+export const GENERATION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export const WEBHOOK_EVENT_TYPES = [
+  'generation.started',
+  'generation.completed',
+  'generation.failed',
+  'generation.canceled',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export const WebhookEventTypeSchema = enumField('events', WEBHOOK_EVENT_TYPES).meta({
+  id: 'WebhookEventType',
+  description: 'A generation lifecycle event a webhook can subscribe to.',
+});
+
+const classId = intField('class_id', 0, LIMITS.maxClassId);
+
+export const WebhookSubscriptionSchema = z
+  .strictObject({
+    url: z
+      .url({ error: fieldError('webhook.url', 'an absolute https URL') })
+      .max(LIMITS.maxWebhookUrlLength, {
+        error: () => `'webhook.url' must be at most ${LIMITS.maxWebhookUrlLength} characters`,
+      }),
+    events: z
+      .array(WebhookEventTypeSchema)
+      .min(1, { error: () => "'webhook.events' must name at least one event" })
+      .max(WEBHOOK_EVENT_TYPES.length)
+      .optional(),
+  })
+  .meta({
+    id: 'WebhookSubscription',
+    description:
+      'Where to POST Standard Webhooks events of this generation. All events when `events` is absent. ' +
+      'The URL must be https and must not point at a private or loopback address.',
+  });
+
+export const OutputOptionsSchema = z
+  .strictObject({
+    images: boolField('output.images').optional(),
+    format: ImageFormatSchema.optional(),
+  })
+  .meta({
+    id: 'OutputOptions',
+    description: 'Whether to render images (default true) and in which format (png).',
+  });
+
+export const GenerationRequestSchema = z
+  .strictObject({
+    model: ModelIdSchema.optional(),
+    class_id: z
+      .union([
+        classId,
+        z.null(),
+        z
+          .array(z.union([classId, z.null()]))
+          .min(1, { error: () => "'class_id' must not be an empty array" })
+          .max(LIMITS.maxCount, {
+            error: (iss) =>
+              `'class_id' must have at most ${LIMITS.maxCount} entries, got ${(iss.input as unknown[]).length}`,
+          }),
+      ])
+      .optional(),
+    count: intField('count', 1, LIMITS.maxCount).optional(),
+    seed: intField('seed', 0, LIMITS.maxSeed).optional(),
+    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale).optional(),
+    cfg_schedule: CfgScheduleSchema.optional(),
+    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }).optional(),
+    top_k: intField('top_k', 0, LIMITS.maxCodebookSize).optional(),
+    top_p: numberField('top_p', 0, 1, { minExclusive: true }).optional(),
+    output: OutputOptionsSchema.optional(),
+    webhook: WebhookSubscriptionSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (Array.isArray(body.class_id) && body.count !== undefined && body.count !== body.class_id.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['count'],
+        message: `'count' must equal the length of 'class_id' (${body.class_id.length}), got ${body.count}`,
+      });
+    }
+  })
+  .meta({
+    id: 'GenerationRequest',
+    description:
+      'Class-conditional image generation. class_id: one class for all images, null for unconditional ' +
+      '(the default), or an array with one class per image (count = its length). Unset sampling ' +
+      "parameters take the model's sampling_defaults; an unset seed is drawn at random and returned.",
+  });
+export type GenerationRequest = z.infer<typeof GenerationRequestSchema>;
+
+/** The parameters a generation ran with: every default applied and the seed chosen. */
+export const GenerationParamsSchema = z
+  .strictObject({
+    seed: intField('seed', 0, LIMITS.maxSeed),
+    class_ids: z
+      .array(z.union([classId, z.null()]))
+      .min(1)
+      .max(LIMITS.maxCount),
+    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale),
+    cfg_schedule: CfgScheduleSchema,
+    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }),
+    top_k: intField('top_k', 0, LIMITS.maxCodebookSize),
+    top_p: numberField('top_p', 0, 1, { minExclusive: true }),
+    output: z.strictObject({ images: z.boolean(), format: ImageFormatSchema }),
+  })
+  .meta({
+    id: 'GenerationParams',
+    description: 'Resolved parameters: image i uses class_ids[i] and the uniforms of (seed, i).',
+  });
+export type GenerationParams = z.infer<typeof GenerationParamsSchema>;
+
+const isoTime = z.iso.datetime();
+
+export const GenerationImageSchema = z
+  .strictObject({
+    index: z.number().int().min(0),
+    class_id: z.number().int().min(0).nullable(),
+    token_id: TokenIdSchema,
+    tokens_url: z.string(),
+    image_id: ImageIdSchema.nullable(),
+    image_url: z.string().nullable(),
+  })
+  .meta({
+    id: 'GenerationImage',
+    description: 'One generated image; image_id/url are null when images were off.',
+  });
+
+export const GenerationSchema = z
+  .strictObject({
+    id: JobIdSchema,
+    object: z.literal('generation'),
+    status: z.enum(GENERATION_STATUSES),
+    model: ModelIdSchema,
+    params: GenerationParamsSchema,
+    params_key: GenerationKeySchema,
+    created_at: isoTime,
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    cached: z.boolean(),
+    attempts: z.number().int().min(0),
+    error: ProblemSchema.nullable(),
+    result: z.strictObject({ images: z.array(GenerationImageSchema) }).nullable(),
+  })
+  .meta({ id: 'Generation', description: 'A generation job and, once it succeeded, its result.' });
+export type Generation = z.infer<typeof GenerationSchema>;
+
+export const GenerationListSchema = z
+  .strictObject({
+    object: z.literal('list'),
+    data: z.array(GenerationSchema),
+    next_cursor: z.string().nullable(),
+  })
+  .meta({ id: 'GenerationList', description: 'A page of generations, newest first.' });
+export type GenerationList = z.infer<typeof GenerationListSchema>;
+
+export const ListGenerationsQuerySchema = z.object({
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,4}$/, { error: fieldError('limit', `an integer in [1, ${LIMITS.maxListLimit}]`) })
+    .transform(Number)
+    .pipe(intField('limit', 1, LIMITS.maxListLimit))
+    .optional(),
+  cursor: z
+    .string()
+    .min(1)
+    .max(LIMITS.maxCursorLength, {
+      error: () => `'cursor' must be at most ${LIMITS.maxCursorLength} characters`,
+    })
+    .optional(),
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Webhooks, models, health
+
+export const WebhookSecretResponseSchema = z
+  .strictObject({ secret: z.string().regex(WEBHOOK_SECRET_RE) })
+  .meta({
+    id: 'WebhookSecret',
+    description: 'The Standard Webhooks secret (whsec_...) that signs your deliveries.',
+  });
+
+export const WebhookPayloadSchema = z
+  .strictObject({
+    type: WebhookEventTypeSchema,
+    timestamp: isoTime,
+    data: GenerationSchema,
+  })
+  .meta({
+    id: 'WebhookPayload',
+    description:
+      'Body of a webhook delivery, signed per Standard Webhooks (headers webhook-id, webhook-timestamp, ' +
+      'webhook-signature).',
+  });
+export type WebhookPayload = z.infer<typeof WebhookPayloadSchema>;
+
+export const ModelListSchema = z
+  .strictObject({ object: z.literal('list'), data: z.array(ManifestSummarySchema) })
+  .meta({ id: 'ModelList', description: 'The models the backend has loaded.' });
+export type ModelList = z.infer<typeof ModelListSchema>;
+
+export const HealthResponseSchema = z
+  .strictObject({
+    status: z.enum(['ok', 'degraded']),
+    backend: z.enum(['ready', 'loading', 'unavailable']).optional(),
+  })
+  .meta({ id: 'Health', description: 'Liveness of the API and, when checked, readiness of the backend.' });
+export type HealthResponse = z.infer<typeof HealthResponseSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Headers
+
+/** Idempotency-Key: 1 to 255 visible ASCII characters (draft-ietf-httpapi-idempotency-key-header). */
+export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, {
+  error: () => `'Idempotency-Key' must be 1 to ${LIMITS.maxIdempotencyKeyLength} visible ASCII characters`,
+});
+
+/**
+ * Seconds the client is willing to wait, from `Prefer: wait=N` (RFC 7240 section 4.3), capped at
+ * LIMITS.maxPreferWaitSeconds; undefined when absent or malformed (a preference is never an error).
+ */
+export function parsePreferWait(header: string | null | undefined): number | undefined {
+  if (!header) return undefined;
+  for (const preference of header.split(',')) {
+    const match = /^\s*wait\s*=\s*"?([0-9]{1,10})"?\s*(?:;.*)?$/i.exec(preference);
+    if (match) return Math.min(Number(match[1]), LIMITS.maxPreferWaitSeconds);
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checks against a loaded model (schemas bound ranges; only the model knows its codebook and classes)
+
+function invalid(field: string, detail: string, limit: number | string): never {
+  throw new ApiError(Codes.invalid_parameter, detail, { field, limit, errors: [{ field, detail }] });
+}
+
+/**
+ * Rejects sampling parameters the model cannot honour: top_k above its codebook size, class ids
+ * >= num_classes (use null for unconditional). Throws ApiError invalid_parameter naming the field.
+ */
+export function checkSamplingForModel(
+  params: {
+    top_k?: number | undefined;
+    class_id?: number | null | readonly (number | null)[] | undefined;
+    class_ids?: readonly (number | null)[] | undefined;
+  },
+  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes'>,
+): void {
+  if (params.top_k !== undefined && params.top_k > summary.codebook_size) {
+    invalid(
+      'top_k',
+      `'top_k' must be in [0, ${summary.codebook_size}] (the model's codebook size), got ${params.top_k}`,
+      summary.codebook_size,
+    );
+  }
+  const checkClass = (field: string, id: number | null) => {
+    if (id !== null && id >= summary.num_classes) {
+      invalid(
+        field,
+        `'${field}' must be in [0, ${summary.num_classes - 1}] or null, got ${id} (the model has ${summary.num_classes} classes)`,
+        summary.num_classes - 1,
+      );
+    }
+  };
+  if (Array.isArray(params.class_id)) {
+    for (const [i, id] of params.class_id.entries()) checkClass(`class_id.${i}`, id);
+  } else if (params.class_id !== undefined) {
+    checkClass('class_id', params.class_id as number | null);
+  }
+  for (const [i, id] of (params.class_ids ?? []).entries()) checkClass(`class_ids.${i}`, id);
+}
+
+/**
+ * Checks detokenize input against the model: exactly tokens_per_image tokens, each below the codebook
+ * size. Returns the single row. Throws ApiError invalid_tokens naming the offending entry.
+ */
+export function checkTokensForModel(
+  tokens: readonly number[] | readonly (readonly number[])[],
+  summary: Pick<ManifestSummary, 'codebook_size' | 'tokens_per_image'>,
+): number[] {
+  const nested = tokens.length > 0 && Array.isArray(tokens[0]);
+  const row = (nested ? (tokens as readonly (readonly number[])[])[0]! : tokens) as readonly number[];
+  const prefix = nested ? 'tokens.0' : 'tokens';
+  const fail = (field: string, detail: string, limit: number): never => {
+    throw new ApiError(Codes.invalid_tokens, detail, { field, limit, errors: [{ field, detail }] });
+  };
+  if (nested && tokens.length !== 1)
+    fail('tokens', `'tokens' must hold exactly one row, got ${tokens.length}`, 1);
+  if (row.length !== summary.tokens_per_image) {
+    fail(
+      prefix,
+      `'tokens' must have ${summary.tokens_per_image} entries (the model's tokens per image), got ${row.length}`,
+      summary.tokens_per_image,
+    );
+  }
+  row.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= summary.codebook_size) {
+      fail(
+        `${prefix}.${i}`,
+        `'${prefix}.${i}' must be in [0, ${summary.codebook_size - 1}], got ${t}`,
+        summary.codebook_size - 1,
+      );
+    }
+  });
+  return [...row];
+}
+
+/** A fresh random seed in [0, 2^32 - 1] (WebCrypto). */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+/**
+ * Applies the model's defaults to a validated request and fixes the seed: the parameters the job runs
+ * with and that `generationParamsKey({ model, ...params })` hashes. An absent class_id means unconditional.
+ */
+export function resolveGenerationParams(
+  request: GenerationRequest,
+  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes' | 'sampling_defaults'>,
+  seed: number = randomSeed(),
+): GenerationParams {
+  checkSamplingForModel(request, summary);
+  const defaults = summary.sampling_defaults;
+  const classIds = Array.isArray(request.class_id)
+    ? [...request.class_id]
+    : new Array<number | null>(request.count ?? 1).fill(
+        (request.class_id as number | null | undefined) ?? null,
+      );
+  return {
+    seed: request.seed ?? seed,
+    class_ids: classIds,
+    cfg_scale: request.cfg_scale ?? defaults.cfg_scale,
+    cfg_schedule: request.cfg_schedule ?? defaults.cfg_schedule,
+    temperature: request.temperature ?? defaults.temperature,
+    top_k: request.top_k ?? defaults.top_k,
+    top_p: request.top_p ?? defaults.top_p,
+    output: { images: request.output?.images ?? true, format: request.output?.format ?? 'png' },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Webhook URL policy (its own error code, invalid_webhook_url, so not part of the schema)
+
+function isPrivateHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host.endsWith('.local') ||
+    host.endsWith('.internal')
+  ) {
+    return true;
+  }
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    // RFC 1918 private, loopback, link-local, "this network", CGNAT (RFC 6598), multicast and reserved.
+    return (
+      a === 10 ||
+      a === 127 ||
+      a === 0 ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      a >= 224
+    );
+  }
+  if (host.includes(':')) {
+    // IPv6 loopback, unspecified, unique-local fc00::/7, link-local fe80::/10, IPv4-mapped.
+    return (
+      host === '::1' ||
+      host === '::' ||
+      /^f[cd][0-9a-f]{0,2}:/.test(host) ||
+      /^fe[89ab][0-9a-f]?:/.test(host) ||
+      host.startsWith('::ffff:')
+    );
+  }
+  return false;
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Enforces the webhook URL policy: https, no credentials, no private, loopback or link-local hosts
+ * (the Worker must not be usable to probe internal networks). `allowInsecureLoopback` admits
+ * http://127.0.0.1 and http://localhost, for local development and tests only.
+ * Throws ApiError invalid_webhook_url with field `webhook.url`.
+ */
+export function checkWebhookUrl(url: string, opts: { allowInsecureLoopback?: boolean } = {}): URL {
+  const fail = (detail: string): never => {
+    throw new ApiError(Codes.invalid_webhook_url, detail, { field: 'webhook.url' });
+  };
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return fail(`'webhook.url' must be an absolute URL, got ${JSON.stringify(url.slice(0, 100))}`);
+  }
+  const loopback = isLoopbackHost(parsed.hostname);
+  if (
+    opts.allowInsecureLoopback &&
+    loopback &&
+    (parsed.protocol === 'http:' || parsed.protocol === 'https:')
+  ) {
+    return parsed;
+  }
+  if (parsed.protocol !== 'https:')
+    fail(`'webhook.url' must use https, got ${parsed.protocol.replace(':', '')}`);
+  if (parsed.username || parsed.password) fail("'webhook.url' must not contain credentials");
+  if (isPrivateHost(parsed.hostname))
+    fail(`'webhook.url' must not point at a private or loopback host, got ${parsed.hostname}`);
+  return parsed;
+}

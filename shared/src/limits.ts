@@ -1,0 +1,41 @@
+// Every numeric limit of the API in one place, so schemas, the Worker, the backend and the docs agree.
+
+/** Characters of standard padded base64 for `bytes` bytes. */
+export const base64Length = (bytes: number): number => 4 * Math.ceil(bytes / 3);
+
+const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+
+export const LIMITS = {
+  /** Largest uploaded image, in bytes (10 MiB). */
+  maxImageBytes: MAX_IMAGE_BYTES,
+  /** Largest base64 image string in a JSON body. */
+  maxImageBase64Chars: base64Length(MAX_IMAGE_BYTES),
+  /** Largest decoded image, width x height (40 megapixels): bounds memory before resizing. */
+  maxImagePixels: 40_000_000,
+  /** Largest JSON request body: one base64 image plus room for the other fields. */
+  maxJsonBodyBytes: base64Length(MAX_IMAGE_BYTES) + 64 * 1024,
+  /** Images per public generation request. */
+  maxCount: 16,
+  /** Images or token rows per backend call. */
+  maxBackendBatch: 64,
+  /** Largest `Prefer: wait=N` honoured, in seconds (RFC 7240). */
+  maxPreferWaitSeconds: 60,
+  maxSeed: 0xffffffff,
+  maxCfgScale: 20,
+  maxTemperature: 5,
+  minCodebookSize: 2,
+  /** Same bound as the GTOK format (docs/token-format.md). */
+  maxCodebookSize: 2 ** 24,
+  maxTokensPerImage: 4096,
+  maxClassId: 2 ** 24 - 1,
+  maxListLimit: 100,
+  defaultListLimit: 20,
+  maxCursorLength: 512,
+  maxIdempotencyKeyLength: 255,
+  maxWebhookUrlLength: 2048,
+  maxRequestIdLength: 128,
+  /** Standard Webhooks timestamp tolerance, seconds. */
+  webhookToleranceSeconds: 300,
+  /** Worker -> backend signature replay window, seconds. */
+  backendReplayWindowSeconds: 300,
+} as const;
