@@ -90,11 +90,26 @@ def load_checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("_orig_mod."): v for k, v in ckpt.items()}
 
 
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> nn.Module:
+    """Loads every tensor by name and shape, nothing missing and nothing left over.
+
+    `assign=True` lets the model be built on the meta device (no memory, no random init, which
+    for the 2.9B XL-XXL would take minutes) and take the checkpoint's tensors as they are."""
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise SystemExit(f"{what}: checkpoint does not match the config:\n{err}") from None
+    return model.float()
+
+
+def from_checkpoints(
+    tc: TokenizerConfig, ac: ARConfig, tokenizer_ckpt: str | Path, ar_ckpt: str | Path
+) -> tuple[GigaTok, GPT]:
+    with torch.device("meta"):
+        tok, ar = GigaTok(tc), GPT(ac)
+    tok = load_strict(tok, load_checkpoint_weights(tokenizer_ckpt), "tokenizer")
+    ar = load_strict(ar, load_checkpoint_weights(ar_ckpt), "AR model")
+    return tok.eval(), ar.eval()
 
 
 @torch.no_grad()
@@ -118,13 +133,11 @@ def random_tokenizer(cfg: TokenizerConfig, seed: int) -> GigaTok:
         # GroupNorm, would amplify float rounding a thousandfold in random models.
         if isinstance(m, AdaptiveGroupNorm):
             nn.init.ones_(m.gamma.bias)
-    n_img = max(1, -(-cfg.codebook_size // cfg.num_latent_tokens))
-    latents = []
-    for i in range(0, n_img, 8):
-        imgs = smooth_images(min(8, n_img - i), cfg.image_size, gen)
-        h = tok.encode_latent(imgs)
-        latents.append(h.permute(0, 2, 3, 1).reshape(-1, cfg.codebook_dim))
-    pool = torch.cat(latents)[: cfg.codebook_size]
+    # A few images suffice (each gives T latents); rows repeat with noise to fill the codebook.
+    n_img = min(4, max(1, -(-cfg.codebook_size // cfg.num_latent_tokens)))
+    h = tok.encode_latent(smooth_images(n_img, cfg.image_size, gen))
+    latents = h.permute(0, 2, 3, 1).reshape(-1, cfg.codebook_dim)
+    pool = latents.repeat(-(-cfg.codebook_size // latents.shape[0]), 1)[: cfg.codebook_size]
     pool = pool + 0.05 * pool.std() * torch.randn(pool.shape, generator=gen)
     tok.quantize.embedding.weight.copy_(F.normalize(pool, dim=-1))
     return tok
@@ -444,7 +457,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     tc = tokenizer_config(args.tokenizer_config)
     overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
     ac = ar_config(args.ar_config, tc, **overrides)
@@ -455,9 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not (args.tokenizer_ckpt and args.ar_ckpt):
             raise SystemExit("give --tokenizer-ckpt and --ar-ckpt, or --random-init")
-        tok, ar = GigaTok(tc), GPT(ac)
-        load_strict(tok, load_checkpoint_weights(args.tokenizer_ckpt), "tokenizer")
-        load_strict(ar, load_checkpoint_weights(args.ar_ckpt), "AR model")
+        tok, ar = from_checkpoints(tc, ac, args.tokenizer_ckpt, args.ar_ckpt)
     model_id = args.model_id or f"gigatok-{tc.name}-{ac.name}".lower()
     sampling = default_sampling(ac)
     for key in ("cfg_scale", "cfg_schedule", "temperature", "top_k", "top_p"):

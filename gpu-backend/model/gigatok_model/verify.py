@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,10 @@ class Report:
         return "\n".join(lines)
 
 
-def session(path: Path, threads: int = 0) -> ort.InferenceSession:
+def session(path: Path) -> ort.InferenceSession:
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    # 0 = ONNX Runtime's default (one thread per core); tests set 1.
+    opts.intra_op_num_threads = int(os.environ.get("GIGATOK_ORT_THREADS", "0"))
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
