@@ -1,6 +1,8 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
 export * from './api/backend.ts';
+export * from './api/model-checks.ts';
 export * from './api/public.ts';
+export * from './api/webhook-url.ts';
 export * from './backend-auth.ts';
 export * from './base32.ts';
 export * from './bytes.ts';

@@ -1,0 +1,113 @@
+// Checks of a validated request against a loaded model, and the defaults it resolves to. The schemas bound
+// ranges; only the model knows its codebook size, token count and classes.
+import { ApiError, ErrorCode as Codes } from '../errors.ts';
+import type { ManifestSummary } from '../model-manifest.ts';
+import type { GenerationParams, GenerationRequest } from './public.ts';
+
+function invalid(field: string, detail: string, limit: number | string): never {
+  throw new ApiError(Codes.invalid_parameter, detail, { field, limit, errors: [{ field, detail }] });
+}
+
+/**
+ * Rejects sampling parameters the model cannot honour: top_k above its codebook size, class ids
+ * >= num_classes (use null for unconditional). Throws ApiError invalid_parameter naming the field.
+ */
+export function checkSamplingForModel(
+  params: {
+    top_k?: number | undefined;
+    class_id?: number | null | readonly (number | null)[] | undefined;
+    class_ids?: readonly (number | null)[] | undefined;
+  },
+  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes'>,
+): void {
+  if (params.top_k !== undefined && params.top_k > summary.codebook_size) {
+    invalid(
+      'top_k',
+      `'top_k' must be in [0, ${summary.codebook_size}] (the model's codebook size), got ${params.top_k}`,
+      summary.codebook_size,
+    );
+  }
+  const checkClass = (field: string, id: number | null) => {
+    if (id !== null && id >= summary.num_classes) {
+      invalid(
+        field,
+        `'${field}' must be in [0, ${summary.num_classes - 1}] or null, got ${id} (the model has ${summary.num_classes} classes)`,
+        summary.num_classes - 1,
+      );
+    }
+  };
+  if (Array.isArray(params.class_id)) {
+    for (const [i, id] of params.class_id.entries()) checkClass(`class_id.${i}`, id);
+  } else if (params.class_id !== undefined) {
+    checkClass('class_id', params.class_id as number | null);
+  }
+  for (const [i, id] of (params.class_ids ?? []).entries()) checkClass(`class_ids.${i}`, id);
+}
+
+/**
+ * Checks detokenize input against the model: exactly tokens_per_image tokens, each below the codebook
+ * size. Returns the single row. Throws ApiError invalid_tokens naming the offending entry.
+ */
+export function checkTokensForModel(
+  tokens: readonly number[] | readonly (readonly number[])[],
+  summary: Pick<ManifestSummary, 'codebook_size' | 'tokens_per_image'>,
+): number[] {
+  const nested = tokens.length > 0 && Array.isArray(tokens[0]);
+  const row = (nested ? (tokens as readonly (readonly number[])[])[0]! : tokens) as readonly number[];
+  const prefix = nested ? 'tokens.0' : 'tokens';
+  const fail = (field: string, detail: string, limit: number): never => {
+    throw new ApiError(Codes.invalid_tokens, detail, { field, limit, errors: [{ field, detail }] });
+  };
+  if (nested && tokens.length !== 1)
+    fail('tokens', `'tokens' must hold exactly one row, got ${tokens.length}`, 1);
+  if (row.length !== summary.tokens_per_image) {
+    fail(
+      prefix,
+      `'tokens' must have ${summary.tokens_per_image} entries (the model's tokens per image), got ${row.length}`,
+      summary.tokens_per_image,
+    );
+  }
+  row.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= summary.codebook_size) {
+      fail(
+        `${prefix}.${i}`,
+        `'${prefix}.${i}' must be in [0, ${summary.codebook_size - 1}], got ${t}`,
+        summary.codebook_size - 1,
+      );
+    }
+  });
+  return [...row];
+}
+
+/** A fresh random seed in [0, 2^32 - 1] (WebCrypto). */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+/**
+ * Applies the model's defaults to a validated request and fixes the seed: the parameters the job runs
+ * with and that `generationParamsKey({ model, ...params })` hashes. An absent class_id means unconditional.
+ */
+export function resolveGenerationParams(
+  request: GenerationRequest,
+  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes' | 'sampling_defaults'>,
+  seed: number = randomSeed(),
+): GenerationParams {
+  checkSamplingForModel(request, summary);
+  const defaults = summary.sampling_defaults;
+  const classIds = Array.isArray(request.class_id)
+    ? [...request.class_id]
+    : new Array<number | null>(request.count ?? 1).fill(
+        (request.class_id as number | null | undefined) ?? null,
+      );
+  return {
+    seed: request.seed ?? seed,
+    class_ids: classIds,
+    cfg_scale: request.cfg_scale ?? defaults.cfg_scale,
+    cfg_schedule: request.cfg_schedule ?? defaults.cfg_schedule,
+    temperature: request.temperature ?? defaults.temperature,
+    top_k: request.top_k ?? defaults.top_k,
+    top_p: request.top_p ?? defaults.top_p,
+    output: { images: request.output?.images ?? true, format: request.output?.format ?? 'png' },
+  };
+}
