@@ -1,0 +1,310 @@
+// The whole stack on one machine: the GPU backend on CPU with the embedded default model and the
+// Worker under `wrangler dev --local` (local R2, D1 with migrations applied, Queues), wired with a
+// freshly generated shared secret. Used by `npm start` and by the end-to-end suites in test/.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name: string) => path.join(repoRoot, 'node_modules', '.bin', name);
+
+export interface StackOptions {
+  /** Port of the Worker (0 picks a free one). */
+  apiPort?: number;
+  /** Port of the GPU backend (0 picks a free one). */
+  backendPort?: number;
+  /** Model directories for the backend (default: the backend's own default, models/gigatok-nano). */
+  modelDirs?: string[];
+  /** Where wrangler keeps local R2/D1/Queues state. */
+  stateDir?: string;
+  /** Extra environment for the backend process (e.g. batching settings). */
+  backendEnv?: Record<string, string>;
+  /** Forward child output to this process's stderr (default: only on failure). */
+  verbose?: boolean;
+  /** How long to wait for both servers to become ready. */
+  readyTimeoutMs?: number;
+}
+
+export interface Stack {
+  apiUrl: string;
+  backendUrl: string;
+  backendSecret: string;
+  adminToken: string;
+  /** Mints an API key for a new tenant through the Worker's admin route. */
+  createKey(tenantName?: string): Promise<{ key: string; tenantId: string; keyId: string }>;
+  /** Stops the backend only (fault tests); `restartBackend` brings it back on the same port. */
+  stopBackend(signal?: NodeJS.Signals): Promise<void>;
+  restartBackend(): Promise<void>;
+  /** Stops both processes and waits for them to exit. */
+  stop(): Promise<void>;
+  /** Recent output of the children, for failure messages. */
+  logs(): string;
+}
+
+/** Returns a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+class ProcessLog {
+  private lines: string[] = [];
+  constructor(
+    private readonly name: string,
+    private readonly verbose: boolean,
+  ) {}
+  attach(child: ChildProcess): void {
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        this.lines.push(`[${this.name}] ${line}`);
+        if (this.lines.length > 400) this.lines.shift();
+        if (this.verbose) process.stderr.write(`[${this.name}] ${line}\n`);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+async function waitFor(url: string, ok: (res: Response) => boolean, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (ok(res)) return;
+      last = `HTTP ${res.status}`;
+      await res.body?.cancel();
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not become ready at ${url} within ${timeoutMs} ms (last: ${last})`);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals, graceMs = 10_000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: ProcessLog): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    log.attach(child);
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} ${args.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+const wranglerEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  // No outside network here, and no telemetry.
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_SEND_METRICS: 'false',
+  CI: process.env.CI ?? 'true',
+});
+
+/** Starts the backend and the Worker, applies migrations, and returns when both answer. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const verbose = options.verbose ?? false;
+  const backendPort = options.backendPort || (await freePort());
+  const apiPort = options.apiPort || (await freePort());
+  const stateDir = path.resolve(options.stateDir ?? path.join(repoRoot, '.local', 'wrangler'));
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+  mkdirSync(stateDir, { recursive: true });
+
+  const backendSecret = randomBytes(32).toString('base64url');
+  const adminToken = randomBytes(32).toString('base64url');
+  const backendUrl = `http://127.0.0.1:${backendPort}`;
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const backendLog = new ProcessLog('backend', verbose);
+  const workerLog = new ProcessLog('worker', verbose);
+  const logs = () => `${backendLog.text()}\n${workerLog.text()}`;
+
+  let backend: ChildProcess | undefined;
+  let worker: ChildProcess | undefined;
+
+  const startBackend = () => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(backendPort),
+      HOST: '127.0.0.1',
+      GIGATOK_DEVICE: 'cpu',
+      GIGATOK_BACKEND_SECRET: backendSecret,
+      ...(options.modelDirs ? { GIGATOK_MODEL_DIRS: options.modelDirs.join(',') } : {}),
+      ...options.backendEnv,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-backend/src/main.ts'], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    backendLog.attach(child);
+    backend = child;
+  };
+
+  const stop = async () => {
+    // wrangler wants SIGINT to tear down workerd; the backend drains on SIGTERM.
+    await Promise.all([stopChild(worker, 'SIGINT'), stopChild(backend, 'SIGTERM')]);
+  };
+
+  try {
+    startBackend();
+    await run(
+      bin('wrangler'),
+      ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir],
+      wranglerEnv(),
+      workerLog,
+    );
+    worker = spawn(
+      bin('wrangler'),
+      [
+        'dev',
+        '--local',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(apiPort),
+        '--inspector-port',
+        String(await freePort()),
+        '--persist-to',
+        stateDir,
+        '--show-interactive-dev-session=false',
+        '--var',
+        `BACKEND_URL:${backendUrl}`,
+        '--var',
+        `BACKEND_SECRET:${backendSecret}`,
+        '--var',
+        `ADMIN_TOKEN:${adminToken}`,
+        '--var',
+        'ALLOW_INSECURE_WEBHOOKS:1',
+      ],
+      { cwd: repoRoot, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    workerLog.attach(worker);
+    await Promise.all([
+      waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend'),
+      waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker'),
+    ]);
+  } catch (error) {
+    await stop();
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- logs ---\n${logs()}`);
+  }
+
+  return {
+    apiUrl,
+    backendUrl,
+    backendSecret,
+    adminToken,
+    logs,
+    stop,
+    async createKey(tenantName = 'local-dev') {
+      const res = await fetch(`${apiUrl}/v1/admin/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant_name: tenantName, name: `${tenantName} key` }),
+      });
+      if (res.status !== 201 && res.status !== 200) {
+        throw new Error(`creating an API key failed: HTTP ${res.status} ${await res.text()}`);
+      }
+      const body = (await res.json()) as { key: string; tenant_id: string; id: string };
+      return { key: body.key, tenantId: body.tenant_id, keyId: body.id };
+    },
+    async stopBackend(signal: NodeJS.Signals = 'SIGKILL') {
+      await stopChild(backend, signal);
+    },
+    async restartBackend() {
+      await stopChild(backend, 'SIGTERM');
+      startBackend();
+      await waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend');
+    },
+  };
+}
+
+/** `npm start`: run the stack until Ctrl-C, printing the URLs and a local development API key. */
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help')) {
+    process.stdout.write(
+      'usage: npm start [-- --verbose]\n' +
+        'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8788), GIGATOK_MODEL_DIRS\n',
+    );
+    return;
+  }
+  const verbose = argv.includes('--verbose');
+  process.stderr.write('[start] starting the GPU backend (CPU) and the Worker (wrangler dev --local) ...\n');
+  const stack = await startStack({
+    apiPort: Number(process.env.GIGATOK_API_PORT ?? 8787),
+    backendPort: Number(process.env.GIGATOK_BACKEND_PORT ?? 8788),
+    ...(process.env.GIGATOK_MODEL_DIRS ? { modelDirs: process.env.GIGATOK_MODEL_DIRS.split(',') } : {}),
+    verbose,
+  });
+  const keyFile = path.join(repoRoot, '.local', 'dev-key.json');
+  const key = await stack.createKey('local-dev');
+  writeFileSync(keyFile, `${JSON.stringify({ api_url: stack.apiUrl, ...key }, null, 2)}\n`, { mode: 0o600 });
+
+  process.stdout.write(
+    [
+      '',
+      'GigaTok Edge is running locally.',
+      `  API          ${stack.apiUrl}/v1  (OpenAPI: ${stack.apiUrl}/v1/openapi.json)`,
+      `  Playground   ${stack.apiUrl}/`,
+      `  GPU backend  ${stack.backendUrl}  (metrics: ${stack.backendUrl}/metrics)`,
+      `  API key      ${key.key}`,
+      `               (also in ${path.relative(process.cwd(), keyFile)})`,
+      '',
+      'Try:',
+      `  export GIGATOK_API_URL=${stack.apiUrl} GIGATOK_API_KEY=${key.key}`,
+      '  npx gigatok generate --class 7 --count 4 --seed 1 --out out/',
+      '',
+      'Ctrl-C stops both.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n[start] ${signal}: stopping the Worker and the backend ...\n`);
+    stack.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** Reads the key written by the last `npm start`, for tools that want it. */
+export function readDevKey(): { api_url: string; key: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(repoRoot, '.local', 'dev-key.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
