@@ -10,6 +10,6 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    env: { GIGATOK_LOG_LEVEL: 'silent' },
+    env: { GIGATOK_LOG_LEVEL: process.env.GIGATOK_LOG_LEVEL ?? 'silent' },
   },
 });

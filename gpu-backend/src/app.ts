@@ -62,7 +62,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.onError((error, c) => {
     const apiError = toApiError(error, c.var.signal);
-    if (apiError.code === 'internal') {
+    if (c.req.raw.signal.aborted) {
+      // The client hung up; nobody reads this answer.
+      logger.debug('client disconnected', { method: c.req.method, path: c.req.path });
+    } else if (apiError.code === 'internal') {
       logger.error('unhandled error', {
         method: c.req.method,
         path: c.req.path,

@@ -90,6 +90,7 @@ export class DynamicBatcher<I, O> {
           // Items not yet in a batch leave the queue; items already running finish and are discarded.
           this.#queue = this.#queue.filter((e) => e.request !== request);
           this.#settle(request, signal?.reason ?? new Error('aborted'));
+          this.#wakeUp();
         },
       };
       signal?.addEventListener('abort', request.onAbort, { once: true });
@@ -119,12 +120,15 @@ export class DynamicBatcher<I, O> {
     }
   }
 
+  /** Ends a wait for a fuller batch early (new work arrived, or queued work left). */
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   #kick(): void {
-    if (this.#wake !== undefined) {
-      const wake = this.#wake;
-      this.#wake = undefined;
-      wake();
-    }
+    this.#wakeUp();
     if (this.#running) return;
     this.#running = true;
     void this.#drain().finally(() => {

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LIMITS } from '@gigatok/shared';
 import { z } from 'zod';
-import { LIMITS } from './contract-shim.ts';
 import { devices } from './ort.ts';
 
 /** The repository root (this file is gpu-backend/src/config.ts). */

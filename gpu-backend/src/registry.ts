@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type ModelManifest, ModelManifestSchema } from './contract-shim.ts';
+import { type ModelManifest, ModelManifestSchema } from '@gigatok/shared';
 import { logger } from './log.ts';
 import { float32, Graph, int64, type SessionConfig } from './ort.ts';
 

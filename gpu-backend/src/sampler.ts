@@ -172,12 +172,15 @@ export class ArSampler {
     while (this.#running) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Ends a wait for a fuller batch early (new work arrived, or queued work left). */
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   #kick(): void {
-    if (this.#wake !== undefined) {
-      const wake = this.#wake;
-      this.#wake = undefined;
-      wake();
-    }
+    this.#wakeUp();
     if (!this.#running) {
       this.#running = true;
       void this.#loop().finally(() => {
@@ -199,6 +202,7 @@ export class ArSampler {
     job.signal?.removeEventListener('abort', job.onAbort);
     if (error !== undefined) {
       this.#pending = this.#pending.filter((s) => s.job !== job);
+      this.#wakeUp();
       job.reject(error);
     } else job.resolve(job.sequences.map((s) => s.tokens));
   }

@@ -27,7 +27,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxImagePixels: 4_000_000,
     requestTimeoutMs: 30_000,
     shutdownTimeoutMs: 5_000,
-    logLevel: 'silent',
+    logLevel: (process.env.GIGATOK_TEST_LOG_LEVEL as Config['logLevel'] | undefined) ?? 'silent',
     port: 0,
     host: '127.0.0.1',
     ...overrides,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startServer } from '../src/server.ts';
-import { expectProblem, FIXTURE_DIR, postJson, signedFetch, testConfig } from './helpers.ts';
+import { expectProblem, FIXTURE_DIR, postJson, SECRET, signedFetch, testConfig } from './helpers.ts';
 
 const generateBody = (over: Record<string, unknown> = {}) => ({
   model: 'tiny-random',
@@ -67,6 +67,53 @@ describe('a server whose batches wait (long queue delay)', () => {
     expect(((await res.json()) as { tokens: number[][] }).tokens).toHaveLength(2);
     await closed;
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('timeouts and disconnects', () => {
+  it('answers 504 backend_timeout when a request outlives the request timeout, and drops its work', async () => {
+    const server = await startServer(
+      testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000, requestTimeoutMs: 300 }),
+    );
+    try {
+      await server.loaded;
+      const res = await postJson(server.url, '/v1/generate', generateBody({ class_ids: [0, 1, 2] }));
+      await expectProblem(res, 504, 'backend_timeout');
+      expect(server.state.models.get('tiny-random')!.sampler!.pendingImages).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('drops the queued images of a client that disconnects', async () => {
+    const server = await startServer(testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000 }));
+    try {
+      await server.loaded;
+      const sampler = server.state.models.get('tiny-random')!.sampler!;
+      const client = new AbortController();
+      const body = JSON.stringify(generateBody({ class_ids: [0, 1, 2, 3] }));
+      const { signBackendRequest } = await import('@gigatok/shared');
+      const headers = await signBackendRequest({
+        secret: SECRET,
+        method: 'POST',
+        path: '/v1/generate',
+        body,
+      });
+      const pending = fetch(`${server.url}/v1/generate`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body,
+        signal: client.signal,
+      }).catch(() => undefined);
+      for (let i = 0; i < 40 && sampler.pendingImages === 0; i++) await sleep(10);
+      expect(sampler.pendingImages).toBe(4);
+      client.abort();
+      await pending;
+      for (let i = 0; i < 40 && sampler.pendingImages > 0; i++) await sleep(10);
+      expect(sampler.pendingImages).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

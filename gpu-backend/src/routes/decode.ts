@@ -1,8 +1,14 @@
 // POST /v1/decode: token rows (JSON, or a GTOK body) -> PNG or WebP images, base64 in JSON.
-import { ApiError, decodeTokens, TOKENS_MEDIA_TYPE, TokenFormatError, toBase64 } from '@gigatok/shared';
+import {
+  ApiError,
+  DecodeRequestSchema,
+  decodeTokens,
+  TOKENS_MEDIA_TYPE,
+  TokenFormatError,
+  toBase64,
+} from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { DecodeRequestSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const decodeRoutes = new Hono<AppEnv>();

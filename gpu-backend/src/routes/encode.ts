@@ -1,8 +1,7 @@
 // POST /v1/encode: base64 images -> token rows (JSON, or the GTOK binary format when asked for).
-import { ApiError, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
+import { ApiError, EncodeRequestSchema, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { EncodeRequestSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked, wantsTokenBinary } from './util.ts';
 
 export const encodeRoutes = new Hono<AppEnv>();

@@ -1,9 +1,15 @@
 // POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached), optionally decoded to
 // images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
-import { ApiError, fromZodError, toBase64 } from '@gigatok/shared';
+import {
+  ApiError,
+  checkSamplingForModel,
+  fromZodError,
+  GenerateRequestSchema,
+  RequestIdParamSchema,
+  toBase64,
+} from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { checkSamplingForModel, GenerateRequestSchema, RequestIdParamSchema } from './schemas.ts';
 import { modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const generateRoutes = new Hono<AppEnv>();

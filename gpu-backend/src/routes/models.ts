@@ -1,7 +1,8 @@
 // GET /v1/models: what each loaded model is (sizes, classes, sampling defaults), from its manifest.
+
+import { summarizeManifest } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { summarizeManifest } from './schemas.ts';
 
 export const modelRoutes = new Hono<AppEnv>();
 
