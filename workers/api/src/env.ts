@@ -1,0 +1,24 @@
+// The Worker's binding types (generated Env plus the secrets wrangler cannot see) and the typed
+// variables that middleware hands to route handlers.
+
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** Shared with the GPU backend; signs every backend request (shared/src/backend-auth.ts). */
+      BACKEND_SECRET: string;
+      /** Enables POST /v1/admin/keys when set; absent in production unless keys are minted there. */
+      ADMIN_TOKEN?: string;
+    }
+  }
+}
+
+/** Who is calling: set by the auth middleware on every authenticated route. */
+export interface Caller {
+  tenantId: string;
+  keyId: string;
+}
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { caller: Caller };
+};

@@ -1,0 +1,94 @@
+// The GENERATIONS queue consumer and its dead-letter consumer. Queues deliver at least once, so a
+// message may arrive twice or after its job was canceled; the job row in D1 is the source of truth:
+//  - a claim (queued -> running, attempts + 1) succeeds for one consumer only; a duplicate that finds
+//    the job running under a live lease comes back after the lease instead of being dropped, so a
+//    consumer that died mid-job never loses it;
+//  - results are content-addressed R2 writes (a retry rewrites nothing) and the completing UPDATE is
+//    fenced by the attempt number, so a job is completed, and its webhook sent, once;
+//  - a backend that is down hands the job back (running -> queued) and retries the message with a
+//    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
+import { ApiError, ErrorCode, problem } from '@gigatok/shared';
+import { BackendError } from './backend.ts';
+import { config } from './config.ts';
+import { produceResult } from './generation-work.ts';
+import { claimJob, completeJob, failJob, getJob, releaseJob, TERMINAL } from './jobs.ts';
+import { emitEvent } from './webhook-delivery.ts';
+
+export interface GenerationMessage {
+  job_id: string;
+}
+
+/** Delay before retry n (1-based): 15 s doubling to 8 min; with max_retries = 6 about 16 minutes in all. */
+export function retryDelaySeconds(attempt: number): number {
+  return Math.min(15 * 2 ** Math.max(attempt - 1, 0), 480);
+}
+
+/** Queues refuse delays over 12 hours. */
+const MAX_DELAY_SECONDS = 43_200;
+
+export async function runGeneration(env: Env, message: Message<GenerationMessage>): Promise<void> {
+  const jobId = message.body.job_id;
+  const cfg = config(env);
+  // The lease outlives the longest backend call, so only a dead consumer's lease ever expires.
+  const leaseMs = cfg.generateTimeoutMs + 60_000;
+  const job = await claimJob(env.DB, jobId, leaseMs);
+  if (!job) {
+    const current = await getJob(env.DB, jobId);
+    if (!current || TERMINAL.has(current.status)) {
+      message.ack(); // finished, canceled or unknown: a duplicate or stale message
+      return;
+    }
+    // Another consumer holds it: look again when its lease ends.
+    const wait = Math.ceil(((current.leaseUntil ?? Date.now()) - Date.now()) / 1000) + 1;
+    message.retry({ delaySeconds: Math.min(Math.max(wait, 1), MAX_DELAY_SECONDS) });
+    return;
+  }
+  if (job.attempts === 1) await emitEvent(env, job, 'generation.started');
+
+  let outcome: Awaited<ReturnType<typeof produceResult>>;
+  try {
+    outcome = await produceResult(env, job);
+  } catch (error) {
+    const retryable = error instanceof BackendError ? error.retryable : !(error instanceof ApiError);
+    if (!retryable) {
+      const failed = await failJob(env.DB, job.id, (error as ApiError).toProblem(), job.attempts);
+      if (failed) await emitEvent(env, failed, 'generation.failed');
+      message.ack();
+      return;
+    }
+    if (!(error instanceof ApiError)) {
+      console.error(
+        JSON.stringify({
+          message: 'generation attempt failed',
+          job: job.id,
+          attempt: job.attempts,
+          error: String(error),
+        }),
+      );
+    }
+    // Hand the job back; if it was canceled meanwhile there is nothing left to retry.
+    if (await releaseJob(env.DB, job.id, job.attempts)) {
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    } else {
+      message.ack();
+    }
+    return;
+  }
+  const done = await completeJob(env.DB, job.id, job.attempts, outcome.result, outcome.cached);
+  if (done) await emitEvent(env, done, 'generation.completed');
+  message.ack();
+}
+
+/** After the last retry: the job is failed (unless it finished meanwhile) and its webhook sent. */
+export async function deadLetterGeneration(env: Env, message: Message<GenerationMessage>): Promise<void> {
+  const failed = await failJob(
+    env.DB,
+    message.body.job_id,
+    problem(
+      ErrorCode.backend_unavailable,
+      'the generation could not be completed: the backend stayed unavailable',
+    ),
+  );
+  if (failed) await emitEvent(env, failed, 'generation.failed');
+  message.ack();
+}

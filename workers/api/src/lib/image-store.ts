@@ -1,0 +1,89 @@
+// Rendering token sets as images through the backend's /v1/decode, content-addressed: the image of
+// token set tok_… in a format is img_… = H(token id, format), decoded once and then read from R2.
+import {
+  ApiError,
+  DecodeResponseSchema,
+  type EncodedImage,
+  ErrorCode,
+  fromBase64,
+  type ImageFormat,
+  imageId,
+} from '@gigatok/shared';
+import { callBackendJson } from './backend.ts';
+import { sniffImageType } from './image-sniff.ts';
+import { imageKey, putImage } from './storage.ts';
+
+export interface ImageSource {
+  tokenId: string;
+  /** The tokens, read only when the image has to be decoded. */
+  row: () => Promise<readonly number[]> | readonly number[];
+}
+
+/** Checks a backend image against what was asked and stores it; returns its bytes. */
+export async function storeEncodedImage(
+  bucket: R2Bucket,
+  id: string,
+  encoded: EncodedImage,
+  meta: { model: string; tokenId: string; format: ImageFormat },
+): Promise<Uint8Array> {
+  const bytes = fromBase64(encoded.data);
+  if (encoded.format !== meta.format || sniffImageType(bytes) !== `image/${meta.format}`) {
+    throw new ApiError(ErrorCode.backend_error, `the backend returned an image that is not ${meta.format}`);
+  }
+  await putImage(bucket, id, bytes, {
+    format: meta.format,
+    tokenId: meta.tokenId,
+    model: meta.model,
+    width: encoded.width,
+    height: encoded.height,
+  });
+  return bytes;
+}
+
+/**
+ * Makes sure every source has its image in `format`; decodes only the missing ones, in one backend
+ * call. Returns the image ids (in source order), which were already stored, and the new bytes; null
+ * when images are missing and `decode` is false (the caller only wanted what is already stored).
+ */
+export async function ensureImages(
+  env: Env,
+  model: string,
+  sources: readonly ImageSource[],
+  format: ImageFormat,
+  options: { decode: boolean } = { decode: true },
+): Promise<{ ids: string[]; stored: boolean[]; decoded: Map<string, Uint8Array> } | null> {
+  const ids = await Promise.all(sources.map((s) => imageId({ token_id: s.tokenId, format })));
+  const stored = await Promise.all(ids.map(async (id) => (await env.ARTIFACTS.head(imageKey(id))) !== null));
+  const missing = sources.map((_, i) => i).filter((i) => !stored[i]);
+  const decoded = new Map<string, Uint8Array>();
+  if (missing.length > 0 && !options.decode) return null;
+  if (missing.length > 0) {
+    const answer = await callBackendJson(
+      env,
+      {
+        method: 'POST',
+        path: '/v1/decode',
+        json: { model, tokens: await Promise.all(missing.map((i) => sources[i]!.row())), format },
+      },
+      DecodeResponseSchema,
+    );
+    if (answer.images.length !== missing.length) {
+      throw new ApiError(
+        ErrorCode.backend_error,
+        `the backend decoded ${answer.images.length} of ${missing.length} images`,
+      );
+    }
+    await Promise.all(
+      missing.map(async (sourceIndex, k) => {
+        const id = ids[sourceIndex]!;
+        const bytes = await storeEncodedImage(env.ARTIFACTS, id, answer.images[k]!, {
+          model,
+          tokenId: sources[sourceIndex]!.tokenId,
+          format,
+        });
+        decoded.set(id, bytes);
+      }),
+    );
+  }
+  return { ids, stored, decoded };
+}

@@ -1,0 +1,279 @@
+// Generation jobs and idempotency keys in D1. Every state change is one conditional UPDATE, so a queue
+// message delivered twice, a consumer racing a cancel, or a retry racing a stale attempt cannot move a
+// job backwards or run it twice: `queued -> running` bumps `attempts`, and only the holder of that
+// attempt number (a fencing token) may finish the job.
+import type { Generation, GenerationParams, Problem } from '@gigatok/shared';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'canceled']);
+
+export interface JobWebhook {
+  url: string;
+  events: string[];
+}
+
+export interface Job {
+  id: string;
+  tenantId: string;
+  status: JobStatus;
+  model: string;
+  /** Resolved parameters, seed included, exactly as the API reports them. */
+  params: GenerationParams;
+  paramsKey: string;
+  webhook: JobWebhook | null;
+  cached: boolean;
+  attempts: number;
+  leaseUntil: number | null;
+  error: Problem | null;
+  result: Generation['result'];
+  createdAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+}
+
+interface JobRow {
+  id: string;
+  tenant_id: string;
+  status: JobStatus;
+  model: string;
+  params: string;
+  params_key: string;
+  webhook_url: string | null;
+  webhook_events: string | null;
+  cached: number;
+  attempts: number;
+  lease_until: number | null;
+  error: string | null;
+  result: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+function fromRow(row: JobRow): Job {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    status: row.status,
+    model: row.model,
+    params: JSON.parse(row.params),
+    paramsKey: row.params_key,
+    webhook:
+      row.webhook_url === null
+        ? null
+        : { url: row.webhook_url, events: JSON.parse(row.webhook_events ?? '[]') as string[] },
+    cached: row.cached === 1,
+    attempts: row.attempts,
+    leaseUntil: row.lease_until,
+    error: row.error === null ? null : (JSON.parse(row.error) as Problem),
+    result: row.result === null ? null : JSON.parse(row.result),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+  };
+}
+
+export interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
+/**
+ * Inserts a job, and its idempotency key when given, in one transaction (a D1 batch). A concurrent
+ * request with the same key makes the batch fail on the key's primary key and nothing is written;
+ * the caller then reads the winner's job with `findIdempotencyKey`.
+ */
+export async function insertJob(db: D1Database, job: Job, idempotency?: IdempotencyClaim): Promise<void> {
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO jobs (id, tenant_id, status, model, params, params_key, webhook_url, webhook_events,
+           cached, attempts, error, result, created_at, started_at, completed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(
+        job.id,
+        job.tenantId,
+        job.status,
+        job.model,
+        JSON.stringify(job.params),
+        job.paramsKey,
+        job.webhook?.url ?? null,
+        job.webhook ? JSON.stringify(job.webhook.events) : null,
+        job.cached ? 1 : 0,
+        job.attempts,
+        job.error ? JSON.stringify(job.error) : null,
+        job.result ? JSON.stringify(job.result) : null,
+        job.createdAt,
+        job.startedAt,
+        job.completedAt,
+      ),
+  ];
+  if (idempotency) {
+    statements.push(
+      db
+        .prepare(
+          'INSERT INTO idempotency_keys (tenant_id, key, request_hash, job_id, created_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .bind(job.tenantId, idempotency.key, idempotency.requestHash, job.id, job.createdAt),
+    );
+  }
+  await db.batch(statements);
+}
+
+export async function findIdempotencyKey(
+  db: D1Database,
+  tenantId: string,
+  key: string,
+): Promise<{ requestHash: string; jobId: string } | null> {
+  const row = await db
+    .prepare('SELECT request_hash, job_id FROM idempotency_keys WHERE tenant_id = ? AND key = ?')
+    .bind(tenantId, key)
+    .first<{ request_hash: string; job_id: string }>();
+  return row ? { requestHash: row.request_hash, jobId: row.job_id } : null;
+}
+
+export async function getJob(db: D1Database, jobId: string): Promise<Job | null> {
+  const row = await db.prepare('SELECT * FROM jobs WHERE id = ?').bind(jobId).first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+/** A job only if `tenantId` owns it: another tenant's job id reads as absent. */
+export async function getTenantJob(db: D1Database, tenantId: string, jobId: string): Promise<Job | null> {
+  const row = await db
+    .prepare('SELECT * FROM jobs WHERE id = ? AND tenant_id = ?')
+    .bind(jobId, tenantId)
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+export interface JobCursor {
+  createdAt: number;
+  id: string;
+}
+
+/** Newest first; keyset pagination on (created_at, id) so pages stay stable while jobs are added. */
+export async function listTenantJobs(
+  db: D1Database,
+  tenantId: string,
+  limit: number,
+  after: JobCursor | null,
+): Promise<{ jobs: Job[]; next: JobCursor | null }> {
+  const query = after
+    ? db
+        .prepare(
+          `SELECT * FROM jobs WHERE tenant_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+           ORDER BY created_at DESC, id DESC LIMIT ?`,
+        )
+        .bind(tenantId, after.createdAt, after.createdAt, after.id, limit + 1)
+    : db
+        .prepare('SELECT * FROM jobs WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?')
+        .bind(tenantId, limit + 1);
+  const { results } = await query.all<JobRow>();
+  const jobs = results.slice(0, limit).map(fromRow);
+  const last = jobs[jobs.length - 1];
+  return { jobs, next: results.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null };
+}
+
+export async function countActiveJobs(db: D1Database, tenantId: string): Promise<number> {
+  const row = await db
+    .prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant_id = ? AND status IN ('queued', 'running')")
+    .bind(tenantId)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/**
+ * Takes a job for one attempt: `queued -> running`, or a `running` job whose lease ran out (its
+ * consumer died). Returns the claimed job, or null when someone else holds it or it is finished.
+ */
+export async function claimJob(
+  db: D1Database,
+  jobId: string,
+  leaseMs: number,
+  now = Date.now(),
+): Promise<Job | null> {
+  const row = await db
+    .prepare(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?1 + ?2,
+         started_at = COALESCE(started_at, ?1)
+       WHERE id = ?3 AND (status = 'queued' OR (status = 'running' AND lease_until < ?1))
+       RETURNING *`,
+    )
+    .bind(now, leaseMs, jobId)
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+/** Hands a claimed job back to the queue (the backend was unavailable); only the claim holder may. */
+export async function releaseJob(db: D1Database, jobId: string, attempt: number): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `UPDATE jobs SET status = 'queued', lease_until = NULL
+       WHERE id = ? AND status = 'running' AND attempts = ?`,
+    )
+    .bind(jobId, attempt)
+    .run();
+  return result.meta.changes === 1;
+}
+
+/** `running -> succeeded` for the holder of `attempt`; false when canceled or taken over meanwhile. */
+export async function completeJob(
+  db: D1Database,
+  jobId: string,
+  attempt: number,
+  result: NonNullable<Generation['result']>,
+  cached: boolean,
+  now = Date.now(),
+): Promise<Job | null> {
+  const row = await db
+    .prepare(
+      `UPDATE jobs SET status = 'succeeded', result = ?, cached = ?, completed_at = ?, lease_until = NULL
+       WHERE id = ? AND status = 'running' AND attempts = ?
+       RETURNING *`,
+    )
+    .bind(JSON.stringify(result), cached ? 1 : 0, now, jobId, attempt)
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+/**
+ * Marks a job failed. With `attempt`, only the claim holder may (a consumer that hit a permanent
+ * error); without, any unfinished job is failed (the dead-letter consumer, after the last retry).
+ */
+export async function failJob(
+  db: D1Database,
+  jobId: string,
+  error: Problem,
+  attempt?: number,
+  now = Date.now(),
+): Promise<Job | null> {
+  const fenced = attempt !== undefined;
+  const row = await db
+    .prepare(
+      `UPDATE jobs SET status = 'failed', error = ?, completed_at = ?, lease_until = NULL
+       WHERE id = ? AND ${fenced ? "status = 'running' AND attempts = ?" : "status IN ('queued', 'running')"}
+       RETURNING *`,
+    )
+    .bind(...[JSON.stringify(error), now, jobId, ...(fenced ? [attempt] : [])])
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+/** `queued|running -> canceled` for the owning tenant; null when the job is absent or finished. */
+export async function cancelJob(
+  db: D1Database,
+  tenantId: string,
+  jobId: string,
+  now = Date.now(),
+): Promise<Job | null> {
+  const row = await db
+    .prepare(
+      `UPDATE jobs SET status = 'canceled', completed_at = ?, lease_until = NULL
+       WHERE id = ? AND tenant_id = ? AND status IN ('queued', 'running')
+       RETURNING *`,
+    )
+    .bind(now, jobId, tenantId)
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}

@@ -1,0 +1,101 @@
+// Content-addressed artifacts in R2. Keys are content ids, so a blob under a key never changes:
+// every write is conditional (`If-None-Match: *`) and a second writer of the same content is a no-op.
+//   tokens/<tok_id>      GTOK binary (shared/src/token-format.ts)
+//   images/<img_id>      PNG or WebP bytes
+//   tokenize/<tki_key>   the tok_id an image (bytes + model + preprocessing) tokenized to
+//   generations/<gpk>    the token ids a set of generation parameters (seed included) produced
+import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
+
+const WRITE_ONCE = (): Headers => new Headers({ 'If-None-Match': '*' });
+
+/** Writes `key` unless it exists; true when this call wrote it. */
+export async function putOnce(
+  bucket: R2Bucket,
+  key: string,
+  body: Uint8Array | string,
+  options: { contentType: string; customMetadata?: Record<string, string> },
+): Promise<boolean> {
+  const written = await bucket.put(key, body, {
+    onlyIf: WRITE_ONCE(),
+    httpMetadata: { contentType: options.contentType },
+    customMetadata: options.customMetadata ?? {},
+  });
+  return written !== null;
+}
+
+export const tokensKey = (tokenId: string) => `tokens/${tokenId}`;
+export const imageKey = (imageId: string) => `images/${imageId}`;
+export const tokenizeKey = (inputKey: string) => `tokenize/${inputKey}`;
+export const generationKey = (paramsKey: string) => `generations/${paramsKey}`;
+
+export interface StoredTokensMeta {
+  model: string;
+  codebookSize: number;
+  tokensPerImage: number;
+  count: number;
+}
+
+export async function putTokens(bucket: R2Bucket, tokenId: string, gtok: Uint8Array, meta: StoredTokensMeta) {
+  return putOnce(bucket, tokensKey(tokenId), gtok, {
+    contentType: TOKENS_MEDIA_TYPE,
+    customMetadata: {
+      model: meta.model,
+      shape: `${meta.count}x${meta.tokensPerImage}`,
+      codebook_size: String(meta.codebookSize),
+    },
+  });
+}
+
+export async function getBytes(bucket: R2Bucket, key: string): Promise<Uint8Array | null> {
+  const object = await bucket.get(key);
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+export async function putImage(
+  bucket: R2Bucket,
+  imageId: string,
+  bytes: Uint8Array,
+  meta: { format: 'png' | 'webp'; tokenId: string; model: string; width: number; height: number },
+) {
+  return putOnce(bucket, imageKey(imageId), bytes, {
+    contentType: `image/${meta.format}`,
+    customMetadata: {
+      model: meta.model,
+      token_id: meta.tokenId,
+      format: meta.format,
+      shape: `${meta.height}x${meta.width}x3`,
+    },
+  });
+}
+
+/** The pointer from a tokenize input key to its token set, when the input was tokenized before. */
+export async function getTokenizePointer(bucket: R2Bucket, inputKey: string): Promise<string | null> {
+  const object = await bucket.get(tokenizeKey(inputKey));
+  return object ? (await object.text()).trim() : null;
+}
+
+export async function putTokenizePointer(bucket: R2Bucket, inputKey: string, tokenId: string, model: string) {
+  return putOnce(bucket, tokenizeKey(inputKey), tokenId, {
+    contentType: 'text/plain; charset=utf-8',
+    customMetadata: { token_id: tokenId, model },
+  });
+}
+
+/** What one set of generation parameters produced: a token set per image, in image order. */
+export interface StoredGeneration {
+  model: string;
+  seed: number;
+  token_ids: string[];
+}
+
+export async function getGeneration(bucket: R2Bucket, paramsKey: string): Promise<StoredGeneration | null> {
+  const object = await bucket.get(generationKey(paramsKey));
+  return object ? ((await object.json()) as StoredGeneration) : null;
+}
+
+export async function putGeneration(bucket: R2Bucket, paramsKey: string, value: StoredGeneration) {
+  return putOnce(bucket, generationKey(paramsKey), JSON.stringify(value), {
+    contentType: 'application/json',
+    customMetadata: { model: value.model, count: String(value.token_ids.length) },
+  });
+}

@@ -1,0 +1,113 @@
+// Webhook events of generation jobs, sent through the WEBHOOKS queue and signed per Standard Webhooks
+// (webhook-id / webhook-timestamp / webhook-signature, shared/src/webhooks.ts). The message id and
+// the body are fixed when the event is created, so every retry carries the same id (receivers
+// deduplicate on it) and the same bytes; only the timestamp and signature are fresh per attempt.
+import { checkWebhookUrl, newMessageId, type WebhookEventType, webhookHeaders } from '@gigatok/shared';
+import { config } from './config.ts';
+import { generationView } from './generation-view.ts';
+import type { Job } from './jobs.ts';
+import { webhookSecret } from './tenants.ts';
+import { type Delivery, failDelivery, getDelivery, insertDelivery, recordAttempt } from './webhook-store.ts';
+
+export interface WebhookMessage {
+  delivery_id: string;
+}
+
+/** Growing delays between attempts (seconds); its length is the number of retries before giving up. */
+export const WEBHOOK_RETRY_DELAYS = [5, 30, 120, 600, 1800, 3600, 7200] as const;
+export const WEBHOOK_MAX_ATTEMPTS = WEBHOOK_RETRY_DELAYS.length + 1;
+const WEBHOOK_TIMEOUT_MS = 10_000;
+
+/** Creates the delivery of `event` for `job` if the job asked for it, and enqueues it once. */
+export async function emitEvent(env: Env, job: Job, event: WebhookEventType): Promise<void> {
+  if (!job.webhook?.events.includes(event)) return;
+  const id = newMessageId();
+  const payload = JSON.stringify({
+    type: event,
+    timestamp: new Date().toISOString(),
+    data: generationView(job),
+  });
+  const created = await insertDelivery(env.DB, {
+    id,
+    tenantId: job.tenantId,
+    jobId: job.id,
+    eventType: event,
+    url: job.webhook.url,
+    payload,
+  });
+  if (created) await env.WEBHOOKS.send({ delivery_id: id } satisfies WebhookMessage, { contentType: 'json' });
+}
+
+async function attempt(
+  env: Env,
+  delivery: Delivery,
+  secret: string,
+): Promise<{ ok: boolean; statusCode: number | null; error: string | null; durationMs: number }> {
+  const started = Date.now();
+  try {
+    // Re-checked at send time: the policy may have tightened since the job was created.
+    const url = checkWebhookUrl(delivery.url, {
+      allowInsecureLoopback: config(env).allowInsecureWebhooks,
+    }).toString();
+    const headers = webhookHeaders({
+      secret,
+      id: delivery.id,
+      timestamp: Math.floor(Date.now() / 1000),
+      body: delivery.payload,
+    });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { ...headers, 'Content-Type': 'application/json', 'User-Agent': 'gigatok-webhooks/1' },
+      body: delivery.payload,
+      // A redirect could lead anywhere, private addresses included: not followed, counted as a failure.
+      redirect: 'manual',
+      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+    });
+    await response.body?.cancel();
+    const ok = response.status >= 200 && response.status < 300;
+    return {
+      ok,
+      statusCode: response.status,
+      error: ok ? null : `HTTP ${response.status}`,
+      durationMs: Date.now() - started,
+    };
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { ok: false, statusCode: null, error: message.slice(0, 500), durationMs: Date.now() - started };
+  }
+}
+
+/** The WEBHOOKS queue consumer for one message. */
+export async function deliverWebhook(env: Env, message: Message<WebhookMessage>): Promise<void> {
+  const delivery = await getDelivery(env.DB, message.body.delivery_id);
+  if (delivery?.status !== 'pending') {
+    message.ack(); // unknown, or already delivered / given up: a duplicate message
+    return;
+  }
+  const secret = await webhookSecret(env.DB, delivery.tenantId);
+  if (!secret) {
+    await recordAttempt(
+      env.DB,
+      delivery,
+      { statusCode: null, error: 'tenant has no webhook secret', durationMs: 0 },
+      'failed',
+    );
+    message.ack();
+    return;
+  }
+  const outcome = await attempt(env, delivery, secret);
+  const number = delivery.attempts + 1;
+  const next = outcome.ok ? 'succeeded' : number >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'pending';
+  await recordAttempt(env.DB, delivery, outcome, next);
+  if (next === 'pending') {
+    message.retry({ delaySeconds: WEBHOOK_RETRY_DELAYS[number - 1] ?? WEBHOOK_RETRY_DELAYS.at(-1)! });
+  } else {
+    message.ack();
+  }
+}
+
+/** The webhooks dead-letter consumer: a delivery whose messages ran out of retries is failed. */
+export async function deadLetterWebhook(env: Env, message: Message<WebhookMessage>): Promise<void> {
+  await failDelivery(env.DB, message.body.delivery_id);
+  message.ack();
+}

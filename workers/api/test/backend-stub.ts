@@ -1,0 +1,222 @@
+// A stand-in for the GPU backend in the Worker's unit tests (the real one runs in test/ suites). It
+// checks every request's signature with shared's verifier and answers with real-shaped bodies: shared
+// schemas, GTOK tokens, real PNGs, tokens drawn from shared's Philox uniforms. It also plays the
+// webhook receiver at https://hooks.example.com, verifying Standard Webhooks signatures.
+
+import { env } from 'cloudflare:workers';
+import {
+  BackendAuthError,
+  DecodeRequestSchema,
+  EncodeRequestSchema,
+  encodeTokens,
+  fromBase64,
+  GenerateRequestSchema,
+  type ManifestSummary,
+  problem,
+  sha256,
+  TOKENS_MEDIA_TYPE,
+  toBase64,
+  uniform,
+  verifyBackendRequest,
+  verifyWebhook,
+  WebhookVerificationError,
+} from '@gigatok/shared';
+import { Hono } from 'hono';
+import { encodePng } from './png.ts';
+
+export const BACKEND_ORIGIN = new URL(env.BACKEND_URL).origin;
+export const HOOKS_ORIGIN = 'https://hooks.example.com';
+
+export const NANO: ManifestSummary = {
+  id: 'gigatok-nano',
+  description: 'nano test model',
+  dtype: 'float32',
+  image_size: 32,
+  tokens_per_image: 32,
+  codebook_size: 1024,
+  num_classes: 10,
+  class_labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  sampling_defaults: { cfg_scale: 4, cfg_schedule: 'constant', temperature: 1, top_k: 0, top_p: 1 },
+  single_graph_sampling: false,
+};
+
+/** How the stub behaves: `up`, refusing connections (`down`), or answering an HTTP error. */
+export type Mode = 'up' | 'down' | 'loading' | 'error500' | 'hang';
+
+export interface BackendCall {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+export interface WebhookDelivery {
+  path: string;
+  headers: Headers;
+  body: string;
+  /** The verified webhook-id, or the reason verification failed. */
+  verified: { id: string } | { error: string };
+}
+
+const problemJson = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/problem+json' } });
+
+/** A small WebP container (RIFF/WEBP/VP8L) for format=webp: right signature, placeholder payload. */
+function webpFile(seed: number): Uint8Array {
+  const payload = new Uint8Array([0x2f, seed & 0xff, 0, 0, 0, 0]);
+  const out = new Uint8Array(20 + payload.length);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode('RIFF'), 0);
+  view.setUint32(4, 12 + payload.length, true);
+  out.set(new TextEncoder().encode('WEBPVP8L'), 8);
+  view.setUint32(16, payload.length, true);
+  out.set(payload, 20);
+  return out;
+}
+
+async function renderImage(row: readonly number[], format: 'png' | 'webp') {
+  const data =
+    format === 'png'
+      ? await encodePng(32, 32, (x, y) => {
+          const t = row[(y * 32 + x) % row.length]!;
+          return [t & 0xff, (t >> 2) & 0xff, (x * 8) & 0xff];
+        })
+      : webpFile(row[0] ?? 0);
+  return { format, width: 32, height: 32, data: toBase64(data) };
+}
+
+export class BackendStub {
+  mode: Mode = 'up';
+  /** Modes for /v1/generate by seed, so one test's failures do not leak into another's jobs. */
+  readonly generateModes = new Map<number, Mode | 'error400'>();
+  readonly calls: BackendCall[] = [];
+  readonly deliveries: WebhookDelivery[] = [];
+  /** Status the webhook receiver answers, by path. */
+  readonly hookStatus = new Map<string, number>();
+  webhookSecrets: string[] = [];
+  readonly app = new Hono();
+
+  constructor() {
+    this.app.use(async (c, next) => {
+      const raw = new Uint8Array(await c.req.raw.clone().arrayBuffer());
+      try {
+        await verifyBackendRequest({
+          secrets: [env.BACKEND_SECRET],
+          method: c.req.method,
+          path: new URL(c.req.url).pathname + new URL(c.req.url).search,
+          headers: c.req.raw.headers,
+          body: raw,
+        });
+      } catch (error) {
+        if (error instanceof BackendAuthError) {
+          return problemJson(401, problem('unauthorized', `bad signature: ${error.reason}`));
+        }
+        throw error;
+      }
+      let body: unknown = null;
+      if (raw.length > 0) body = JSON.parse(new TextDecoder().decode(raw));
+      this.calls.push({ method: c.req.method, path: c.req.path, body });
+      if (this.mode === 'loading') {
+        return problemJson(503, problem('backend_unavailable', 'models are loading'));
+      }
+      if (this.mode === 'error500') return problemJson(500, problem('internal', 'boom'));
+      await next();
+    });
+    this.app.get('/readyz', (c) => c.json({ status: 'ready', models: [NANO.id] }));
+    this.app.get('/v1/models', (c) => c.json({ models: [NANO] }));
+    this.app.post('/v1/encode', async (c) => {
+      const parsed = EncodeRequestSchema.safeParse(await c.req.json());
+      if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
+      if (parsed.data.model !== NANO.id) return problemJson(400, problem('unknown_model', 'no such model'));
+      const rows: number[][] = [];
+      for (const image of parsed.data.images) {
+        const digest = await sha256(fromBase64(image));
+        rows.push(
+          [...Array(NANO.tokens_per_image).keys()].map((i) => ((digest[i]! << 2) | i) % NANO.codebook_size),
+        );
+      }
+      if ((c.req.header('accept') ?? '').includes(TOKENS_MEDIA_TYPE)) {
+        const gtok = encodeTokens({ model: NANO.id, codebookSize: 1024, tokensPerImage: 32, tokens: rows });
+        return c.body(gtok as Uint8Array<ArrayBuffer>, 200, { 'content-type': TOKENS_MEDIA_TYPE });
+      }
+      return c.json({ model: NANO.id, codebook_size: 1024, tokens_per_image: 32, tokens: rows });
+    });
+    this.app.post('/v1/decode', async (c) => {
+      const parsed = DecodeRequestSchema.safeParse(await c.req.json());
+      if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
+      const format = parsed.data.format ?? 'png';
+      return c.json({
+        model: parsed.data.model,
+        images: await Promise.all(parsed.data.tokens.map((row) => renderImage(row, format))),
+      });
+    });
+    this.app.post('/v1/generate', async (c) => {
+      const parsed = GenerateRequestSchema.safeParse(await c.req.json());
+      if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
+      const request = parsed.data;
+      const mode = this.generateModes.get(request.seed) ?? 'up';
+      if (mode === 'down') throw new TypeError('connection refused');
+      if (mode === 'loading') return problemJson(503, problem('backend_unavailable', 'models are loading'));
+      if (mode === 'error500') return problemJson(500, problem('internal', 'boom'));
+      if (mode === 'error400')
+        return problemJson(400, problem('invalid_parameter', "'top_k' is bad", { field: 'top_k' }));
+      // Image i draws token t from u(seed, i, t): the counter-based stream the real sampler uses.
+      const tokens = request.class_ids.map((_, i) =>
+        [...Array(NANO.tokens_per_image).keys()].map((t) =>
+          Math.floor(uniform(request.seed, i, t) * NANO.codebook_size),
+        ),
+      );
+      const format = request.format ?? 'png';
+      const images = request.return_images
+        ? await Promise.all(tokens.map((row) => renderImage(row, format)))
+        : undefined;
+      return c.json({ model: request.model, seed: request.seed, tokens, ...(images ? { images } : {}) });
+    });
+    this.app.post('/v1/generate/:id/cancel', (c) => c.json({ canceled: true }));
+  }
+
+  count(path: string): number {
+    return this.calls.filter((call) => call.path === path).length;
+  }
+
+  /** /v1/generate calls for one seed. */
+  generateCalls(seed: number): BackendCall[] {
+    return this.calls.filter(
+      (call) => call.path === '/v1/generate' && (call.body as { seed: number }).seed === seed,
+    );
+  }
+
+  async receiveWebhook(request: Request): Promise<Response> {
+    const body = await request.text();
+    let verified: WebhookDelivery['verified'];
+    try {
+      verified = { id: verifyWebhook({ secrets: this.webhookSecrets, headers: request.headers, body }).id };
+    } catch (error) {
+      verified = { error: error instanceof WebhookVerificationError ? error.reason : String(error) };
+    }
+    const path = new URL(request.url).pathname;
+    this.deliveries.push({ path, headers: request.headers, body, verified });
+    return new Response(null, { status: this.hookStatus.get(path) ?? 204 });
+  }
+
+  async fetch(
+    request: Request,
+    signal: AbortSignal | undefined,
+    passThrough: typeof fetch,
+  ): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.origin === BACKEND_ORIGIN) {
+      if (this.mode === 'down') throw new TypeError('fetch failed: connection refused');
+      if (this.mode === 'hang') {
+        // Never answers; only the caller's AbortSignal ends it.
+        return new Promise((_, reject) => {
+          signal?.addEventListener('abort', () => reject(signal.reason));
+        });
+      }
+      return this.app.fetch(request);
+    }
+    if (url.origin === HOOKS_ORIGIN) return this.receiveWebhook(request);
+    return passThrough(request);
+  }
+}
+
+export const backend = new BackendStub();
