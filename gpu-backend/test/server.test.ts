@@ -478,4 +478,13 @@ describe('routing', () => {
   it('an unknown path -> 404 problem+json', async () => {
     await expectProblem(await signedFetch(base, '/v1/nope'), 404, 'not_found');
   });
+
+  it('a wrong method on a known path -> 405 with Allow', async () => {
+    const res = await signedFetch(base, '/v1/encode');
+    expect(res.headers.get('allow')).toBe('POST');
+    await expectProblem(res, 405, 'method_not_allowed');
+    const models = await signedFetch(base, '/v1/models', { method: 'POST', body: '{}' });
+    expect(models.headers.get('allow')).toBe('GET');
+    await expectProblem(models, 405, 'method_not_allowed');
+  });
 });

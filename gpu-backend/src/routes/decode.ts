@@ -9,7 +9,7 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { modelFor, parseJsonBody, tracked } from './util.ts';
+import { methodNotAllowed, modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const decodeRoutes = new Hono<AppEnv>();
 
@@ -69,3 +69,5 @@ decodeRoutes.post('/', async (c) => {
     })),
   });
 });
+
+decodeRoutes.all('/', methodNotAllowed('POST'));

@@ -2,7 +2,7 @@
 import { ApiError, EncodeRequestSchema, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { modelFor, parseJsonBody, tracked, wantsTokenBinary } from './util.ts';
+import { methodNotAllowed, modelFor, parseJsonBody, tracked, wantsTokenBinary } from './util.ts';
 
 export const encodeRoutes = new Hono<AppEnv>();
 
@@ -33,3 +33,5 @@ encodeRoutes.post('/', async (c) => {
     tokens: rows.map((row) => Array.from(row)),
   });
 });
+
+encodeRoutes.all('/', methodNotAllowed('POST'));

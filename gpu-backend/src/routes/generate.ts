@@ -10,7 +10,7 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { modelFor, parseJsonBody, tracked } from './util.ts';
+import { methodNotAllowed, modelFor, parseJsonBody, tracked } from './util.ts';
 
 export const generateRoutes = new Hono<AppEnv>();
 
@@ -88,3 +88,6 @@ generateRoutes.post('/:request_id/cancel', (c) => {
   controller.abort(new Error(`canceled by POST /v1/generate/${requestId}/cancel`));
   return c.json({ request_id: requestId, status: 'canceled' });
 });
+
+generateRoutes.all('/', methodNotAllowed('POST'));
+generateRoutes.all('/:request_id/cancel', methodNotAllowed('POST'));

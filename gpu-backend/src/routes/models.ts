@@ -3,6 +3,7 @@
 import { summarizeManifest } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { methodNotAllowed } from './util.ts';
 
 export const modelRoutes = new Hono<AppEnv>();
 
@@ -10,3 +11,5 @@ modelRoutes.get('/', (c) => {
   const models = [...c.var.deps.state.models.values()].map((s) => summarizeManifest(s.model.manifest));
   return c.json({ models });
 });
+
+modelRoutes.all('/', methodNotAllowed('GET'));

@@ -1,6 +1,6 @@
 // Helpers the routes share: JSON body parsing against a shared zod schema, model lookup, and the
 // request bookkeeping for Triton-style request metrics.
-import { ApiError, fromZodError } from '@gigatok/shared';
+import { ApiError, fromZodError, problemResponse } from '@gigatok/shared';
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../context.ts';
@@ -63,4 +63,13 @@ export async function tracked<T>(
 export function wantsTokenBinary(c: Context<AppEnv>, mediaType: string): boolean {
   const accept = c.req.header('accept') ?? '';
   return accept.split(',').some((part) => part.trim().toLowerCase().startsWith(mediaType));
+}
+
+/** A handler answering 405 with `Allow` for the other methods on a route (RFC 9110 section 15.5.6). */
+export function methodNotAllowed(allow: string) {
+  return (c: Context<AppEnv>) =>
+    problemResponse(new ApiError('method_not_allowed', `${c.req.method} is not allowed here; use ${allow}`), {
+      headers: { Allow: allow },
+      instance: c.req.path,
+    });
 }
