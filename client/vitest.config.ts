@@ -8,6 +8,9 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 15_000,
+    // Generous: CLI runs start a TypeScript toolchain each, and the machine is shared.
+    testTimeout: 30_000,
+    // CLI runs are child processes compiling TypeScript on start: two at a time is what two cores take.
+    maxConcurrency: 2,
   },
 });

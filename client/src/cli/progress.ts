@@ -45,9 +45,9 @@ export class Progress {
   }
 
   stop(): void {
+    this.#clear();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#clear();
   }
 
   #draw(): void {

@@ -1,0 +1,539 @@
+// GigaTokClient: the typed client of the public GigaTok Edge API (/v1). Every response is parsed at
+// the boundary with shared's zod schemas or the GTOK decoder; failures are typed exceptions.
+
+import { decodeTokens, TOKENS_MEDIA_TYPE, TokenFormatError, tokenRows, tokenSetId } from '@gigatok/shared';
+import { GigaTokResponseError, GigaTokTimeoutError } from './errors.ts';
+import {
+  bodyText,
+  type HttpResponse,
+  type RequestSpec,
+  type RetryEvent,
+  send,
+  type TransportOptions,
+} from './http.ts';
+import { toImageBlob } from './images.ts';
+import { type BackoffOptions, DEFAULT_BACKOFF, sleep } from './retry.ts';
+import {
+  type CreateGenerationParams,
+  type Generation,
+  type GenerationList,
+  GenerationListSchema,
+  GenerationSchema,
+  isTerminal,
+  type ModelInfo,
+  ModelListSchema,
+  type Schema,
+  type TerminalStatus,
+  type TokensJson,
+  TokensJsonSchema,
+  WebhookSecretSchema,
+} from './schemas.ts';
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+const VERSION = '0.1.0';
+
+export interface GigaTokClientOptions {
+  /** API origin (and optional path prefix), e.g. `https://api.example.com` or `http://127.0.0.1:8787`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string | undefined;
+  /** A fetch implementation; defaults to the global one. */
+  fetch?: typeof globalThis.fetch | undefined;
+  /** Retries after a 429/503 or (idempotent requests only) a network error. Default 3. */
+  maxRetries?: number | undefined;
+  /** Per-attempt timeout in ms. Default 60 s. */
+  timeoutMs?: number | undefined;
+  /** Backoff when the server gives no Retry-After. Default 250 ms doubling, capped at 8 s. */
+  backoff?: Partial<BackoffOptions> | undefined;
+  /** A Retry-After longer than this is not waited for; the error is thrown. Default 60 s. */
+  maxRetryAfterMs?: number | undefined;
+  /** Called before each retry (for logging). */
+  onRetry?: ((event: RetryEvent) => void) | undefined;
+  userAgent?: string | undefined;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+  /** Overrides the client's per-attempt timeout for this call. */
+  timeoutMs?: number | undefined;
+}
+
+export type TokenFormat = 'json' | 'binary';
+
+/** What every token-returning call adds to the body: the validators and cache outcome headers. */
+export interface ResponseMeta {
+  /** Strong ETag of the token set or image (pass it back as `ifNoneMatch`). */
+  etag: string | null;
+  /** The Worker's `X-Cache` header: whether the result was already stored. */
+  cache: 'hit' | 'miss' | null;
+}
+
+/** Tokens as JSON, exactly as the API sends them (snake_case), plus response metadata. */
+export type JsonTokens = TokensJson & ResponseMeta;
+
+/** Tokens decoded from the GTOK binary format, plus their id, the raw blob and response metadata. */
+export interface BinaryTokens extends ResponseMeta {
+  id: string;
+  model: string;
+  codebookSize: number;
+  tokensPerImage: number;
+  count: number;
+  /** Flat, row-major [count, tokensPerImage]. */
+  tokens: Uint32Array;
+  /** The GTOK blob as received (write it to a `.gtok` file as is). */
+  bytes: Uint8Array;
+}
+
+export type TokensFor<F extends TokenFormat> = F extends 'binary' ? BinaryTokens : JsonTokens;
+
+/** A conditional request found the cached copy still current (HTTP 304). */
+export interface NotModified {
+  notModified: true;
+  etag: string | null;
+}
+
+export function isNotModified(value: unknown): value is NotModified {
+  return typeof value === 'object' && value !== null && (value as NotModified).notModified === true;
+}
+
+export interface TokenizeOptions<F extends TokenFormat> extends RequestOptions {
+  model?: string | undefined;
+  format?: F | undefined;
+}
+
+export interface GetTokensOptions<F extends TokenFormat> extends RequestOptions {
+  format?: F | undefined;
+  /** An ETag from an earlier response; a 304 then resolves to `{ notModified: true }`. */
+  ifNoneMatch?: string | undefined;
+}
+
+export interface DetokenizeInput {
+  /** One image's tokens: a row of length T, or `[row]`. Exactly one of tokens / tokenId. */
+  tokens?: readonly number[] | readonly (readonly number[])[] | Uint32Array | undefined;
+  tokenId?: string | undefined;
+  model?: string | undefined;
+  format?: 'png' | 'webp' | undefined;
+}
+
+export interface ImageResult extends ResponseMeta {
+  bytes: Uint8Array;
+  imageId: string;
+  contentType: string;
+}
+
+export interface CreateGenerationOptions extends RequestOptions {
+  /**
+   * Makes the POST safe to retry: the same key and body return the same job. A random key is made
+   * when absent; pass `false` to send none (the request is then never retried).
+   */
+  idempotencyKey?: string | false | undefined;
+  /** Seconds the server may hold the request for the job to finish (`Prefer: wait=N`, N <= 60). */
+  wait?: number | undefined;
+}
+
+export interface GenerateProgress {
+  job: Generation;
+  elapsedMs: number;
+}
+
+export interface GenerateOptions extends CreateGenerationOptions {
+  /** Called with each job snapshot observed (after the submit, then after every poll). */
+  onProgress?: ((progress: GenerateProgress) => void) | undefined;
+  /** Delay between polls. Default 1000 ms. */
+  pollIntervalMs?: number | undefined;
+  /** Give up waiting (GigaTokTimeoutError; the job keeps running) after this long. Default 10 min. */
+  waitTimeoutMs?: number | undefined;
+  /** On abort, cancel the job on the server before rejecting. Default true. */
+  cancelOnAbort?: boolean | undefined;
+}
+
+export interface ListOptions extends RequestOptions {
+  limit?: number | undefined;
+  cursor?: string | undefined;
+}
+
+export class GigaTokClient {
+  readonly #transport: TransportOptions;
+
+  constructor(options: GigaTokClientOptions) {
+    if (!options || typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
+      throw new TypeError(`'baseUrl' must be an absolute URL, got ${JSON.stringify(options?.baseUrl)}`);
+    }
+    const maxRetries = options.maxRetries ?? 3;
+    if (!Number.isInteger(maxRetries) || maxRetries < 0) {
+      throw new RangeError(`'maxRetries' must be an integer >= 0, got ${maxRetries}`);
+    }
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    this.#transport = {
+      baseUrl: options.baseUrl,
+      apiKey: options.apiKey,
+      // Bound so a method-less global fetch is not called with `this` set to the options object.
+      fetch: (input, init) => fetchImpl(input, init),
+      maxRetries,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 60_000,
+      userAgent: options.userAgent ?? `gigatok-client/${VERSION}`,
+      onRetry: options.onRetry,
+    };
+  }
+
+  get baseUrl(): string {
+    return this.#transport.baseUrl;
+  }
+
+  /** Low-level escape hatch: one request through the client's auth, timeout and retry handling. */
+  request(spec: RequestSpec): Promise<HttpResponse> {
+    return send(this.#transport, spec);
+  }
+
+  /** POST /v1/tokenize: image -> tokens. Content-addressed on the server, so safe to retry. */
+  async tokenize<F extends TokenFormat = 'json'>(
+    image: Uint8Array | Blob,
+    options: TokenizeOptions<F> = {},
+  ): Promise<TokensFor<F>> {
+    const form = new FormData();
+    form.set('image', await toImageBlob(image), 'image');
+    if (options.model !== undefined) form.set('model', options.model);
+    const binary = options.format === 'binary';
+    const response = await this.request({
+      method: 'POST',
+      path: '/v1/tokenize',
+      headers: { accept: binary ? TOKENS_MEDIA_TYPE : 'application/json' },
+      body: form,
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return (binary ? await readBinaryTokens(response, null) : readJsonTokens(response)) as TokensFor<F>;
+  }
+
+  /** GET /v1/tokens/{id}; with `ifNoneMatch`, a 304 resolves to `{ notModified: true }`. */
+  getTokens<F extends TokenFormat = 'json'>(
+    id: string,
+    options?: GetTokensOptions<F> & { ifNoneMatch?: undefined },
+  ): Promise<TokensFor<F>>;
+  getTokens<F extends TokenFormat = 'json'>(
+    id: string,
+    options: GetTokensOptions<F> & { ifNoneMatch: string },
+  ): Promise<TokensFor<F> | NotModified>;
+  async getTokens<F extends TokenFormat = 'json'>(
+    id: string,
+    options: GetTokensOptions<F> = {},
+  ): Promise<TokensFor<F> | NotModified> {
+    const binary = options.format === 'binary';
+    const response = await this.request({
+      method: 'GET',
+      path: `/v1/tokens/${encodeURIComponent(id)}`,
+      headers: {
+        accept: binary ? TOKENS_MEDIA_TYPE : 'application/json',
+        'if-none-match': options.ifNoneMatch,
+      },
+      accept: [304],
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    if (response.status === 304) return { notModified: true, etag: response.headers.get('etag') };
+    const tokens = binary ? await readBinaryTokens(response, id) : readJsonTokens(response);
+    if (tokens.id !== id) {
+      throw malformed(response, `asked for token set ${id}, got ${tokens.id}`);
+    }
+    return tokens as TokensFor<F>;
+  }
+
+  /** POST /v1/detokenize: tokens (inline or by id) -> image bytes. */
+  async detokenize(input: DetokenizeInput, options: RequestOptions = {}): Promise<ImageResult> {
+    if ((input.tokens === undefined) === (input.tokenId === undefined)) {
+      throw new TypeError("detokenize takes exactly one of 'tokens' and 'tokenId'");
+    }
+    const body: Record<string, unknown> = {};
+    if (input.tokens !== undefined) body.tokens = tokensToJson(input.tokens);
+    if (input.tokenId !== undefined) body.token_id = input.tokenId;
+    if (input.model !== undefined) body.model = input.model;
+    if (input.format !== undefined) body.format = input.format;
+    const response = await this.request({
+      method: 'POST',
+      path: '/v1/detokenize',
+      headers: { 'content-type': 'application/json', accept: 'image/*' },
+      body: JSON.stringify(body),
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readImage(response, response.headers.get('x-image-id'));
+  }
+
+  /** GET /v1/images/{id}; with `ifNoneMatch`, a 304 resolves to `{ notModified: true }`. */
+  getImage(id: string, options?: RequestOptions & { ifNoneMatch?: undefined }): Promise<ImageResult>;
+  getImage(id: string, options: RequestOptions & { ifNoneMatch: string }): Promise<ImageResult | NotModified>;
+  async getImage(
+    id: string,
+    options: RequestOptions & { ifNoneMatch?: string | undefined } = {},
+  ): Promise<ImageResult | NotModified> {
+    const response = await this.request({
+      method: 'GET',
+      path: `/v1/images/${encodeURIComponent(id)}`,
+      headers: { accept: 'image/*', 'if-none-match': options.ifNoneMatch },
+      accept: [304],
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    if (response.status === 304) return { notModified: true, etag: response.headers.get('etag') };
+    return readImage(response, id);
+  }
+
+  /**
+   * POST /v1/generations: submits a job and returns it (queued, or finished when `wait` allowed).
+   * Retried only with an Idempotency-Key, which is generated unless `idempotencyKey: false`.
+   */
+  async createGeneration(
+    params: CreateGenerationParams,
+    options: CreateGenerationOptions = {},
+  ): Promise<Generation> {
+    const key =
+      options.idempotencyKey === false ? undefined : (options.idempotencyKey ?? crypto.randomUUID());
+    const wait = options.wait;
+    if (wait !== undefined && (!Number.isInteger(wait) || wait < 0 || wait > 60)) {
+      throw new RangeError(`'wait' must be an integer in [0, 60], got ${wait}`);
+    }
+    // The server may hold the request for `wait` seconds: give the attempt that long plus margin.
+    const timeoutMs = Math.max(options.timeoutMs ?? this.#transport.timeoutMs, (wait ?? 0) * 1000 + 15_000);
+    const response = await this.request({
+      method: 'POST',
+      path: '/v1/generations',
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': key,
+        prefer: wait ? `wait=${wait}` : undefined,
+      },
+      body: JSON.stringify(params),
+      retry: key ? 'idempotent' : 'never',
+      signal: options.signal,
+      timeoutMs,
+    });
+    return readJson(response, GenerationSchema);
+  }
+
+  /**
+   * Submits a generation and waits until it is terminal (succeeded, failed or canceled), first with
+   * `Prefer: wait` (default 10 s) and then by polling. Resolves with the terminal job whatever its
+   * status; rejects with GigaTokTimeoutError after `waitTimeoutMs`, or with the signal's reason on
+   * abort (after canceling the job, unless `cancelOnAbort: false`).
+   */
+  async generate(
+    params: CreateGenerationParams,
+    options: GenerateOptions = {},
+  ): Promise<Generation & { status: TerminalStatus }> {
+    const started = Date.now();
+    const waitTimeoutMs = options.waitTimeoutMs ?? 600_000;
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    const { signal } = options;
+    const report = (job: Generation) => options.onProgress?.({ job, elapsedMs: Date.now() - started });
+    const remaining = () => waitTimeoutMs - (Date.now() - started);
+
+    let job = await this.createGeneration(params, {
+      ...options,
+      wait: options.wait ?? Math.max(0, Math.min(10, Math.floor(waitTimeoutMs / 1000))),
+    });
+    report(job);
+    try {
+      while (!isTerminal(job)) {
+        if (remaining() <= 0) {
+          throw new GigaTokTimeoutError(
+            `generation ${job.id} still ${job.status} after ${waitTimeoutMs} ms; it keeps running on the server`,
+            { jobId: job.id, lastStatus: job.status },
+          );
+        }
+        await sleep(Math.min(pollIntervalMs, remaining()), signal);
+        job = await this.getGeneration(job.id, { signal, timeoutMs: options.timeoutMs });
+        report(job);
+      }
+      return job;
+    } catch (error) {
+      if (signal?.aborted && options.cancelOnAbort !== false && !isTerminal(job)) {
+        // Best effort: the caller asked us to stop, so do not leave the job burning GPU time.
+        await this.cancelGeneration(job.id, { timeoutMs: 5_000 }).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /** GET /v1/generations/{id}. */
+  async getGeneration(id: string, options: RequestOptions = {}): Promise<Generation> {
+    const response = await this.request({
+      method: 'GET',
+      path: `/v1/generations/${encodeURIComponent(id)}`,
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, GenerationSchema);
+  }
+
+  /** GET /v1/generations: one page, newest first; pass `next_cursor` back as `cursor`. */
+  async listGenerations(options: ListOptions = {}): Promise<GenerationList> {
+    const response = await this.request({
+      method: 'GET',
+      path: '/v1/generations',
+      query: { limit: options.limit, cursor: options.cursor },
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, GenerationListSchema);
+  }
+
+  /** Every generation, page after page (`limit` is the page size): `for await (const job of ...)`. */
+  async *iterateGenerations(
+    options: Omit<ListOptions, 'cursor'> = {},
+  ): AsyncGenerator<Generation, void, undefined> {
+    let cursor: string | undefined;
+    const seen = new Set<string>();
+    do {
+      const page = await this.listGenerations({ ...options, cursor });
+      yield* page.data;
+      const next = page.next_cursor ?? undefined;
+      // A server that hands back a cursor it already gave would loop forever: stop instead.
+      if (next !== undefined && seen.has(next)) {
+        throw new GigaTokResponseError(`GET /v1/generations returned cursor ${next} twice`, {
+          status: 200,
+          method: 'GET',
+          url: '/v1/generations',
+        });
+      }
+      if (next !== undefined) seen.add(next);
+      cursor = next;
+    } while (cursor !== undefined);
+  }
+
+  /** POST /v1/generations/{id}/cancel; a job already finished is a 409 `not_cancelable`. */
+  async cancelGeneration(id: string, options: RequestOptions = {}): Promise<Generation> {
+    const response = await this.request({
+      method: 'POST',
+      path: `/v1/generations/${encodeURIComponent(id)}/cancel`,
+      // Not retried after a network error: a lost reply to a cancel that worked would turn into 409.
+      retry: 'refused-only',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, GenerationSchema);
+  }
+
+  /** GET /v1/webhooks/secret: the tenant's `whsec_` secret for verifyWebhook. */
+  async getWebhookSecret(options: RequestOptions = {}): Promise<{ secret: string }> {
+    const response = await this.request({
+      method: 'GET',
+      path: '/v1/webhooks/secret',
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, WebhookSecretSchema);
+  }
+
+  /** GET /v1/models: the models the API serves. */
+  async models(options: RequestOptions = {}): Promise<ModelInfo[]> {
+    const response = await this.request({
+      method: 'GET',
+      path: '/v1/models',
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, ModelListSchema).data;
+  }
+}
+
+function malformed(response: HttpResponse, detail: string, cause?: unknown): GigaTokResponseError {
+  return new GigaTokResponseError(`${response.method} ${response.url}: ${detail}`, {
+    status: response.status,
+    method: response.method,
+    url: response.url,
+    cause,
+  });
+}
+
+/** Parses a JSON body with a shared schema; anything off-contract is a GigaTokResponseError. */
+export function readJson<T>(response: HttpResponse, schema: Schema<T>): T {
+  const type = response.headers.get('content-type') ?? '';
+  if (!/\bjson\b/i.test(type))
+    throw malformed(response, `expected JSON, got content type ${JSON.stringify(type)}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(bodyText(response));
+  } catch (error) {
+    throw malformed(response, 'the body is not valid JSON', error);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    throw malformed(
+      response,
+      `response does not match the API contract${where}: ${issue?.message}`,
+      parsed.error,
+    );
+  }
+  return parsed.data;
+}
+
+function meta(response: HttpResponse): ResponseMeta {
+  const cache = response.headers.get('x-cache')?.toLowerCase();
+  return {
+    etag: response.headers.get('etag'),
+    cache: cache === 'hit' || cache === 'miss' ? cache : null,
+  };
+}
+
+function readJsonTokens(response: HttpResponse): JsonTokens {
+  return { ...readJson(response, TokensJsonSchema), ...meta(response) };
+}
+
+const TOKEN_ID_IN_PATH = /\/v1\/tokens\/(tok_[a-z2-7]+)/;
+
+async function readBinaryTokens(response: HttpResponse, requestedId: string | null): Promise<BinaryTokens> {
+  const type = response.headers.get('content-type') ?? '';
+  if (!type.startsWith(TOKENS_MEDIA_TYPE)) {
+    throw malformed(response, `expected ${TOKENS_MEDIA_TYPE}, got content type ${JSON.stringify(type)}`);
+  }
+  let set: ReturnType<typeof decodeTokens>;
+  try {
+    set = decodeTokens(response.body);
+  } catch (error) {
+    if (error instanceof TokenFormatError)
+      throw malformed(response, `bad GTOK blob (${error.reason}): ${error.message}`, error);
+    throw error;
+  }
+  // The binary body carries no id: take the one we asked for, else the server's headers, else derive
+  // it from the decoded values exactly as the server does (shared's content id).
+  const located = TOKEN_ID_IN_PATH.exec(response.headers.get('location') ?? '')?.[1];
+  const id =
+    requestedId ??
+    response.headers.get('x-token-id') ??
+    located ??
+    (await tokenSetId({
+      model: set.model,
+      codebook_size: set.codebookSize,
+      tokens_per_image: set.tokensPerImage,
+      tokens: tokenRows(set.tokens, set.tokensPerImage),
+    }));
+  return { id, ...set, bytes: response.body, ...meta(response) };
+}
+
+function readImage(response: HttpResponse, id: string | null): ImageResult {
+  const contentType = response.headers.get('content-type') ?? '';
+  if (!contentType.startsWith('image/')) {
+    throw malformed(response, `expected an image, got content type ${JSON.stringify(contentType)}`);
+  }
+  const imageId = id ?? /\/v1\/images\/([^/?#]+)/.exec(response.headers.get('location') ?? '')?.[1];
+  if (!imageId) throw malformed(response, 'the response names no image id (X-Image-Id or Location)');
+  return { bytes: response.body, imageId, contentType, ...meta(response) };
+}
+
+function tokensToJson(tokens: NonNullable<DetokenizeInput['tokens']>): number[] | number[][] {
+  if (tokens instanceof Uint32Array) return Array.from(tokens);
+  const items: readonly (number | readonly number[])[] = tokens;
+  return items.map((t) => (typeof t === 'number' ? t : [...t])) as number[] | number[][];
+}

@@ -1,0 +1,55 @@
+// @gigatok/client: the typed TypeScript client of the GigaTok Edge API, plus webhook verification
+// re-exported from the shared contract so a webhook receiver needs this one package.
+
+// From the shared contract: webhook verification (Standard Webhooks; the secret comes from
+// getWebhookSecret()) and the GTOK token format, for .gtok files written by tokenize.
+export {
+  decodeTokens,
+  encodeTokens,
+  TokenFormatError,
+  type TokenSet,
+  type VerifyWebhookInput,
+  verifyWebhook,
+  WebhookVerificationError,
+} from '@gigatok/shared';
+export {
+  type BinaryTokens,
+  type CreateGenerationOptions,
+  DEFAULT_TIMEOUT_MS,
+  type DetokenizeInput,
+  type GenerateOptions,
+  type GenerateProgress,
+  type GetTokensOptions,
+  GigaTokClient,
+  type GigaTokClientOptions,
+  type ImageResult,
+  isNotModified,
+  type JsonTokens,
+  type ListOptions,
+  type NotModified,
+  type RequestOptions,
+  type ResponseMeta,
+  type TokenFormat,
+  type TokenizeOptions,
+  type TokensFor,
+} from './client.ts';
+export {
+  GigaTokApiError,
+  GigaTokError,
+  GigaTokNetworkError,
+  GigaTokResponseError,
+  GigaTokTimeoutError,
+  type ProblemDetails,
+} from './errors.ts';
+export type { HttpResponse, RequestSpec, RetryEvent, RetryMode } from './http.ts';
+export { parseRetryAfter } from './retry.ts';
+export {
+  type CreateGenerationParams,
+  type Generation,
+  type GenerationList,
+  type GenerationStatus,
+  isTerminal,
+  type ModelInfo,
+  type TerminalStatus,
+  type TokensJson,
+} from './schemas.ts';

@@ -1,0 +1,36 @@
+// The shared contract as the client uses it: shared's zod schemas and inferred types under the
+// names the client's signatures read best with. Nothing is redefined here; only re-exported.
+
+import type { Generation } from '@gigatok/shared';
+import { type GenerationRequestSchema, type GenerationStatus, TERMINAL_STATUSES } from '@gigatok/shared';
+
+export {
+  type Generation,
+  type GenerationList,
+  GenerationListSchema,
+  GenerationSchema,
+  type GenerationStatus,
+  type ManifestSummary as ModelInfo,
+  ModelListSchema,
+  type TokensResponse as TokensJson,
+  TokensResponseSchema as TokensJsonSchema,
+  WebhookSecretResponseSchema as WebhookSecretSchema,
+} from '@gigatok/shared';
+
+/** The body of POST /v1/generations as the caller writes it (zod input type: every field optional). */
+export type CreateGenerationParams = (typeof GenerationRequestSchema)['_zod']['input'];
+
+export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
+
+export function isTerminal(job: Pick<Generation, 'status'>): job is Generation & { status: TerminalStatus } {
+  return (TERMINAL_STATUSES as readonly GenerationStatus[]).includes(job.status);
+}
+
+/** What the client needs of a zod schema: safeParse. Structural, so the client needs no zod import. */
+export interface Schema<T> {
+  safeParse(
+    value: unknown,
+  ):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}

@@ -1,0 +1,407 @@
+// GigaTokClient against the fake API over real loopback HTTP: retries and Retry-After, typed
+// problems, GTOK round trips, conditional requests, pagination, and generate() polling/cancel.
+
+import { decodeTokens, encodeTokens, signWebhook, tokenRows } from '@gigatok/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  GigaTokApiError,
+  GigaTokClient,
+  type GigaTokClientOptions,
+  GigaTokNetworkError,
+  GigaTokResponseError,
+  GigaTokTimeoutError,
+  isNotModified,
+  verifyWebhook,
+} from '../src/index.ts';
+import { API_KEY, FakeApi, type FakeApiOptions, MODEL, problemBody } from './fake-api.ts';
+import { encodePng, pngSize } from './png.ts';
+
+let api: FakeApi;
+
+async function startApi(options: FakeApiOptions = {}): Promise<void> {
+  await api?.close();
+  api = await FakeApi.start(options);
+}
+
+function client(options: Partial<GigaTokClientOptions> = {}): GigaTokClient {
+  // Tiny backoff so retries without Retry-After do not slow the suite.
+  return new GigaTokClient({
+    baseUrl: api.url,
+    apiKey: API_KEY,
+    backoff: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...options,
+  });
+}
+
+const png = (seed: number) =>
+  encodePng(
+    4,
+    4,
+    Uint8Array.from({ length: 48 }, (_, i) => (i * seed) & 0xff),
+  );
+const onPath = (path: string) => (r: { path: string }) => r.path === path;
+const requestsTo = (path: string) => api.requests.filter((r) => r.path === path);
+
+beforeEach(async () => {
+  await startApi();
+});
+afterEach(async () => {
+  await api.close();
+});
+
+describe('retries', () => {
+  it('waits the Retry-After seconds of a 429, not its own backoff, then succeeds', async () => {
+    api.script({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: problemBody('rate_limited', 'slow down'),
+    });
+    const c = client({ backoff: { baseDelayMs: 5_000, maxDelayMs: 5_000 } });
+    const models = await c.models();
+    expect(models.map((m) => m.id)).toEqual([MODEL.id]);
+    const [first, second] = requestsTo('/v1/models');
+    const gap = second!.at - first!.at;
+    expect(gap).toBeGreaterThanOrEqual(950);
+    expect(gap).toBeLessThan(2_400); // backoff alone would have waited >= 2.5 s
+  });
+
+  it('reads Retry-After given as an HTTP-date', async () => {
+    const at = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000); // the next whole second + 1 s
+    api.script({
+      status: 503,
+      headers: { 'retry-after': at.toUTCString() },
+      body: problemBody('backend_unavailable', 'later'),
+    });
+    await client({ backoff: { baseDelayMs: 5_000, maxDelayMs: 5_000 } }).models();
+    const [first, second] = requestsTo('/v1/models');
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(900);
+    expect(second!.at - first!.at).toBeLessThan(2_400);
+  });
+
+  it('gives up after maxRetries and throws the last problem with its retryAfter', async () => {
+    const refusal = { status: 429, headers: { 'retry-after': '0' }, body: problemBody('rate_limited', 'no') };
+    api.script(refusal, refusal, refusal);
+    const error = await client({ maxRetries: 2 })
+      .models()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokApiError);
+    expect(error).toMatchObject({ status: 429, code: 'rate_limited', retryAfter: 0 });
+    expect(requestsTo('/v1/models')).toHaveLength(3);
+  });
+
+  it('does not wait for a Retry-After longer than maxRetryAfterMs', async () => {
+    api.script({
+      status: 429,
+      headers: { 'retry-after': '120' },
+      body: problemBody('rate_limited', 'come back later'),
+    });
+    const started = performance.now();
+    const error = await client()
+      .models()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 429, retryAfter: 120 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(requestsTo('/v1/models')).toHaveLength(1);
+  });
+
+  it('does not retry a 400', async () => {
+    api.script({
+      status: 400,
+      headers: { 'content-type': 'application/problem+json' },
+      body: problemBody('invalid_parameter', 'bad', 'limit'),
+    });
+    await expect(client().listGenerations({ limit: 5 })).rejects.toMatchObject({
+      status: 400,
+      field: 'limit',
+    });
+    expect(requestsTo('/v1/generations')).toHaveLength(1);
+  });
+
+  it('retries an idempotent GET after a dropped connection', async () => {
+    api.script({ drop: true, match: onPath('/v1/models') });
+    await expect(client().models()).resolves.toHaveLength(1);
+    expect(requestsTo('/v1/models')).toHaveLength(2);
+  });
+
+  it('never resends a generation POST without an Idempotency-Key, even after a 503', async () => {
+    api.script({
+      status: 503,
+      body: problemBody('backend_unavailable', 'down'),
+      match: onPath('/v1/generations'),
+    });
+    const error = await client()
+      .createGeneration({ class_id: 1 }, { idempotencyKey: false })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 503, code: 'backend_unavailable' });
+    expect(requestsTo('/v1/generations')).toHaveLength(1);
+    expect(requestsTo('/v1/generations')[0]!.headers['idempotency-key']).toBeUndefined();
+  });
+
+  it('resends a generation POST after a dropped connection with the same generated Idempotency-Key', async () => {
+    api.script({ drop: true, match: onPath('/v1/generations') });
+    const job = await client().createGeneration({ class_id: 3, count: 2, seed: 9 });
+    expect(job.status).toBe('queued');
+    const sent = requestsTo('/v1/generations');
+    expect(sent).toHaveLength(2);
+    expect(sent[0]!.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sent[1]!.headers['idempotency-key']).toBe(sent[0]!.headers['idempotency-key']);
+    expect(api.jobs.size).toBe(1);
+  });
+
+  it('reports a dropped connection on a non-idempotent request as a GigaTokNetworkError', async () => {
+    api.script({ drop: true, match: onPath('/v1/generations') });
+    const error = await client()
+      .createGeneration({ class_id: 1 }, { idempotencyKey: false })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokNetworkError);
+    expect(error).toMatchObject({ method: 'POST', timedOut: false });
+  });
+
+  it('times out a slow attempt and says so', async () => {
+    api.script({ status: 200, delayMs: 2_000, body: '{}' });
+    const error = await client({ timeoutMs: 100, maxRetries: 0 })
+      .models()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokNetworkError);
+    expect(error).toMatchObject({ timedOut: true });
+  });
+});
+
+describe('errors', () => {
+  it('turns a problem+json answer into a GigaTokApiError naming the field', async () => {
+    const error = await client()
+      .createGeneration({ class_id: 1, top_k: 5000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokApiError);
+    const apiError = error as GigaTokApiError;
+    expect(apiError).toMatchObject({
+      status: 400,
+      code: 'invalid_parameter',
+      field: 'top_k',
+      retryAfter: null,
+    });
+    expect(apiError.detail).toBe("'top_k' must be in [0, 1024], got 5000");
+    expect(apiError.problem.type).toBe('urn:gigatok:problem:invalid_parameter');
+  });
+
+  it('answers a wrong API key with an unauthorized GigaTokApiError', async () => {
+    await expect(client({ apiKey: 'gtk_live_wrong' }).models()).rejects.toMatchObject({
+      status: 401,
+      code: 'unauthorized',
+    });
+  });
+
+  it('keeps the status of an error body that is not problem+json', async () => {
+    api.script({ status: 502, headers: { 'content-type': 'text/html' }, body: '<h1>Bad gateway</h1>' });
+    await expect(client().models()).rejects.toMatchObject({
+      status: 502,
+      code: 'http_502',
+      detail: '<h1>Bad gateway</h1>',
+    });
+  });
+
+  it('rejects a success body that breaks the contract with a GigaTokResponseError', async () => {
+    const job = await client().createGeneration({ class_id: 1 });
+    api.script({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: job.id, object: 'generation', status: 'exploded' }),
+    });
+    const error = await client()
+      .getGeneration(job.id)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokResponseError);
+    expect((error as Error).message).toMatch(/does not match the API contract at status/);
+  });
+
+  it('rejects a corrupt GTOK body with a GigaTokResponseError', async () => {
+    const blob = encodeTokens({ model: MODEL.id, codebookSize: 1024, tokensPerImage: 2, tokens: [[1, 2]] });
+    blob[blob.length - 1]! ^= 0xff; // break the CRC-32C
+    api.script({ status: 200, headers: { 'content-type': 'application/vnd.gigatok.tokens' }, body: blob });
+    const error = await client()
+      .tokenize(png(1), { format: 'binary' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokResponseError);
+    expect((error as Error).message).toMatch(/checksum_mismatch/);
+  });
+});
+
+describe('tokens and images', () => {
+  it('round-trips binary tokens: tokenize as GTOK, read back as JSON, same values and id', async () => {
+    const c = client();
+    const binary = await c.tokenize(png(3), { format: 'binary' });
+    expect(binary.id).toMatch(/^tok_[a-z2-7]{32}$/);
+    expect(binary).toMatchObject({
+      model: MODEL.id,
+      codebookSize: 1024,
+      tokensPerImage: 32,
+      count: 1,
+      cache: 'miss',
+    });
+    expect(decodeTokens(binary.bytes).tokens).toEqual(binary.tokens);
+    const json = await c.getTokens(binary.id);
+    expect(json.tokens).toEqual(tokenRows(binary.tokens, 32));
+    const again = await c.getTokens(binary.id, { format: 'binary' });
+    expect(again.bytes).toEqual(binary.bytes);
+    // The multipart upload carried the image bytes and their sniffed type.
+    expect(String(requestsTo('/v1/tokenize')[0]!.headers['content-type'])).toMatch(/^multipart\/form-data/);
+  });
+
+  it('reports a repeated tokenize as a cache hit with the same id', async () => {
+    const first = await client().tokenize(png(5));
+    const second = await client().tokenize(new Blob([png(5) as Uint8Array<ArrayBuffer>]));
+    expect(second.id).toBe(first.id);
+    expect([first.cache, second.cache]).toEqual(['miss', 'hit']);
+  });
+
+  it('answers a matching If-None-Match with notModified and a stale one with the body', async () => {
+    const c = client();
+    const { id } = await c.tokenize(png(7));
+    const full = await c.getTokens(id);
+    expect(full.etag).toBe(`"${id}"`);
+    const cached = await c.getTokens(id, { ifNoneMatch: full.etag! });
+    expect(isNotModified(cached)).toBe(true);
+    expect(cached).toEqual({ notModified: true, etag: `"${id}"` });
+    const binary = await c.getTokens(id, { format: 'binary', ifNoneMatch: full.etag! });
+    expect(isNotModified(binary)).toBe(false); // the GTOK representation has its own validator
+    expect(api.requests.at(-1)!.headers['if-none-match']).toBe(`"${id}"`);
+  });
+
+  it('detokenizes inline tokens and a token id to the same stored PNG', async () => {
+    const c = client();
+    const tokens = await c.tokenize(png(9), { format: 'binary' });
+    const byValue = await c.detokenize({ tokens: tokens.tokens });
+    const byId = await c.detokenize({ tokenId: tokens.id, format: 'png' });
+    expect(byValue.imageId).toMatch(/^img_[a-z2-7]{32}$/);
+    expect(byId.imageId).toBe(byValue.imageId);
+    expect(byValue.contentType).toBe('image/png');
+    expect(pngSize(byValue.bytes)).toEqual({ width: 32, height: 32 });
+    const fetched = await c.getImage(byValue.imageId);
+    expect(fetched.bytes).toEqual(byValue.bytes);
+    expect(await c.getImage(byValue.imageId, { ifNoneMatch: fetched.etag! })).toMatchObject({
+      notModified: true,
+    });
+  });
+
+  it('rejects detokenize input with both or neither of tokens and tokenId before sending', async () => {
+    await expect(client().detokenize({})).rejects.toThrow(TypeError);
+    await expect(client().detokenize({ tokens: [1], tokenId: 'tok_x' })).rejects.toThrow(TypeError);
+    expect(requestsTo('/v1/detokenize')).toHaveLength(0);
+  });
+});
+
+describe('generations', () => {
+  it('pages through every generation, newest first, following next_cursor', async () => {
+    const c = client();
+    const created = [];
+    for (let i = 0; i < 5; i++) created.push((await c.createGeneration({ class_id: i })).id);
+    const seen = [];
+    for await (const job of c.iterateGenerations({ limit: 2 })) seen.push(job.id);
+    expect(seen).toEqual(created.reverse());
+    const pages = requestsTo('/v1/generations').filter((r) => r.method === 'GET');
+    expect(pages.map((r) => r.query.get('limit'))).toEqual(['2', '2', '2']);
+    expect(pages[0]!.query.has('cursor')).toBe(false);
+    expect(pages[1]!.query.get('cursor')).toBeTruthy();
+  });
+
+  it('generate() polls until the job succeeds and reports each status', async () => {
+    await startApi({ pollsToFinish: 3 });
+    const statuses: string[] = [];
+    const job = await client().generate(
+      { class_id: 7, count: 2, seed: 1 },
+      { pollIntervalMs: 10, wait: 0, onProgress: ({ job }) => statuses.push(job.status) },
+    );
+    expect(job.status).toBe('succeeded');
+    expect(job.result?.images.map((i) => i.class_id)).toEqual([7, 7]);
+    expect(statuses).toEqual(['queued', 'running', 'running', 'succeeded']);
+    expect(requestsTo(`/v1/generations/${job.id}`)).toHaveLength(3);
+  });
+
+  it('generate() sends Prefer: wait and returns at once when the server finished in time', async () => {
+    await startApi({ pollsToFinish: 1 });
+    const job = await client().generate({ class_id: 2 }, { wait: 5 });
+    expect(job.status).toBe('succeeded');
+    expect(requestsTo('/v1/generations')[0]!.headers.prefer).toBe('wait=5');
+    expect(requestsTo(`/v1/generations/${job.id}`)).toHaveLength(0);
+  });
+
+  it('generate() resolves with a failed job and its problem', async () => {
+    await startApi({ failJobs: true, pollsToFinish: 1 });
+    const job = await client().generate({ class_id: 1 }, { pollIntervalMs: 10, wait: 0 });
+    expect(job.status).toBe('failed');
+    expect(job.error?.code).toBe('backend_error');
+  });
+
+  it('generate() cancels the job on the server when its signal aborts', async () => {
+    await startApi({ pollsToFinish: 1_000 });
+    const controller = new AbortController();
+    const error = await client()
+      .generate(
+        { class_id: 4 },
+        {
+          pollIntervalMs: 10,
+          wait: 0,
+          signal: controller.signal,
+          // Abort once the job is seen running: mid-poll, with a job on the server to cancel.
+          onProgress: ({ job }) => job.status === 'running' && controller.abort(new Error('user gave up')),
+        },
+      )
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('user gave up');
+    const [entry] = api.jobs.values();
+    expect(entry!.job.status).toBe('canceled');
+    expect(api.requests.filter((r) => r.path === `/v1/generations/${entry!.job.id}/cancel`)).toHaveLength(1);
+  });
+
+  it('generate() times out with GigaTokTimeoutError and leaves the job running', async () => {
+    await startApi({ pollsToFinish: 1_000 });
+    const error = await client()
+      .generate({ class_id: 4 }, { pollIntervalMs: 10, wait: 0, waitTimeoutMs: 100 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokTimeoutError);
+    const [entry] = api.jobs.values();
+    expect((error as GigaTokTimeoutError).jobId).toBe(entry!.job.id);
+    expect(['queued', 'running']).toContain(entry!.job.status);
+    expect(api.requests.filter((r) => r.path.endsWith('/cancel'))).toHaveLength(0);
+  });
+
+  it('cancelGeneration of a finished job is a 409 not_cancelable', async () => {
+    await startApi({ pollsToFinish: 1 });
+    const job = await client().generate({ class_id: 1 }, { pollIntervalMs: 10, wait: 0 });
+    await expect(client().cancelGeneration(job.id)).rejects.toMatchObject({
+      status: 409,
+      code: 'not_cancelable',
+    });
+  });
+});
+
+describe('webhooks', () => {
+  it('verifies a delivery signed with the secret from getWebhookSecret', async () => {
+    const { secret } = await client().getWebhookSecret();
+    const body = JSON.stringify({
+      type: 'generation.completed',
+      timestamp: new Date().toISOString(),
+      data: {},
+    });
+    const headers = { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) };
+    const signature = signWebhook({
+      secret,
+      id: headers['webhook-id'],
+      timestamp: Number(headers['webhook-timestamp']),
+      body,
+    });
+    const verified = verifyWebhook({
+      secrets: [secret],
+      headers: { ...headers, 'webhook-signature': signature },
+      body,
+    });
+    expect(verified.id).toBe('msg_1');
+    expect(() =>
+      verifyWebhook({
+        secrets: [secret],
+        headers: { ...headers, 'webhook-signature': signature },
+        body: `${body} `,
+      }),
+    ).toThrow();
+  });
+});
