@@ -371,6 +371,17 @@ describe('POST /v1/decode', () => {
       );
     });
 
+    it('a GTOK body with more than 64 images -> 400 invalid_tokens', async () => {
+      const many = Array.from({ length: 65 }, () => tokens[0]!);
+      const gtok = encodeTokens({ model: MODEL, codebookSize: V, tokensPerImage: T, tokens: many });
+      const body = await expectProblem(
+        await signedFetch(base, '/v1/decode', { body: gtok, headers: { 'content-type': TOKENS_MEDIA_TYPE } }),
+        400,
+        'invalid_tokens',
+      );
+      expect(body.detail).toContain('65 images');
+    });
+
     it('an unknown format -> 400 invalid_parameter', async () => {
       const body = await expectProblem(
         await postJson(base, '/v1/decode', { model: MODEL, tokens, format: 'gif' }),

@@ -3,6 +3,7 @@ import {
   ApiError,
   DecodeRequestSchema,
   decodeTokens,
+  LIMITS,
   TOKENS_MEDIA_TYPE,
   TokenFormatError,
   toBase64,
@@ -29,6 +30,13 @@ decodeRoutes.post('/', async (c) => {
     format = q;
     try {
       const set = decodeTokens(c.var.rawBody);
+      if (set.count > LIMITS.maxBackendBatch) {
+        throw new ApiError(
+          'invalid_tokens',
+          `the token file holds ${set.count} images; at most ${LIMITS.maxBackendBatch} per request`,
+          { limit: LIMITS.maxBackendBatch },
+        );
+      }
       model = set.model;
       const service = modelFor(c, model);
       const { codebook_size: V, tokens_per_image: T } = service.model.manifest.tokenizer;
