@@ -2,6 +2,7 @@
 // into batches of up to `maxBatch`, waiting at most `maxQueueDelayMs` for a batch to fill, run one
 // batch at a time, and split back to their requests. A bounded queue answers `queue_full` (429).
 import { ApiError } from '@gigatok/shared';
+import { logger } from './log.ts';
 
 export interface BatcherOptions<I, O> {
   /** `model/graph`, for messages. */
@@ -131,10 +132,14 @@ export class DynamicBatcher<I, O> {
     this.#wakeUp();
     if (this.#running) return;
     this.#running = true;
-    void this.#drain().finally(() => {
-      this.#running = false;
-      if (this.#queue.length > 0) this.#kick();
-    });
+    void this.#drain()
+      .catch((error: unknown) =>
+        logger.error('batcher failed', { batcher: this.options.label, error: String(error) }),
+      )
+      .finally(() => {
+        this.#running = false;
+        if (this.#queue.length > 0) this.#kick();
+      });
   }
 
   async #drain(): Promise<void> {

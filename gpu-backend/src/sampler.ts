@@ -183,10 +183,14 @@ export class ArSampler {
     this.#wakeUp();
     if (!this.#running) {
       this.#running = true;
-      void this.#loop().finally(() => {
-        this.#running = false;
-        if (this.#pending.length > 0) this.#kick();
-      });
+      void this.#loop()
+        .catch((error: unknown) =>
+          logger.error('sampler loop failed', { model: this.spec.modelId, error: String(error) }),
+        )
+        .finally(() => {
+          this.#running = false;
+          if (this.#pending.length > 0) this.#kick();
+        });
     }
   }
 
