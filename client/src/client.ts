@@ -1,17 +1,21 @@
 // GigaTokClient: the typed client of the public GigaTok Edge API (/v1). Every response is parsed at
 // the boundary with shared's zod schemas or the GTOK decoder; failures are typed exceptions.
 
-import { decodeTokens, TOKENS_MEDIA_TYPE, TokenFormatError, tokenRows, tokenSetId } from '@gigatok/shared';
+import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { GigaTokResponseError, GigaTokTimeoutError } from './errors.ts';
-import {
-  bodyText,
-  type HttpResponse,
-  type RequestSpec,
-  type RetryEvent,
-  send,
-  type TransportOptions,
-} from './http.ts';
+import { type HttpResponse, type RequestSpec, type RetryEvent, send, type TransportOptions } from './http.ts';
 import { toImageBlob } from './images.ts';
+import {
+  type ImageResult,
+  malformed,
+  type NotModified,
+  readBinaryTokens,
+  readImage,
+  readJson,
+  readJsonTokens,
+  type TokenFormat,
+  type TokensFor,
+} from './responses.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, sleep } from './retry.ts';
 import {
   type CreateGenerationParams,
@@ -19,13 +23,12 @@ import {
   type GenerationList,
   GenerationListSchema,
   GenerationSchema,
+  type HealthResponse,
+  HealthResponseSchema,
   isTerminal,
   type ModelInfo,
   ModelListSchema,
-  type Schema,
   type TerminalStatus,
-  type TokensJson,
-  TokensJsonSchema,
   WebhookSecretSchema,
 } from './schemas.ts';
 
@@ -58,44 +61,6 @@ export interface RequestOptions {
   timeoutMs?: number | undefined;
 }
 
-export type TokenFormat = 'json' | 'binary';
-
-/** What every token-returning call adds to the body: the validators and cache outcome headers. */
-export interface ResponseMeta {
-  /** Strong ETag of the token set or image (pass it back as `ifNoneMatch`). */
-  etag: string | null;
-  /** The Worker's `X-Cache` header: whether the result was already stored. */
-  cache: 'hit' | 'miss' | null;
-}
-
-/** Tokens as JSON, exactly as the API sends them (snake_case), plus response metadata. */
-export type JsonTokens = TokensJson & ResponseMeta;
-
-/** Tokens decoded from the GTOK binary format, plus their id, the raw blob and response metadata. */
-export interface BinaryTokens extends ResponseMeta {
-  id: string;
-  model: string;
-  codebookSize: number;
-  tokensPerImage: number;
-  count: number;
-  /** Flat, row-major [count, tokensPerImage]. */
-  tokens: Uint32Array;
-  /** The GTOK blob as received (write it to a `.gtok` file as is). */
-  bytes: Uint8Array;
-}
-
-export type TokensFor<F extends TokenFormat> = F extends 'binary' ? BinaryTokens : JsonTokens;
-
-/** A conditional request found the cached copy still current (HTTP 304). */
-export interface NotModified {
-  notModified: true;
-  etag: string | null;
-}
-
-export function isNotModified(value: unknown): value is NotModified {
-  return typeof value === 'object' && value !== null && (value as NotModified).notModified === true;
-}
-
 export interface TokenizeOptions<F extends TokenFormat> extends RequestOptions {
   model?: string | undefined;
   format?: F | undefined;
@@ -113,12 +78,6 @@ export interface DetokenizeInput {
   tokenId?: string | undefined;
   model?: string | undefined;
   format?: 'png' | 'webp' | undefined;
-}
-
-export interface ImageResult extends ResponseMeta {
-  bytes: Uint8Array;
-  imageId: string;
-  contentType: string;
 }
 
 export interface CreateGenerationOptions extends RequestOptions {
@@ -433,6 +392,18 @@ export class GigaTokClient {
     return readJson(response, WebhookSecretSchema);
   }
 
+  /** GET /v1/healthz: liveness of the API (no API key needed); a 503 while degraded is an error. */
+  async health(options: RequestOptions = {}): Promise<HealthResponse> {
+    const response = await this.request({
+      method: 'GET',
+      path: '/v1/healthz',
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, HealthResponseSchema);
+  }
+
   /** GET /v1/models: the models the API serves. */
   async models(options: RequestOptions = {}): Promise<ModelInfo[]> {
     const response = await this.request({
@@ -444,92 +415,6 @@ export class GigaTokClient {
     });
     return readJson(response, ModelListSchema).data;
   }
-}
-
-function malformed(response: HttpResponse, detail: string, cause?: unknown): GigaTokResponseError {
-  return new GigaTokResponseError(`${response.method} ${response.url}: ${detail}`, {
-    status: response.status,
-    method: response.method,
-    url: response.url,
-    cause,
-  });
-}
-
-/** Parses a JSON body with a shared schema; anything off-contract is a GigaTokResponseError. */
-export function readJson<T>(response: HttpResponse, schema: Schema<T>): T {
-  const type = response.headers.get('content-type') ?? '';
-  if (!/\bjson\b/i.test(type))
-    throw malformed(response, `expected JSON, got content type ${JSON.stringify(type)}`);
-  let value: unknown;
-  try {
-    value = JSON.parse(bodyText(response));
-  } catch (error) {
-    throw malformed(response, 'the body is not valid JSON', error);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
-    throw malformed(
-      response,
-      `response does not match the API contract${where}: ${issue?.message}`,
-      parsed.error,
-    );
-  }
-  return parsed.data;
-}
-
-function meta(response: HttpResponse): ResponseMeta {
-  const cache = response.headers.get('x-cache')?.toLowerCase();
-  return {
-    etag: response.headers.get('etag'),
-    cache: cache === 'hit' || cache === 'miss' ? cache : null,
-  };
-}
-
-function readJsonTokens(response: HttpResponse): JsonTokens {
-  return { ...readJson(response, TokensJsonSchema), ...meta(response) };
-}
-
-const TOKEN_ID_IN_PATH = /\/v1\/tokens\/(tok_[a-z2-7]+)/;
-
-async function readBinaryTokens(response: HttpResponse, requestedId: string | null): Promise<BinaryTokens> {
-  const type = response.headers.get('content-type') ?? '';
-  if (!type.startsWith(TOKENS_MEDIA_TYPE)) {
-    throw malformed(response, `expected ${TOKENS_MEDIA_TYPE}, got content type ${JSON.stringify(type)}`);
-  }
-  let set: ReturnType<typeof decodeTokens>;
-  try {
-    set = decodeTokens(response.body);
-  } catch (error) {
-    if (error instanceof TokenFormatError)
-      throw malformed(response, `bad GTOK blob (${error.reason}): ${error.message}`, error);
-    throw error;
-  }
-  // The binary body carries no id: take the one we asked for, else the server's headers, else derive
-  // it from the decoded values exactly as the server does (shared's content id).
-  const located = TOKEN_ID_IN_PATH.exec(response.headers.get('location') ?? '')?.[1];
-  const id =
-    requestedId ??
-    response.headers.get('x-token-id') ??
-    located ??
-    (await tokenSetId({
-      model: set.model,
-      codebook_size: set.codebookSize,
-      tokens_per_image: set.tokensPerImage,
-      tokens: tokenRows(set.tokens, set.tokensPerImage),
-    }));
-  return { id, ...set, bytes: response.body, ...meta(response) };
-}
-
-function readImage(response: HttpResponse, id: string | null): ImageResult {
-  const contentType = response.headers.get('content-type') ?? '';
-  if (!contentType.startsWith('image/')) {
-    throw malformed(response, `expected an image, got content type ${JSON.stringify(contentType)}`);
-  }
-  const imageId = id ?? /\/v1\/images\/([^/?#]+)/.exec(response.headers.get('location') ?? '')?.[1];
-  if (!imageId) throw malformed(response, 'the response names no image id (X-Image-Id or Location)');
-  return { bytes: response.body, imageId, contentType, ...meta(response) };
 }
 
 function tokensToJson(tokens: NonNullable<DetokenizeInput['tokens']>): number[] | number[][] {

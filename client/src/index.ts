@@ -13,7 +13,6 @@ export {
   WebhookVerificationError,
 } from '@gigatok/shared';
 export {
-  type BinaryTokens,
   type CreateGenerationOptions,
   DEFAULT_TIMEOUT_MS,
   type DetokenizeInput,
@@ -22,16 +21,9 @@ export {
   type GetTokensOptions,
   GigaTokClient,
   type GigaTokClientOptions,
-  type ImageResult,
-  isNotModified,
-  type JsonTokens,
   type ListOptions,
-  type NotModified,
   type RequestOptions,
-  type ResponseMeta,
-  type TokenFormat,
   type TokenizeOptions,
-  type TokensFor,
 } from './client.ts';
 export {
   GigaTokApiError,
@@ -42,12 +34,23 @@ export {
   type ProblemDetails,
 } from './errors.ts';
 export type { HttpResponse, RequestSpec, RetryEvent, RetryMode } from './http.ts';
+export {
+  type BinaryTokens,
+  type ImageResult,
+  isNotModified,
+  type JsonTokens,
+  type NotModified,
+  type ResponseMeta,
+  type TokenFormat,
+  type TokensFor,
+} from './responses.ts';
 export { parseRetryAfter } from './retry.ts';
 export {
   type CreateGenerationParams,
   type Generation,
   type GenerationList,
   type GenerationStatus,
+  type HealthResponse,
   isTerminal,
   type ModelInfo,
   type TerminalStatus,

@@ -10,6 +10,8 @@ export {
   GenerationListSchema,
   GenerationSchema,
   type GenerationStatus,
+  type HealthResponse,
+  HealthResponseSchema,
   type ManifestSummary as ModelInfo,
   ModelListSchema,
   type TokensResponse as TokensJson,

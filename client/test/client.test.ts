@@ -274,6 +274,7 @@ describe('tokens and images', () => {
     const byId = await c.detokenize({ tokenId: tokens.id, format: 'png' });
     expect(byValue.imageId).toMatch(/^img_[a-z2-7]{32}$/);
     expect(byId.imageId).toBe(byValue.imageId);
+    expect([byValue.tokenId, byId.tokenId]).toEqual([tokens.id, tokens.id]);
     expect(byValue.contentType).toBe('image/png');
     expect(pngSize(byValue.bytes)).toEqual({ width: 32, height: 32 });
     const fetched = await c.getImage(byValue.imageId);
@@ -372,6 +373,12 @@ describe('generations', () => {
       status: 409,
       code: 'not_cancelable',
     });
+  });
+});
+
+describe('health', () => {
+  it('reads /v1/healthz without an API key', async () => {
+    await expect(client({ apiKey: undefined }).health()).resolves.toEqual({ status: 'ok', backend: 'ready' });
   });
 });
 

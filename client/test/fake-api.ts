@@ -184,7 +184,7 @@ export class FakeApi {
       return { status, headers, body, drop, delayMs };
     }
     if (req.path === '/v1/admin/keys' && req.method === 'POST') return this.#createKey(req);
-    if (req.headers.authorization !== `Bearer ${API_KEY}`) {
+    if (req.headers.authorization !== `Bearer ${API_KEY}` && req.path !== '/v1/healthz') {
       return problemReply('unauthorized', 'missing or unknown API key', undefined, {
         'www-authenticate': 'Bearer',
       });
@@ -200,6 +200,7 @@ export class FakeApi {
       [/^GET \/v1\/generations\/([^/]+)$/, (id) => this.#getGeneration(id)],
       [/^POST \/v1\/generations\/([^/]+)\/cancel$/, (id) => this.#cancel(id)],
       [/^GET \/v1\/webhooks\/secret$/, () => json(200, { secret: WEBHOOK_SECRET })],
+      [/^GET \/v1\/healthz$/, () => json(200, { status: 'ok', backend: 'ready' })],
       [/^GET \/v1\/models$/, () => json(200, { object: 'list', data: [modelInfo()] })],
     ];
     for (const [pattern, handler] of routes) {
@@ -310,6 +311,7 @@ export class FakeApi {
       headers: {
         'content-type': 'image/png',
         'x-image-id': id,
+        'x-token-id': tokenId,
         location: `/v1/images/${id}`,
         etag: `"${id}"`,
         'x-cache': cache,
