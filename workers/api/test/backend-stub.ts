@@ -154,7 +154,6 @@ export class BackendStub {
       if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
       const request = parsed.data;
       const mode = this.generateModes.get(request.seed) ?? 'up';
-      if (mode === 'down') throw new TypeError('connection refused');
       if (mode === 'loading') return problemJson(503, problem('backend_unavailable', 'models are loading'));
       if (mode === 'error500') return problemJson(500, problem('internal', 'boom'));
       if (mode === 'error400')
@@ -211,6 +210,10 @@ export class BackendStub {
         return new Promise((_, reject) => {
           signal?.addEventListener('abort', () => reject(signal.reason));
         });
+      }
+      if (url.pathname === '/v1/generate') {
+        const { seed } = (await request.clone().json()) as { seed: number };
+        if (this.generateModes.get(seed) === 'down') throw new TypeError('fetch failed: connection refused');
       }
       return this.app.fetch(request);
     }

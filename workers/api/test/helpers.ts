@@ -1,6 +1,6 @@
 // Shared test helpers: API keys through the admin route, authenticated requests through the Worker's
 // own fetch handler, queue batches handed straight to its queue handler, small image fixtures.
-import { createExecutionContext, createMessageBatch, getQueueResult, SELF } from 'cloudflare:test';
+import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import worker from '../src/index.ts';
 import { backend } from './backend-stub.ts';
@@ -58,27 +58,40 @@ export function testPng(seed: number, size = 8): Promise<Uint8Array> {
 }
 
 export interface QueueOutcome {
-  outcome: string;
-  ackAll: boolean;
-  retryBatch: { retry: boolean; delaySeconds?: number };
-  explicitAcks: string[];
-  retryMessages: { msgId: string; delaySeconds?: number }[];
+  acked: string[];
+  retried: { id: string; delaySeconds: number | undefined }[];
 }
 
-/** Hands messages to the Worker's queue handler as queue `queue` would, and reports acks and retries. */
+/**
+ * Hands messages to the Worker's queue handler as queue `queue` would deliver them (each with
+ * `attempts`), and reports which were acked and which retried with what delay.
+ */
 export async function runQueue(queue: string, bodies: unknown[], attempts = 1): Promise<QueueOutcome> {
-  const batch = createMessageBatch(
-    queue,
-    bodies.map((body, i) => ({
-      id: `msg-${i}-${crypto.randomUUID()}`,
+  const outcome: QueueOutcome = { acked: [], retried: [] };
+  const messages = bodies.map((body, i) => {
+    const id = `msg-${i}-${crypto.randomUUID()}`;
+    return {
+      id,
       timestamp: new Date(),
       attempts,
       body,
-    })),
-  );
-  const ctx = createExecutionContext();
+      ack: () => outcome.acked.push(id),
+      retry: (options?: QueueRetryOptions) =>
+        outcome.retried.push({ id, delaySeconds: options?.delaySeconds }),
+    };
+  });
+  const batch = {
+    queue,
+    messages,
+    ackAll: () => {
+      for (const m of messages) m.ack();
+    },
+    retryAll: (options?: QueueRetryOptions) => {
+      for (const m of messages) m.retry(options);
+    },
+  } as unknown as MessageBatch<unknown>;
   await worker.queue(batch, env);
-  return (await getQueueResult(batch, ctx)) as unknown as QueueOutcome;
+  return outcome;
 }
 
 export async function waitFor<T>(

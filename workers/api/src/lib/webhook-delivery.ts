@@ -38,17 +38,34 @@ export async function emitEvent(env: Env, job: Job, event: WebhookEventType): Pr
   if (created) await env.WEBHOOKS.send({ delivery_id: id } satisfies WebhookMessage, { contentType: 'json' });
 }
 
-async function attempt(
-  env: Env,
-  delivery: Delivery,
-  secret: string,
-): Promise<{ ok: boolean; statusCode: number | null; error: string | null; durationMs: number }> {
+interface Outcome {
+  ok: boolean;
+  /** No later attempt can succeed (the URL is refused by policy). */
+  permanent: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+async function attempt(env: Env, delivery: Delivery, secret: string): Promise<Outcome> {
   const started = Date.now();
+  let url: string;
   try {
     // Re-checked at send time: the policy may have tightened since the job was created.
-    const url = checkWebhookUrl(delivery.url, {
+    url = checkWebhookUrl(delivery.url, {
       allowInsecureLoopback: config(env).allowInsecureWebhooks,
     }).toString();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      permanent: true,
+      statusCode: null,
+      error: `refused: ${message}`.slice(0, 500),
+      durationMs: 0,
+    };
+  }
+  try {
     const headers = webhookHeaders({
       secret,
       id: delivery.id,
@@ -67,13 +84,20 @@ async function attempt(
     const ok = response.status >= 200 && response.status < 300;
     return {
       ok,
+      permanent: false,
       statusCode: response.status,
       error: ok ? null : `HTTP ${response.status}`,
       durationMs: Date.now() - started,
     };
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { ok: false, statusCode: null, error: message.slice(0, 500), durationMs: Date.now() - started };
+    return {
+      ok: false,
+      permanent: false,
+      statusCode: null,
+      error: message.slice(0, 500),
+      durationMs: Date.now() - started,
+    };
   }
 }
 
@@ -97,7 +121,11 @@ export async function deliverWebhook(env: Env, message: Message<WebhookMessage>)
   }
   const outcome = await attempt(env, delivery, secret);
   const number = delivery.attempts + 1;
-  const next = outcome.ok ? 'succeeded' : number >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'pending';
+  const next = outcome.ok
+    ? 'succeeded'
+    : outcome.permanent || number >= WEBHOOK_MAX_ATTEMPTS
+      ? 'failed'
+      : 'pending';
   await recordAttempt(env.DB, delivery, outcome, next);
   if (next === 'pending') {
     message.retry({ delaySeconds: WEBHOOK_RETRY_DELAYS[number - 1] ?? WEBHOOK_RETRY_DELAYS.at(-1)! });

@@ -56,6 +56,25 @@ function checkModelField(value: unknown): string | undefined {
   return parsed.data;
 }
 
+function imageTooLarge(): ApiError {
+  return new ApiError(ErrorCode.image_too_large, `the image must be at most ${LIMITS.maxImageBytes} bytes`, {
+    field: 'image',
+    limit: LIMITS.maxImageBytes,
+  });
+}
+
+type NativeBase64 = { fromBase64?: (text: string) => Uint8Array };
+
+/**
+ * Base64 already checked by the schema. workerd's native decoder is linear in time and stack; shared's
+ * fromBase64 validates with a regular expression that overflows the stack on multi-megabyte strings,
+ * so it is only the fallback.
+ */
+function decodeBase64(text: string): Uint8Array {
+  const native = (Uint8Array as unknown as NativeBase64).fromBase64;
+  return native ? native(text) : fromBase64(text);
+}
+
 async function readUpload(request: Request, url: URL): Promise<Upload> {
   const type = mediaType(request.headers.get('content-type'));
   if (type === 'multipart/form-data') {
@@ -91,9 +110,12 @@ async function readUpload(request: Request, url: URL): Promise<Upload> {
     };
   }
   if (type === 'application/json') {
-    const parsed = TokenizeJsonRequestSchema.safeParse(await readJson(request));
+    const body = await readJson(request);
+    const image = (body as { image?: unknown } | null)?.image;
+    if (typeof image === 'string' && image.length > LIMITS.maxImageBase64Chars) throw imageTooLarge();
+    const parsed = TokenizeJsonRequestSchema.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
-    return { bytes: fromBase64(parsed.data.image), model: parsed.data.model, declaredType: '' };
+    return { bytes: decodeBase64(parsed.data.image), model: parsed.data.model, declaredType: '' };
   }
   throw new ApiError(
     ErrorCode.unsupported_media_type,
