@@ -20,6 +20,8 @@ NUM_THREADS = 2
 def setup_torch(seed: int, threads: int = NUM_THREADS) -> torch.Generator:
     """Seeds python/numpy/torch, limits threads, and returns a torch generator for data order."""
     torch.set_num_threads(threads)
+    # NNPACK cannot initialise on these CPUs and warns on every conv that probes it; oneDNN runs them.
+    torch.backends.nnpack.set_flags(False)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
