@@ -7,7 +7,6 @@ import { type HttpResponse, type RequestSpec, type RetryEvent, send, type Transp
 import { toImageBlob } from './images.ts';
 import {
   type ImageResult,
-  malformed,
   type NotModified,
   readBinaryTokens,
   readImage,
@@ -164,7 +163,9 @@ export class GigaTokClient {
       signal: options.signal,
       timeoutMs: options.timeoutMs,
     });
-    return (binary ? await readBinaryTokens(response, null) : readJsonTokens(response)) as TokensFor<F>;
+    return (
+      binary ? await readBinaryTokens(response, null) : await readJsonTokens(response, null)
+    ) as TokensFor<F>;
   }
 
   /** GET /v1/tokens/{id}; with `ifNoneMatch`, a 304 resolves to `{ notModified: true }`. */
@@ -194,11 +195,10 @@ export class GigaTokClient {
       timeoutMs: options.timeoutMs,
     });
     if (response.status === 304) return { notModified: true, etag: response.headers.get('etag') };
-    const tokens = binary ? await readBinaryTokens(response, id) : readJsonTokens(response);
-    if (tokens.id !== id) {
-      throw malformed(response, `asked for token set ${id}, got ${tokens.id}`);
-    }
-    return tokens as TokensFor<F>;
+    // Both readers check that the tokens received are the ones `id` names (ids are content hashes).
+    return (
+      binary ? await readBinaryTokens(response, id) : await readJsonTokens(response, id)
+    ) as TokensFor<F>;
   }
 
   /** POST /v1/detokenize: tokens (inline or by id) -> image bytes. */

@@ -93,8 +93,31 @@ function meta(response: HttpResponse): ResponseMeta {
   };
 }
 
-export function readJsonTokens(response: HttpResponse): JsonTokens {
-  return { ...readJson(response, TokensJsonSchema), ...meta(response) };
+/**
+ * Token set ids are content ids (shared's tokenSetId over model, sizes and values), so the client can
+ * check that what it received is what the id names: a corrupted or mixed-up body fails here.
+ */
+async function checkContentId(
+  response: HttpResponse,
+  named: string,
+  set: { model: string; codebook_size: number; tokens_per_image: number; tokens: number[][] },
+): Promise<void> {
+  const actual = await tokenSetId(set);
+  if (actual !== named) {
+    throw malformed(response, `token set named ${named} holds the tokens of ${actual}`);
+  }
+}
+
+export async function readJsonTokens(
+  response: HttpResponse,
+  requestedId: string | null,
+): Promise<JsonTokens> {
+  const body = readJson(response, TokensJsonSchema);
+  if (requestedId !== null && body.id !== requestedId) {
+    throw malformed(response, `asked for token set ${requestedId}, got ${body.id}`);
+  }
+  await checkContentId(response, body.id, body);
+  return { ...body, ...meta(response) };
 }
 
 const TOKEN_ID_IN_PATH = /\/v1\/tokens\/(tok_[a-z2-7]+)/;
@@ -115,19 +138,18 @@ export async function readBinaryTokens(
       throw malformed(response, `bad GTOK blob (${error.reason}): ${error.message}`, error);
     throw error;
   }
-  // The binary body carries no id: take the one we asked for, else the server's headers, else derive
-  // it from the decoded values exactly as the server does (shared's content id).
+  const wire = {
+    model: set.model,
+    codebook_size: set.codebookSize,
+    tokens_per_image: set.tokensPerImage,
+    tokens: tokenRows(set.tokens, set.tokensPerImage),
+  };
+  // The binary body carries no id: it is the one we asked for, or the one the server names in its
+  // headers (X-Token-Id, Location), or else derived from the values exactly as the server derives it.
   const located = TOKEN_ID_IN_PATH.exec(response.headers.get('location') ?? '')?.[1];
-  const id =
-    requestedId ??
-    response.headers.get('x-token-id') ??
-    located ??
-    (await tokenSetId({
-      model: set.model,
-      codebook_size: set.codebookSize,
-      tokens_per_image: set.tokensPerImage,
-      tokens: tokenRows(set.tokens, set.tokensPerImage),
-    }));
+  const named = requestedId ?? response.headers.get('x-token-id') ?? located;
+  const id = named ?? (await tokenSetId(wire));
+  if (named) await checkContentId(response, named, wire);
   return { id, ...set, bytes: response.body, ...meta(response) };
 }
 

@@ -2,7 +2,7 @@
 // API, writing real files into a temporary folder; exit codes, stdout and stderr checked. Each run
 // costs about a second of CPU (tsx compiles on start), so the option matrix lives in cli-main.test.ts.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -144,6 +144,27 @@ describe.concurrent('gigatok generate', () => {
     const imageId = lines[1]!.split(' ')[3]!;
     expect(new Uint8Array(await readFile(join(dir, 'gen', files[1]!)))).toEqual(api.images.get(imageId));
     expect(sentBody(api, '/v1/generations')).toEqual({ class_id: 7, count: 2, seed: 1 });
+  });
+
+  it('cancels the job on Ctrl-C (SIGINT) and exits 130', async ({ expect }) => {
+    const { api } = await setup({ pollsToFinish: 1_000_000 });
+    const child = spawn(process.execPath, [BIN, 'generate', '--class', '3', '--poll-ms', '20'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, GIGATOK_API_URL: api.url, GIGATOK_API_KEY: API_KEY },
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (/ running\n/.test(stderr)) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('interrupted');
+    const [entry] = api.jobs.values();
+    expect(entry!.job.status).toBe('canceled');
   });
 
   it('rejects a malformed flag with exit 2 before calling the API', async ({ expect }) => {

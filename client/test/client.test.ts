@@ -227,6 +227,18 @@ describe('errors', () => {
 });
 
 describe('tokens and images', () => {
+  it('rejects token bodies whose values do not hash to the id they carry', async () => {
+    const c = client();
+    const { id } = await c.tokenize(png(11));
+    const rows = api.tokens.get(id)!;
+    const tampered = [rows[0]!.map((t, i) => (i === 0 ? (t + 1) % 1024 : t))];
+    api.tokens.set(id, tampered); // the server now serves other tokens under the same id
+    const asJson = await c.getTokens(id).catch((e: unknown) => e);
+    expect(asJson).toBeInstanceOf(GigaTokResponseError);
+    expect((asJson as Error).message).toMatch(new RegExp(`token set named ${id} holds the tokens of tok_`));
+    await expect(c.getTokens(id, { format: 'binary' })).rejects.toBeInstanceOf(GigaTokResponseError);
+  });
+
   it('round-trips binary tokens: tokenize as GTOK, read back as JSON, same values and id', async () => {
     const c = client();
     const binary = await c.tokenize(png(3), { format: 'binary' });
