@@ -63,7 +63,7 @@ describe('tokenize -> cached tokens -> detokenize', () => {
     const first = await api(alice.key, `/v1/tokenize?model=${model.id}`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
-      body: png,
+      body: new Uint8Array(png),
     });
     expect(first.status).toBe(200);
     expect(first.headers.get('x-cache')).toBe('miss');
@@ -78,7 +78,7 @@ describe('tokenize -> cached tokens -> detokenize', () => {
     const again = await api(alice.key, `/v1/tokenize?model=${model.id}`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
-      body: png,
+      body: new Uint8Array(png),
     });
     expect(again.status).toBe(200);
     expect(again.headers.get('x-cache')).toBe('hit');
@@ -156,7 +156,8 @@ describe('generations', () => {
     expect(done.status).toBe('succeeded');
     expect(done.result!.images).toHaveLength(2);
     for (const image of done.result!.images) {
-      const img = await api(alice.key, image.image_url);
+      expect(image.image_url).toBeTruthy();
+      const img = await api(alice.key, image.image_url!);
       expect(img.status).toBe(200);
       expect(img.headers.get('content-type')).toBe('image/png');
     }
