@@ -1,6 +1,8 @@
 // Quick CPU/GPU throughput figures (images/s) for encode, decode and generate at several batch sizes,
 // through the same ModelService the server uses (no HTTP). The full benchmark suite is separate.
 // Usage: npm run bench:quick -w gpu-backend [-- --model-dir DIR] [--device cpu|cuda] [--threads N] [--seconds S]
+//        [--batches 1,2,4] [--ops encode,decode,generate] [--recompute] [--skip-warm]
+// Each figure is printed as soon as it is measured, then the table.
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { defaultModelDir } from '../src/config.ts';
@@ -18,6 +20,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '2' },
     batches: { type: 'string', default: '1,2,4,8,16,32' },
     recompute: { type: 'boolean', default: false },
+    ops: { type: 'string', default: 'encode,decode,generate' },
+    /** Skip the untimed first call per batch size (for models where one call takes minutes). */
+    'skip-warm': { type: 'boolean', default: false },
   },
 });
 setLogLevel('warn');
@@ -44,7 +49,7 @@ function service(maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
 
 /** Images per second of `work(batch)` (which processes `batch` images), timed for about `seconds`. */
 async function rate(batch: number, work: (b: number) => Promise<unknown>): Promise<number> {
-  await work(batch); // warm this batch size
+  if (!values['skip-warm']) await work(batch); // warm this batch size
   let images = 0;
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
@@ -61,35 +66,43 @@ const png = new Uint8Array(
 );
 const tokens = Array.from({ length: T }, (_, t) => (t * 7919) % V);
 
-const results: Record<string, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
+const ops = new Set(values.ops.split(','));
+const results: Record<string, Record<number, number>> = {};
+const record = (op: string, batch: number, value: number) => {
+  results[op] ??= {};
+  results[op][batch] = value;
+  console.error(`${op} batch ${batch}: ${value.toFixed(2)} images/s`);
+};
+const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
 for (const b of batches) {
   const s = service(b);
-  const enc = results.encode!;
-  const dec = results.decode!;
-  const gen = results.generate!;
-  enc[b] = await rate(b, (n) => s.encode(Array.from({ length: n }, () => png)));
-  const rows = s.checkTokens(
-    Array.from({ length: b }, () => tokens),
-    'tokens',
-  );
-  dec[b] = await rate(b, (n) => s.decode(rows.slice(0, n), 'png'));
-  if (s.sampler !== undefined) {
-    const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
-    gen[b] = await rate(b, (n) =>
-      s.generate({
-        seed: 1,
-        classIds: Array.from({ length: n }, (_, i) => i % model.manifest.ar.num_classes),
-        params,
-      }),
+  if (ops.has('encode'))
+    record('encode', b, await rate(b, (n) => s.encode(Array.from({ length: n }, () => png))));
+  if (ops.has('decode')) {
+    const rows = s.checkTokens(
+      Array.from({ length: b }, () => tokens),
+      'tokens',
+    );
+    record('decode', b, await rate(b, (n) => s.decode(rows.slice(0, n), 'png')));
+  }
+  if (ops.has('generate') && s.sampler !== undefined) {
+    const classes = model.manifest.ar.num_classes;
+    record(
+      'generate',
+      b,
+      await rate(b, (n) =>
+        s.generate({ seed: 1, classIds: Array.from({ length: n }, (_, i) => i % classes), params }),
+      ),
     );
   }
 }
 if (values.recompute && model.arStep !== undefined) {
   const s = service(1, 'recompute');
-  const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
-  results['generate (no KV cache)'] = {
-    1: await rate(1, (n) => s.generate({ seed: 1, classIds: Array.from({ length: n }, () => 0), params })),
-  };
+  record(
+    'generate (no KV cache)',
+    1,
+    await rate(1, (n) => s.generate({ seed: 1, classIds: Array.from({ length: n }, () => 0), params })),
+  );
 }
 
 const fmt = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
