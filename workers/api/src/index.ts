@@ -1,5 +1,5 @@
 // Worker entry point: assembles the HTTP API (routes under /v1, the error boundary, 404/405) and
-// exports it with the queue consumers.
+// exports it with the queue consumers and the cron sweep of lost jobs.
 import { Hono } from 'hono';
 import type { AppEnv } from './env.ts';
 import { renderError, renderNotFound } from './lib/error-boundary.ts';
@@ -16,6 +16,7 @@ import { openapi } from './routes/openapi.ts';
 import { tokenize } from './routes/tokenize.ts';
 import { tokens } from './routes/tokens.ts';
 import { webhooks } from './routes/webhooks.ts';
+import { scheduled } from './scheduled.ts';
 
 const app = new Hono<AppEnv>();
 
@@ -42,4 +43,5 @@ app.notFound((c) => renderNotFound(app as never, c));
 export default {
   fetch: app.fetch,
   queue,
+  scheduled,
 } satisfies ExportedHandler<Env>;

@@ -276,20 +276,26 @@ describe('listing, reading and canceling', () => {
     expect(list.data.map((j) => j.id)).not.toContain(job!.id);
   });
 
-  it('cancels a queued job, and a finished one answers 409', async () => {
-    const { job } = await create(erin.key, { class_id: 2, seed: nextSeed++ });
-    const canceled = await api(erin.key, `/v1/generations/${job!.id}/cancel`, { method: 'POST' });
-    expect(canceled.status).toBe(200);
-    expect(await canceled.json()).toMatchObject({ id: job!.id, status: 'canceled' });
-    const again = await api(erin.key, `/v1/generations/${job!.id}/cancel`, { method: 'POST' });
-    expect(again.status).toBe(409);
-    expect(await again.json()).toMatchObject({ code: 'not_cancelable' });
-    // The queued message still arrives; the consumer sees the job canceled and does nothing.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(backend.generateCalls(job!.params.seed)).toHaveLength(0);
-    expect(
-      GenerationSchema.parse(await (await api(erin.key, `/v1/generations/${job!.id}`)).json()).status,
-    ).toBe('canceled');
+  it('cancels an unfinished job, and a finished one answers 409', async () => {
+    // The backend answers 503 for this seed, so the job stays queued (retrying) until canceled.
+    const seed = nextSeed++;
+    backend.generateModes.set(seed, 'loading');
+    try {
+      const { job } = await create(erin.key, { class_id: 2, seed });
+      const canceled = await api(erin.key, `/v1/generations/${job!.id}/cancel`, { method: 'POST' });
+      expect(canceled.status).toBe(200);
+      expect(await canceled.json()).toMatchObject({ id: job!.id, status: 'canceled' });
+      const again = await api(erin.key, `/v1/generations/${job!.id}/cancel`, { method: 'POST' });
+      expect(again.status).toBe(409);
+      expect(await again.json()).toMatchObject({ code: 'not_cancelable' });
+      // Whatever the consumer does with the queued message now, the job stays canceled.
+      backend.generateModes.delete(seed);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const after = GenerationSchema.parse(await (await api(erin.key, `/v1/generations/${job!.id}`)).json());
+      expect(after).toMatchObject({ status: 'canceled', result: null });
+    } finally {
+      backend.generateModes.delete(seed);
+    }
   });
 
   it('answers 404 for unknown and malformed job ids', async () => {

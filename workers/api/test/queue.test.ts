@@ -1,5 +1,6 @@
 // The generations queue consumer, driven message by message: claims, duplicate deliveries, leases,
-// retries with backoff while the backend is down, permanent failures and the dead-letter path.
+// retries with backoff while the backend is down, permanent failures, the dead-letter path and the
+// cron sweep of lost messages.
 // Jobs are written straight to D1 (never enqueued), so only the batches built here reach them.
 
 import { env } from 'cloudflare:workers';
@@ -7,8 +8,9 @@ import { generationParamsKey, newJobId, resolveGenerationParams } from '@gigatok
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { retryDelaySeconds } from '../src/lib/generation-queue.ts';
 import { cancelJob, claimJob, completeJob, getJob, insertJob, type Job } from '../src/lib/jobs.ts';
+import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO } from './backend-stub.ts';
-import { newTenant, runQueue, type TestKey } from './helpers.ts';
+import { newTenant, runQueue, type TestKey, waitFor } from './helpers.ts';
 
 const GENERATIONS = 'gigatok-generations';
 const DEAD_LETTERS = 'gigatok-generations-dlq';
@@ -172,5 +174,15 @@ describe('generations dead-letter consumer', () => {
     await runQueue(GENERATIONS, [{ job_id: job.id }]);
     await runQueue(DEAD_LETTERS, [{ job_id: job.id }]);
     expect((await getJob(env.DB, job.id))!.status).toBe('succeeded');
+  });
+});
+
+describe('cron sweep', () => {
+  it('re-enqueues a job that stayed queued and unclaimed, and the real queue then runs it', async () => {
+    const lost = await queuedJob({ createdAt: Date.now() - UNCLAIMED_AFTER_MS - 1000 });
+    const recent = await queuedJob();
+    await scheduled({} as ScheduledController, env);
+    await waitFor(async () => (await getJob(env.DB, lost.id))?.status === 'succeeded');
+    expect((await getJob(env.DB, recent.id))!.status).toBe('queued');
   });
 });

@@ -277,3 +277,23 @@ export async function cancelJob(
     .first<JobRow>();
   return row ? fromRow(row) : null;
 }
+
+/**
+ * Jobs queued for longer than `olderThanMs` and never claimed: their queue message was most likely lost
+ * (the Worker died between the D1 insert and the send). Re-sending is safe: claims are conditional.
+ */
+export async function unclaimedJobs(
+  db: D1Database,
+  olderThanMs: number,
+  limit: number,
+  now = Date.now(),
+): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT id FROM jobs WHERE status = 'queued' AND attempts = 0 AND created_at < ?
+       ORDER BY created_at LIMIT ?`,
+    )
+    .bind(now - olderThanMs, limit)
+    .all<{ id: string }>();
+  return results.map((row) => row.id);
+}
