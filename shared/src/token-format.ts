@@ -159,7 +159,7 @@ function decodeV1(bytes: Uint8Array): TokenSet {
 
   let model: string;
   try {
-    model = new TextDecoder('utf-8', { fatal: true }).decode(
+    model = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(
       bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + modelLength),
     );
   } catch {

@@ -43,7 +43,7 @@ export interface SignWebhookInput {
   body: WebhookBody;
 }
 
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 function bodyText(body: WebhookBody): string {
   // The package signs a string's UTF-8 bytes; a byte body must therefore be valid UTF-8 to round-trip.
