@@ -71,7 +71,9 @@ const results: Record<string, Record<number, number>> = {};
 const record = (op: string, batch: number, value: number) => {
   results[op] ??= {};
   results[op][batch] = value;
-  console.error(`${op} batch ${batch}: ${value.toFixed(2)} images/s`);
+  console.error(
+    `${op} batch ${batch}: ${value.toPrecision(3)} images/s (${(1 / value).toPrecision(3)} s/image)`,
+  );
 };
 const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
 for (const b of batches) {
@@ -105,7 +107,8 @@ if (values.recompute && model.arStep !== undefined) {
   );
 }
 
-const fmt = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const fmt = (x: number | undefined) =>
+  x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
 console.log(
   `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.encoder.providers}, ` +
     `intra-op threads ${values.threads === '0' ? 'default' : values.threads}, node ${process.version}`,
