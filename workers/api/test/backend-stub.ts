@@ -41,7 +41,7 @@ export const NANO: ManifestSummary = {
 };
 
 /** How the stub behaves: `up`, refusing connections (`down`), or answering an HTTP error. */
-export type Mode = 'up' | 'down' | 'loading' | 'error500' | 'hang';
+export type Mode = 'up' | 'down' | 'loading' | 'error500' | 'hang' | 'other-secret';
 
 export interface BackendCall {
   method: string;
@@ -100,7 +100,7 @@ export class BackendStub {
       const raw = new Uint8Array(await c.req.raw.clone().arrayBuffer());
       try {
         await verifyBackendRequest({
-          secrets: [env.BACKEND_SECRET],
+          secrets: [this.mode === 'other-secret' ? 'a-secret-the-worker-does-not-have' : env.BACKEND_SECRET],
           method: c.req.method,
           path: new URL(c.req.url).pathname + new URL(c.req.url).search,
           headers: c.req.raw.headers,

@@ -309,6 +309,13 @@ describe('POST /v1/tokenize: backend failures', () => {
     expect(await response.json()).toMatchObject({ code: 'backend_error' });
   });
 
+  it('answers 502, not 401, when the backend refuses the Worker signature', async () => {
+    backend.mode = 'other-secret';
+    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'backend_error' });
+  });
+
   it('answers 504 when the backend does not answer in time', async () => {
     backend.mode = 'hang';
     const response = await tokenizeRaw(alice.key, await testPng(seed++));
@@ -405,8 +412,16 @@ describe('GET /v1/tokens/{id}', () => {
   });
 });
 
-it('the stub model is what the Worker advertises', async () => {
-  const response = await api(alice.key, '/v1/models');
-  expect(response.status).toBe(200);
-  expect(await response.json()).toEqual({ object: 'list', data: [NANO] });
+describe('GET /v1/models', () => {
+  it('lists the models the backend serves, from cache after the first call', async () => {
+    const dave = await newTenant('dave');
+    const response = await api(dave.key, '/v1/models');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ object: 'list', data: [NANO] });
+    const calls = backend.count('/v1/models');
+    backend.mode = 'down';
+    const cached = await api(dave.key, '/v1/models');
+    expect(cached.status).toBe(200);
+    expect(backend.count('/v1/models')).toBe(calls);
+  });
 });

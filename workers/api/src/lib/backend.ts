@@ -2,7 +2,14 @@
 // deadline on every call, and backend failures mapped onto this API's problems. A backend that cannot
 // be reached is `backend_unavailable` (503 + Retry-After on synchronous routes, a retried message in
 // the queue consumer); a backend that answers 5xx is `backend_error`; one that is too slow, `backend_timeout`.
-import { ApiError, type ErrorCode, errorStatus, isErrorCode, signBackendRequest } from '@gigatok/shared';
+import {
+  ApiError,
+  type ErrorCode,
+  errorStatus,
+  isErrorCode,
+  pathWithQuery,
+  signBackendRequest,
+} from '@gigatok/shared';
 import type { z } from 'zod';
 import { config } from './config.ts';
 import { withHeaders } from './http-errors.ts';
@@ -43,10 +50,12 @@ export async function callBackend(env: Env, call: BackendCall): Promise<Response
   const cfg = config(env);
   if (!env.BACKEND_SECRET) throw new Error('secret BACKEND_SECRET is not set');
   const body = call.json === undefined ? undefined : JSON.stringify(call.json);
+  const url = new URL(cfg.backendUrl + call.path);
+  // The signed path is the one the backend sees, including any prefix in BACKEND_URL.
   const signature = await signBackendRequest({
     secret: env.BACKEND_SECRET,
     method: call.method,
-    path: call.path,
+    path: pathWithQuery(url),
     body,
   });
   const headers: Record<string, string> = { ...signature, Accept: call.accept ?? 'application/json' };
@@ -55,7 +64,7 @@ export async function callBackend(env: Env, call: BackendCall): Promise<Response
   const signal = call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
   let response: Response;
   try {
-    response = await fetch(cfg.backendUrl + call.path, { method: call.method, headers, body, signal });
+    response = await fetch(url, { method: call.method, headers, body, signal });
   } catch (error) {
     if (timeout.aborted) {
       throw new BackendError('backend_timeout', `the backend did not answer ${call.path} in time`, true, {
