@@ -3,6 +3,7 @@
 import { env } from 'cloudflare:workers';
 import { encodeTokens } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { backend } from './backend-stub.ts';
 import { api, call, newTenant, postJson, type TestKey } from './helpers.ts';
 
 let alice: TestKey;
@@ -183,9 +184,21 @@ describe('public routes', () => {
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
-  it('reports backend readiness when asked', async () => {
-    const response = await call('/v1/healthz?backend=1');
-    expect(await response.json()).toEqual({ status: 'ok', backend: 'ready' });
+  it('reports backend readiness when asked, staying alive while the backend loads or is down', async () => {
+    expect(await (await call('/v1/healthz?backend=1')).json()).toEqual({ status: 'ok', backend: 'ready' });
+    try {
+      backend.mode = 'loading';
+      expect(await (await call('/v1/healthz?backend=1')).json()).toEqual({
+        status: 'ok',
+        backend: 'loading',
+      });
+      backend.mode = 'down';
+      const down = await call('/v1/healthz?backend=1');
+      expect(down.status).toBe(200);
+      expect(await down.json()).toEqual({ status: 'ok', backend: 'unavailable' });
+    } finally {
+      backend.mode = 'up';
+    }
   });
 
   it('serves the OpenAPI 3.1 document without a key', async () => {

@@ -116,6 +116,7 @@ export class BackendStub {
       if (raw.length > 0) body = JSON.parse(new TextDecoder().decode(raw));
       this.calls.push({ method: c.req.method, path: c.req.path, body });
       if (this.mode === 'loading') {
+        if (c.req.path === '/readyz') return c.json({ status: 'loading', models: [] }, 503);
         return problemJson(503, problem('backend_unavailable', 'models are loading'));
       }
       if (this.mode === 'error500') return problemJson(500, problem('internal', 'boom'));

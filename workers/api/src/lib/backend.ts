@@ -43,6 +43,8 @@ export interface BackendCall {
   timeoutMs?: number;
   /** Aborts the call early (a canceled job); the backend sees the connection close. */
   signal?: AbortSignal;
+  /** Non-2xx statuses returned to the caller instead of thrown (readiness: 503 while loading). */
+  passStatuses?: readonly number[];
 }
 
 /** Sends one signed request and returns the 2xx response; every failure becomes a BackendError. */
@@ -74,7 +76,7 @@ export async function callBackend(env: Env, call: BackendCall): Promise<Response
     if (call.signal?.aborted) throw error;
     throw unavailable('the backend cannot be reached; retry later', DEFAULT_RETRY_AFTER, error);
   }
-  if (response.ok) return response;
+  if (response.ok || call.passStatuses?.includes(response.status)) return response;
   throw await backendFailure(response, call.path);
 }
 

@@ -7,11 +7,16 @@ import { callBackend } from '../lib/backend.ts';
 
 async function backendReadiness(env: Env): Promise<NonNullable<HealthResponse['backend']>> {
   try {
-    const response = await callBackend(env, { method: 'GET', path: '/readyz', timeoutMs: 3000 });
+    const response = await callBackend(env, {
+      method: 'GET',
+      path: '/readyz',
+      timeoutMs: 3000,
+      passStatuses: [503],
+    });
     const parsed = BackendReadyResponseSchema.safeParse(await response.json());
     return parsed.success ? parsed.data.status : 'unavailable';
   } catch {
-    return 'unavailable'; // includes 503 while models load: readiness is reported, never thrown
+    return 'unavailable'; // readiness is reported, never thrown
   }
 }
 
