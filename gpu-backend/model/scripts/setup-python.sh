@@ -13,5 +13,8 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; t
 fi
 echo "setting up the model tooling venv in $venv" >&2
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+# One retry only: on machines that reach just a local wheel mirror, every retry against an
+# unreachable default index costs seconds per package (PIP_RETRIES overrides).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --retries "${PIP_RETRIES:-1}" \
+  -r "$here/requirements.txt"
 echo "$want" > "$stamp"
