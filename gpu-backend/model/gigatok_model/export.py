@@ -27,6 +27,7 @@ from torch import nn
 
 from .ar import GPT
 from .configs import ARConfig, TokenizerConfig, ar_config, is_imagenet, tokenizer_config
+from .generate_graph import GENERATE_FILE, Dims, write_generate_graph
 from .tokenizer import AdaptiveGroupNorm, GigaTok
 
 FORMAT_VERSION = 1
@@ -336,7 +337,11 @@ def build_manifest(
     files: list[Path],
     sampling: dict,
     class_labels: list[str],
+    generate: bool = False,
 ) -> dict:
+    graphs = {name: {"file": file} for name, file in GRAPH_FILES.items()}
+    if generate:
+        graphs["generate"] = {"file": GENERATE_FILE}
     return {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
@@ -358,7 +363,7 @@ def build_manifest(
             "head_dim": ar.head_dim,
             "embedding_layer": ar.embedding_layer,
         },
-        "graphs": {name: {"file": file} for name, file in GRAPH_FILES.items()},
+        "graphs": graphs,
         "files": [
             {"path": f.relative_to(out).as_posix(), "sha256": sha256_file(f), "bytes": f.stat().st_size}
             for f in sorted(files)
@@ -393,6 +398,7 @@ def export_model_dir(
     sampling: dict | None = None,
     class_labels: list[str] | None = None,
     external_threshold: int = PROTOBUF_LIMIT,
+    generate_graph: bool = True,
     log=print,
 ) -> ExportResult:
     if not MODEL_ID_RE.match(model_id):
@@ -416,6 +422,15 @@ def export_model_dir(
             files += export_graph(spec, out / GRAPH_FILES[spec.name], opset, external_threshold)
             seconds[spec.name] = time.perf_counter() - t0
             log(f"exported {spec.name} in {seconds[spec.name]:.1f}s")
+    if generate_graph:
+        # The whole sampling loop as one graph around ar_step.onnx (gigatok_model/generate_graph.py).
+        t0 = time.perf_counter()
+        dims = Dims(
+            tc.num_latent_tokens, tc.codebook_size, ac.null_class_id, ac.n_layer, ac.n_head, ac.head_dim
+        )
+        files.append(write_generate_graph(out / GRAPH_FILES["ar_step"], out / GENERATE_FILE, dims))
+        seconds["generate"] = time.perf_counter() - t0
+        log(f"built generate in {seconds['generate']:.1f}s")
     manifest = build_manifest(
         out,
         model_id=model_id,
@@ -426,6 +441,7 @@ def export_model_dir(
         files=files,
         sampling=sampling or default_sampling(ac),
         class_labels=class_labels or [f"class {i}" for i in range(ac.num_classes)],
+        generate=generate_graph,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out, manifest, seconds, tok, ar)
@@ -452,6 +468,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
+    p.add_argument(
+        "--generate-graph",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write generate.onnx, the whole sampling loop in one graph (default on)",
+    )
     return p.parse_args(argv)
 
 
@@ -486,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         opset=args.opset,
         sampling=sampling,
         class_labels=read_class_labels(args.class_labels, ac.num_classes),
+        generate_graph=args.generate_graph,
     )
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s")
     for f in result.manifest["files"]:
@@ -496,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         report = verify_model_dir(
             args.out, result.tokenizer.float(), result.ar.float(), seed=args.seed
         )
+        if args.generate_graph:
+            from .generate_graph import check_generate
+
+            report.checks += check_generate(args.out, seed=args.seed)
         print(report.table())
         if not report.ok:
             return 1

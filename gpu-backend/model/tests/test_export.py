@@ -58,7 +58,7 @@ def test_manifest_lists_every_file_with_its_sha256_and_size(tiny_export):
         "head_dim": 16,
         "embedding_layer": 1,
     }
-    assert m["graphs"] == {k: {"file": f"{k}.onnx"} for k in ("encoder", "decoder", "ar_step")}
+    assert m["graphs"] == {k: {"file": f"{k}.onnx"} for k in ("encoder", "decoder", "ar_step", "generate")}
     on_disk = sorted(p.name for p in tiny_export.out.iterdir() if p.name != "manifest.json")
     assert [f["path"] for f in m["files"]] == on_disk
     for f in m["files"]:
@@ -107,7 +107,15 @@ def test_large_graphs_keep_weights_in_one_external_data_file(tiny_models, tmp_pa
     result = export_model_dir(*tiny_models, tmp_path, model_id="tiny-ext", external_threshold=0, log=lambda *_: None)
     names = sorted(f["path"] for f in result.manifest["files"])
     assert names == sorted(
-        ["ar_step.onnx", "ar_step.onnx.data", "decoder.onnx", "decoder.onnx.data", "encoder.onnx", "encoder.onnx.data"]
+        [
+            "ar_step.onnx",
+            "ar_step.onnx.data",
+            "decoder.onnx",
+            "decoder.onnx.data",
+            "encoder.onnx",
+            "encoder.onnx.data",
+            "generate.onnx",  # shares ar_step.onnx.data
+        ]
     )
     graph = onnx.load(str(tmp_path / "decoder.onnx"), load_external_data=False)
     assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
