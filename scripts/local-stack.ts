@@ -251,7 +251,7 @@ export async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help')) {
     process.stdout.write(
       'usage: npm start [-- --verbose]\n' +
-        'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8788), GIGATOK_MODEL_DIRS\n',
+        'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8790), GIGATOK_MODEL_DIRS\n',
     );
     return;
   }
@@ -259,7 +259,7 @@ export async function main(argv: string[]): Promise<void> {
   process.stderr.write('[start] starting the GPU backend (CPU) and the Worker (wrangler dev --local) ...\n');
   const stack = await startStack({
     apiPort: Number(process.env.GIGATOK_API_PORT ?? 8787),
-    backendPort: Number(process.env.GIGATOK_BACKEND_PORT ?? 8788),
+    backendPort: Number(process.env.GIGATOK_BACKEND_PORT ?? 8790),
     ...(process.env.GIGATOK_MODEL_DIRS ? { modelDirs: process.env.GIGATOK_MODEL_DIRS.split(',') } : {}),
     verbose,
   });
