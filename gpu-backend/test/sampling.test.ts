@@ -1,4 +1,5 @@
 // The per-token sampling math against a float64 reference written independently here.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cfgAt, inverseCdf, probabilities, SamplerScratch, type SamplingParams } from '../src/sampling.ts';
 
@@ -129,5 +130,72 @@ describe('cfg schedules', () => {
     // (i + 1) / 256 < 0.18  <=>  i + 1 <= 46
     for (let i = 1; i <= 45; i++) expect(got[i]).toBe(1);
     for (let i = 46; i < T; i++) expect(got[i]).toBe(1.75);
+  });
+});
+
+/**
+ * The stated float32 steps written plainly (full comparator sort, no pruning, no selection
+ * algorithm), to check the fast paths bit for bit.
+ */
+function plainFloat32(
+  cond: Float32Array,
+  uncond: Float32Array,
+  cfg: number,
+  p: SamplingParams,
+): Float32Array {
+  const f = Math.fround;
+  const V = cond.length;
+  const l = new Float32Array(V);
+  for (let j = 0; j < V; j++)
+    l[j] = f(f(uncond[j]! + f(f(cond[j]! - uncond[j]!) * f(cfg))) / f(Math.max(p.temperature, 1e-5)));
+  const softmax = (x: Float32Array) => {
+    let m = Number.NEGATIVE_INFINITY;
+    for (const v of x) m = Math.max(m, v);
+    const e = x.map((v) => (v === Number.NEGATIVE_INFINITY ? 0 : f(Math.exp(f(v - m)))));
+    let s = 0;
+    for (const v of e) s = f(s + v);
+    return e.map((v) => f(v / s));
+  };
+  if (p.topK > 0 && p.topK < V) {
+    const kth = [...l].sort((a, b) => b - a)[p.topK - 1]!;
+    for (let j = 0; j < V; j++) if (l[j]! < kth) l[j] = Number.NEGATIVE_INFINITY;
+  }
+  if (p.topP < 1) {
+    const q = softmax(l);
+    const ids = [...l.keys()].sort((a, b) => (l[b]! === l[a]! ? a - b : l[b]! > l[a]! ? 1 : -1));
+    let cum = 0;
+    const drop: number[] = [];
+    for (const [r, j] of ids.entries()) {
+      if (r > 0 && cum > f(p.topP)) drop.push(j);
+      cum = f(cum + q[j]!);
+    }
+    for (const j of drop) l[j] = Number.NEGATIVE_INFINITY;
+  }
+  return softmax(l);
+}
+
+describe('fast filtering paths', () => {
+  it('top-k selection and pruned top-p give exactly the plain float32 result (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 300 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.double({ min: 0.05, max: 12, noNaN: true }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.double({ min: 0.01, max: 1, noNaN: true }),
+        fc.double({ min: 0.2, max: 3, noNaN: true }),
+        fc.boolean(),
+        (V, seed, scale, topK, topP, temperature, coarse) => {
+          // `coarse` rounds logits to quarters, which makes many exact ties.
+          const round = (x: Float32Array) => (coarse ? x.map((v) => Math.round(v * 4) / 4) : x);
+          const cond = round(randomLogits(V, seed, scale));
+          const uncond = round(randomLogits(V, seed ^ 0x5bd1e995, scale));
+          const params: SamplingParams = { cfgScale: 2, cfgSchedule: 'constant', temperature, topK, topP };
+          const got = probabilities(cond, 0, uncond, 0, 2, params, new SamplerScratch(V));
+          expect(Array.from(got)).toEqual(Array.from(plainFloat32(cond, uncond, 2, params)));
+        },
+      ),
+      { numRuns: 300, seed: 20260101 },
+    );
   });
 });
