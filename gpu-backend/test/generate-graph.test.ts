@@ -52,7 +52,7 @@ describe.skipIf(!existsSync(generateFile))('generate.onnx agrees with the host s
       const sampler = new ArSampler(
         {
           modelId: model.id,
-          graph: model.arStep,
+          graph: model.arStep!,
           layers: n_layer,
           heads: n_head,
           headDim: head_dim,
