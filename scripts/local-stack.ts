@@ -207,9 +207,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       { cwd: repoRoot, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     workerLog.attach(worker);
-    await Promise.all([
-      waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend'),
-      waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker'),
+    // Fail fast when either process dies during start-up instead of waiting out the timeout.
+    const died = (child: ChildProcess, what: string) =>
+      exited(child).then(() => {
+        throw new Error(`${what} exited during start-up (code ${child.exitCode ?? child.signalCode})`);
+      });
+    await Promise.race([
+      Promise.all([
+        waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend'),
+        waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker'),
+      ]),
+      died(backend!, 'the GPU backend'),
+      died(worker, 'the Worker (wrangler dev)'),
     ]);
   } catch (error) {
     await stop();
@@ -272,7 +281,9 @@ export async function main(argv: string[]): Promise<void> {
       '',
       'GigaTok Edge is running locally.',
       `  API          ${stack.apiUrl}/v1  (OpenAPI: ${stack.apiUrl}/v1/openapi.json)`,
-      `  Playground   ${stack.apiUrl}/`,
+      // The fragment fills in the playground's key field; browsers never send it to the server, and the page
+      // accepts it only on loopback hosts (workers/api/README.md).
+      `  Playground   ${stack.apiUrl}/#key=${key.key}`,
       `  GPU backend  ${stack.backendUrl}  (metrics: ${stack.backendUrl}/metrics)`,
       `  API key      ${key.key}`,
       `               (also in ${path.relative(process.cwd(), keyFile)})`,
