@@ -142,6 +142,17 @@ def _last_column(g: _Nodes, x: str, vocab: int) -> str:
     )
 
 
+def _softmax(g: _Nodes, x: str, vocab: int) -> str:
+    """sampling.ts softmax over rows [B, V]: m = max, e = exp(x - m), s = sum of e in id order,
+    p = e / s. CumSum is a sequential float32 running sum (ORT's CPU and CUDA kernels alike), so
+    its last column is sampling.ts's `sum += e` loop; ReduceSum (pairwise, vectorised) and the
+    Softmax op (polynomial exp, multiply by 1/s) are not bit-equal to it."""
+    axis1 = g.c("axis1", np.array([1], np.int64))
+    e = _exp_f32(g, g.op("Sub", x, g.op("ReduceMax", x, axis1, keepdims=1)))
+    total = _last_column(g, g.op("CumSum", e, g.c("axis1_scalar", np.array(1, np.int64))), vocab)
+    return g.op("Div", e, total)
+
+
 def _branch(name: str, g: _Nodes, out: str) -> onnx.GraphProto:
     return helper.make_graph(g.nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
 
@@ -172,17 +183,13 @@ def _sampler(
         then_branch=_branch("top_k", tk, masked_k),
         else_branch=_branch("top_k_off", keep_k, keep_k.op("Identity", l0)),
     )
-    # 4. top-p: sort descending (TopK breaks ties by the lower index, as sampling.ts's comparator),
-    # softmax in that order, drop a token when the probability before it exceeds p (never the first)
+    # 4. top-p: q = softmax(l) in id order (as step 5); visit tokens by descending logit (TopK breaks
+    # ties by the lower index, as sampling.ts does) summing q; drop a token when the tokens before
+    # it already sum to more than p (never the first)
     tp = _Nodes(f"{g.prefix}topp/", g.consts)
     sv, si = tp.op("TopK", l1, tp.c("vocab", np.array([V], np.int64)), outputs=2, axis=1, largest=1, sorted=1)
-    zero, one = tp.c("zero_i64", np.array([0], np.int64)), tp.c("one_i64", np.array([1], np.int64))
-    first = tp.op("Slice", sv, zero, one, axis1)
-    e = _exp_f32(tp, tp.op("Sub", sv, first))
-    # CumSum is a sequential float32 running sum (ORT CPU and CUDA kernels alike): its last column
-    # is sampling.ts's `sum += e` loop, which a ReduceSum (pairwise/vectorised order) is not.
-    total = _last_column(tp, tp.op("CumSum", e, tp.c("axis1_scalar", np.array(1, np.int64))), V)
-    before = tp.op("CumSum", tp.op("Div", e, total), tp.c("axis1_scalar", np.array(1, np.int64)), exclusive=1)
+    q_sorted = tp.op("GatherElements", _softmax(tp, l1, V), si, axis=1)
+    before = tp.op("CumSum", q_sorted, tp.c("axis1_scalar", np.array(1, np.int64)), exclusive=1)
     drop = tp.op("And", tp.op("Greater", before, p.top_p), p.topp_on)
     filtered = tp.op("Where", drop, tp.c("neg_inf", neg_inf), sv)
     unsorted = tp.op("ScatterElements", l1, si, filtered, axis=1)
@@ -193,10 +200,8 @@ def _sampler(
         then_branch=_branch("top_p", tp, unsorted),
         else_branch=_branch("top_p_off", keep_p, keep_p.op("Identity", l1)),
     )
-    # 5. softmax in id order: e = exp(l - max), sum sequentially, p = e / sum
-    e2 = _exp_f32(g, g.op("Sub", l2, g.op("ReduceMax", l2, axis1, keepdims=1)))
-    total2 = _last_column(g, g.op("CumSum", e2, g.c("axis1_scalar", np.array(1, np.int64))), V)
-    probs = g.op("Div", e2, total2)
+    # 5. softmax in id order
+    probs = _softmax(g, l2, V)
     # 6. inverse CDF: token = min(count(cdf <= u), V - 1)
     cdf = g.op("CumSum", probs, g.c("axis1_scalar", np.array(1, np.int64)))
     at_or_below = g.op("Cast", g.op("LessOrEqual", cdf, u), to=TensorProto.INT64)
@@ -230,9 +235,18 @@ def _input(name: str, elem: int, shape) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, shape)
 
 
-def build_generate_model(step_model: onnx.ModelProto, dims: Dims, kv: str = "concat") -> onnx.ModelProto:
-    """generate.onnx around a loaded ar_step model (its initializers may point at external data;
-    they are moved to the outer graph unchanged, so a side file is shared, not copied).
+def build_generate_model(
+    step_model: onnx.ModelProto,
+    dims: Dims,
+    kv: str = "concat",
+    shared_weights: tuple[str, dict[str, tuple[int, int]]] | None = None,
+) -> onnx.ModelProto:
+    """generate.onnx around a loaded ar_step model (loaded without external data).
+
+    Weights become outer-graph initializers. `shared_weights` = (file name, {initializer name:
+    (offset, length)}) makes each one ONNX external data pointing at its bytes inside that file,
+    ar_step.onnx itself (see `raw_data_spans`), so no weight is stored twice. Initializers that
+    already point at a side file (graphs over 2 GiB) keep pointing there.
 
     `kv`: `concat` carries the KV cache as loop state that grows by one position per step (the
     step graph's own present_* outputs); `scatter` carries a fixed [L, N, H, T, D] cache, slices
@@ -355,8 +369,15 @@ def build_generate_model(step_model: onnx.ModelProto, dims: Dims, kv: str = "con
         moved = TensorProto()
         moved.CopyFrom(t)
         moved.name = w + t.name
+        span = None if shared_weights is None else shared_weights[1].get(t.name)
+        if span is not None and t.data_location != TensorProto.EXTERNAL:
+            moved.ClearField("raw_data")
+            moved.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", shared_weights[0]), ("offset", span[0]), ("length", span[1])):
+                entry = moved.external_data.add()
+                entry.key, entry.value = key, str(value)
         weights.append(moved)
-    param = ["B_or_1"]
+    param = [None]  # 1 or B, each input on its own (a shared dim_param would tell ORT they are equal)
     graph = helper.make_graph(
         outer.nodes,
         "generate",
@@ -394,7 +415,7 @@ def build_sampler_model(dims: Dims) -> onnx.ModelProto:
     token, probs = _sampler(g, "cond", "uncond", "step", u, params, dims)
     g.nodes.append(helper.make_node("Identity", [token], ["token"]))
     g.nodes.append(helper.make_node("Identity", [probs], ["probs"]))
-    param = ["B_or_1"]
+    param = [None]  # 1 or B, each input on its own (a shared dim_param would tell ORT they are equal)
     graph = helper.make_graph(
         g.nodes,
         "sampler",
@@ -415,11 +436,88 @@ def build_sampler_model(dims: Dims) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
 
 
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf: bytes, start: int, end: int):
+    """(field number, wire type, payload start, payload end) of a protobuf message's fields."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, nxt = _varint(buf, pos)
+        elif wire == 1:
+            nxt = pos + 8
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            nxt = pos + size
+        elif wire == 5:
+            nxt = pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield field, wire, pos, nxt
+        pos = nxt
+
+
+# Field numbers of onnx.proto3: ModelProto.graph, GraphProto.initializer, TensorProto.name/raw_data.
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_NAME, _TENSOR_RAW_DATA = 7, 5, 8, 9
+
+
+def raw_data_spans(model_bytes: bytes) -> dict[str, tuple[int, int]]:
+    """{initializer name: (byte offset, length)} of each initializer's raw_data inside a
+    serialized ModelProto: where ONNX external data can point to read the weights in place."""
+    spans: dict[str, tuple[int, int]] = {}
+    buf = model_bytes
+    for f, wire, s, e in _fields(buf, 0, len(buf)):
+        if f != _MODEL_GRAPH or wire != 2:
+            continue
+        for g, wire2, s2, e2 in _fields(buf, s, e):
+            if g != _GRAPH_INITIALIZER or wire2 != 2:
+                continue
+            name, raw = None, None
+            for t, wire3, s3, e3 in _fields(buf, s2, e2):
+                if t == _TENSOR_NAME and wire3 == 2:
+                    name = buf[s3:e3].decode("utf-8")
+                elif t == _TENSOR_RAW_DATA and wire3 == 2:
+                    raw = (s3, e3 - s3)
+            if name is not None and raw is not None:
+                spans[name] = raw
+    return spans
+
+
+def generate_model_for(step_path: Path, dims: Dims, kv: str = "concat", share: bool = True) -> onnx.ModelProto:
+    """generate.onnx for the ar_step graph at `step_path`, its weights read in place from that file
+    (`share`; for a generate.onnx in the same directory) or copied into the model."""
+    blob = step_path.read_bytes()
+    step_model = onnx.load_model_from_string(blob)
+    shared = None
+    if share:
+        spans = raw_data_spans(blob)
+        for t in step_model.graph.initializer:  # the spans must hold exactly each tensor's bytes
+            span = spans.get(t.name)
+            if t.data_location != TensorProto.EXTERNAL and (
+                span is None or blob[span[0] : span[0] + span[1]] != t.raw_data
+            ):
+                raise ValueError(f"{step_path}: cannot locate the bytes of initializer {t.name}")
+        shared = (step_path.name, spans)
+    return build_generate_model(step_model, dims, kv, shared)
+
+
 def write_generate_graph(step_path: Path, out_path: Path, dims: Dims, kv: str = "concat") -> Path:
-    """Writes generate.onnx next to ar_step.onnx. Weights stored as external data in the step
-    graph's side file stay there (generate.onnx then refers to the same file)."""
-    step_model = onnx.load(str(step_path), load_external_data=False)
-    model = build_generate_model(step_model, dims, kv)
+    """Writes generate.onnx. Next to ar_step.onnx it stores no weights: its initializers are ONNX
+    external data pointing into ar_step.onnx (or at ar_step's own side file for graphs over 2 GiB),
+    so the directory holds each weight once. Elsewhere (benchmarks) the weights are copied in."""
+    same_dir = out_path.resolve().parent == step_path.resolve().parent
+    model = generate_model_for(step_path, dims, kv, share=same_dir)
     out_path.unlink(missing_ok=True)
     onnx.save_model(model, str(out_path))
     onnx.checker.check_model(str(out_path))
@@ -451,6 +549,11 @@ def _exp32(x: np.ndarray) -> np.ndarray:
     return np.exp(x.astype(np.float64)).astype(np.float32)
 
 
+def _softmax32(l: np.ndarray) -> np.ndarray:
+    e = _exp32(l - l.max())
+    return e / np.cumsum(e)[-1]
+
+
 def probabilities_reference(
     cond: np.ndarray,
     uncond: np.ndarray,
@@ -469,15 +572,12 @@ def probabilities_reference(
         l = np.where(l < kth, f32(-np.inf), l)
     if top_p < 1:
         order = np.argsort(-l, kind="stable")  # descending, lower id first among equals
-        sv = l[order]
-        e = _exp32(sv - sv[0])
-        before = np.concatenate([[f32(0)], np.cumsum(e / np.cumsum(e)[-1])[:-1]])
+        before = np.concatenate([[f32(0)], np.cumsum(_softmax32(l)[order])[:-1]])
         drop = before > f32(top_p)
         drop[0] = False
         l = l.copy()
         l[order[drop]] = f32(-np.inf)
-    e = _exp32(l - l.max())
-    return e / np.cumsum(e)[-1]
+    return _softmax32(l)
 
 
 def draw_reference(

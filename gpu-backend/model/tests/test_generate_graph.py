@@ -21,6 +21,7 @@ from gigatok_model.generate_graph import (
     dims_from_manifest,
     draw_reference,
     generate_feeds,
+    generate_model_for,
     main,
     probabilities_reference,
     reference_generate,
@@ -75,19 +76,27 @@ def test_generate_graph_has_the_contract_inputs_and_output(tiny):
     assert (out.name, out.type, out.shape) == ("tokens", "tensor(int64)", ["B", 8])
 
 
-def test_weights_are_outer_graph_initializers_not_copied_into_the_loop_body(tiny):
-    model = onnx.load(str(tiny["out"] / "generate.onnx"))
-    step = onnx.load(str(tiny["out"] / "ar_step.onnx"))
+def test_weights_are_outer_graph_initializers_read_in_place_from_ar_step(tiny):
+    out = tiny["out"]
+    model = onnx.load(str(out / "generate.onnx"), load_external_data=False)
+    step = onnx.load(str(out / "ar_step.onnx"))
     (loop,) = [n for n in model.graph.node if n.op_type == "Loop"]
     body = onnx.helper.get_attribute_value(loop.attribute[0])
     assert len(body.initializer) == 0
-    step_bytes = sum(len(t.raw_data) for t in step.graph.initializer)
-    outer = {t.name: t for t in model.graph.initializer}
-    assert all(outer[f"ar_step/{t.name}"].raw_data == t.raw_data for t in step.graph.initializer)
     # What the body holds itself: the step graph's small Constant nodes (shapes, scalars).
     tensors = [a.t for n in body.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
-    body_bytes = sum(t.ByteSize() for t in tensors)
-    assert body_bytes < 0.05 * step_bytes
+    step_bytes = sum(len(t.raw_data) for t in step.graph.initializer)
+    assert sum(t.ByteSize() for t in tensors) < 0.05 * step_bytes
+    # Every step weight is external data at its own bytes inside ar_step.onnx: stored once.
+    outer = {t.name: t for t in model.graph.initializer}
+    for t in step.graph.initializer:
+        moved = outer[f"ar_step/{t.name}"]
+        assert moved.data_location == onnx.TensorProto.EXTERNAL
+        assert {e.key: e.value for e in moved.external_data}["location"] == "ar_step.onnx"
+    structure = (out / "ar_step.onnx").stat().st_size - step_bytes  # nodes, names, shapes
+    assert (out / "generate.onnx").stat().st_size < structure + 0.2 * step_bytes
+    loaded = {t.name: t.raw_data for t in onnx.load(str(out / "generate.onnx")).graph.initializer}
+    assert all(loaded[f"ar_step/{t.name}"] == t.raw_data for t in step.graph.initializer)
 
 
 @pytest.mark.parametrize("case", check_cases(Dims(8, 64, 4, 2, 2, 16)), ids=lambda c: json.dumps(c))
@@ -133,6 +142,11 @@ def test_per_row_parameters_equal_one_run_per_row(tiny):
         alone = generate(gen, classes[b : b + 1], u[b : b + 1], **{k: v[b] for k, v in rows.items()})
         np.testing.assert_array_equal(together[b], alone[0])
     np.testing.assert_array_equal(together, reference_generate(tiny["step"], dims, classes, u, **rows))
+    # Each parameter is [1] or [B] on its own.
+    mixed = {**rows, "temperature": 0.8, "cfg_schedule": "step"}
+    np.testing.assert_array_equal(
+        generate(gen, classes, u, **mixed), reference_generate(tiny["step"], dims, classes, u, **mixed)
+    )
 
 
 def test_prefix_tokens_are_forced_and_the_rest_continues_from_them(tiny):
@@ -225,6 +239,38 @@ def test_sampler_probabilities_and_tokens_are_bitwise_equal_to_the_reference():
     assert rows == 24 * B
 
 
+def test_top_p_decisions_at_exact_boundaries_match_the_reference():
+    """top_p set to the reference's own cumulative probability after r tokens: the keep/drop decision
+    for the next tokens then hangs on the last bit of that float32 running sum, so any other
+    summation order (sorted instead of id order for the softmax, or a pairwise sum) shows here."""
+    V, T, B = 512, 16, 32
+    sampler = session(build_sampler_model(Dims(T, V, 10, 1, 1, 1)))
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        cond, uncond = random_rows(rng, B, V, ties=False)
+        top_p = np.zeros(B, np.float32)
+        for b in range(B):
+            l = uncond[b] + (cond[b] - uncond[b]) * np.float32(2.0)
+            q = probabilities_reference(l, np.zeros(V, np.float32), 1.0, 1.0, 0, 1.0)
+            running = np.cumsum(q[np.argsort(-l, kind="stable")])
+            top_p[b] = min(running[int(rng.integers(0, 40))], np.float32(0.999))
+        feeds = {
+            "cond": cond,
+            "uncond": uncond,
+            "step": np.array(0, np.int64),
+            "u": uniforms(rng, 1, B)[0],
+            "cfg_scale": np.array([2.0], np.float32),
+            "cfg_schedule": np.array([0], np.int64),
+            "temperature": np.array([1.0], np.float32),
+            "top_k": np.array([0], np.int64),
+            "top_p": top_p,
+        }
+        probs = sampler.run(["probs"], feeds)[0]
+        for b in range(B):
+            want = probabilities_reference(cond[b], uncond[b], 2.0, 1.0, 0, float(top_p[b]))
+            np.testing.assert_array_equal(probs[b].view(np.uint32), want.view(np.uint32))
+
+
 def test_reference_sampler_semantics_on_small_rows():
     f = np.float32
     z = np.zeros(5, f)
@@ -262,7 +308,7 @@ def test_committed_fixture_generate_graph_is_what_this_code_builds():
     re-run scripts/make-tiny-fixture.sh when this fails."""
     manifest = json.loads((FIXTURE / "manifest.json").read_text())
     assert manifest["graphs"]["generate"] == {"file": "generate.onnx"}
-    built = build_generate_model(onnx.load(str(FIXTURE / "ar_step.onnx")), dims_from_manifest(manifest))
+    built = generate_model_for(FIXTURE / "ar_step.onnx", dims_from_manifest(manifest))
     assert built.SerializeToString() == (FIXTURE / "generate.onnx").read_bytes()
 
 
@@ -275,7 +321,7 @@ def test_check_generate_passes_for_the_export_and_fails_for_a_wrong_graph(tiny, 
     assert not all(c.ok for c in check_generate(broken))
 
 
-def test_fp16_model_with_external_data_shares_the_step_weights_file(tiny_cfgs, tmp_path):
+def test_fp16_model_with_external_data_shares_the_step_weights_files(tiny_cfgs, tmp_path):
     tc, ac = tiny_cfgs
     tok, ar = random_tokenizer(tc, 0), random_ar(ac, 0)
     options = {"fp16": True, "external_threshold": 0, "log": lambda *_: None}
@@ -284,7 +330,8 @@ def test_fp16_model_with_external_data_shares_the_step_weights_file(tiny_cfgs, t
     assert not (tmp_path / "generate.onnx.data").exists()
     model = onnx.load(str(tmp_path / "generate.onnx"), load_external_data=False)
     locations = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
-    assert locations == {"ar_step.onnx.data"}
+    # Large weights in ar_step's side file, the few small ones inline in ar_step.onnx.
+    assert locations == {"ar_step.onnx.data", "ar_step.onnx"}
     assert all(c.ok for c in check_generate(tmp_path))
 
 
