@@ -1,0 +1,185 @@
+// Single-graph sampling (generate.onnx) against the per-step KV-cached loop (ar_step.onnx + ArSampler):
+// images/s per batch size, process CPU time per image (steadier than wall time on a shared machine), and
+// how long an image spends outside Graph.run (ort.ts's wrapper of session.run).
+// Usage: npx tsx scripts/bench-graph.ts [--model-dir DIR]... [--batches 1,8,32] [--threads 1] [--seconds 3]
+//        [--generate-file FILE]   (another build of generate.onnx for the first model, e.g. --kv scatter)
+// Defaults: the tiny-random fixture, plus models/gigatok-nano when it exists.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defaultModelDir } from '../src/config.ts';
+import { type GenerateGraphSpec, type GraphRow, runGenerateGraph } from '../src/graph-sampler.ts';
+import { setLogLevel } from '../src/log.ts';
+import { Graph, type SessionConfig } from '../src/ort.ts';
+import { type LoadedModel, loadModel } from '../src/registry.ts';
+import { ArSampler } from '../src/sampler.ts';
+import type { SamplingParams } from '../src/sampling.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixture = path.join(here, '..', 'test', 'fixtures', 'tiny-random');
+const { values } = parseArgs({
+  options: {
+    'model-dir': { type: 'string', multiple: true },
+    batches: { type: 'string', default: '1,8,32' },
+    threads: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '3' },
+    'generate-file': { type: 'string' },
+  },
+});
+setLogLevel('warn');
+const dirs = values['model-dir'] ?? [fixture, ...(existsSync(defaultModelDir) ? [defaultModelDir] : [])];
+const batches = values.batches.split(',').map(Number);
+const seconds = Number(values.seconds);
+const session: SessionConfig = {
+  device: 'cpu',
+  cudaDeviceId: 0,
+  intraOpThreads: Number(values.threads),
+  interOpThreads: 1,
+};
+const params: SamplingParams = { cfgScale: 4, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };
+
+interface Figure {
+  imagesPerSecond: number;
+  /** Process CPU time (all threads, user + system) per image, in ms. */
+  cpuMsPerImage: number;
+  /** Wall time minus time inside Graph.run, per image, in ms. */
+  outsideMsPerImage: number;
+  /** Graph.run calls per image. */
+  runsPerImage: number;
+}
+
+/** Repeats `work` (one batch of `batch` images; returns ms spent inside Graph.run) for about `seconds`. */
+async function measure(batch: number, work: () => Promise<{ runMs: number; runs: number }>): Promise<Figure> {
+  await work(); // warm-up: allocation and kernel choice for this batch size
+  let images = 0;
+  let runMs = 0;
+  let runs = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  do {
+    const r = await work();
+    runMs += r.runMs;
+    runs += r.runs;
+    images += batch;
+  } while (performance.now() - started < seconds * 1000 || images < 2 * batch);
+  const wall = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return {
+    imagesPerSecond: images / (wall / 1000),
+    cpuMsPerImage: (used.user + used.system) / 1000 / images,
+    outsideMsPerImage: (wall - runMs) / images,
+    runsPerImage: runs / images,
+  };
+}
+
+function perStep(model: LoadedModel, batch: number): () => Promise<{ runMs: number; runs: number }> {
+  const { ar, tokenizer } = model.manifest;
+  let runMs = 0;
+  let runs = 0;
+  const sampler = new ArSampler(
+    {
+      modelId: model.id,
+      graph: model.arStep!,
+      layers: ar.n_layer,
+      heads: ar.n_head,
+      headDim: ar.head_dim,
+      tokens: tokenizer.tokens_per_image,
+      vocab: tokenizer.codebook_size,
+      numClasses: ar.num_classes,
+      nullClass: ar.null_class_id,
+    },
+    {
+      maxBatch: batch,
+      maxQueueDelayMs: 0,
+      maxQueue: 1 << 20,
+      maxActiveCohorts: 1,
+      mode: 'kv',
+      onStep: ({ computeUs }) => {
+        runMs += computeUs / 1000;
+        runs += 1;
+      },
+    },
+  );
+  const classIds = Array.from({ length: batch }, (_, i) => i % ar.num_classes);
+  let seed = 0;
+  return async () => {
+    runMs = 0;
+    runs = 0;
+    await sampler.generate({ seed: seed++, classIds, params });
+    return { runMs, runs };
+  };
+}
+
+function singleGraph(spec: GenerateGraphSpec, batch: number): () => Promise<{ runMs: number; runs: number }> {
+  let runMs = 0;
+  // Time Graph.run itself, so feeds (uniforms) and output conversion count as outside.
+  const run = spec.graph.run.bind(spec.graph);
+  spec.graph.run = async (feeds) => {
+    const t0 = performance.now();
+    try {
+      return await run(feeds);
+    } finally {
+      runMs += performance.now() - t0;
+    }
+  };
+  let seed = 0;
+  return async () => {
+    runMs = 0;
+    const s = seed++;
+    const rows: GraphRow[] = Array.from({ length: batch }, (_, i) => ({
+      seed: s,
+      imageIndex: i,
+      classId: i % spec.numClasses,
+      params,
+    }));
+    await runGenerateGraph(spec, rows);
+    return { runMs, runs: 1 };
+  };
+}
+
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+const lines: string[] = [];
+for (const [n, dir] of dirs.entries()) {
+  const model = await loadModel(dir, { ...session, warmup: true });
+  const { tokenizer, ar, graphs } = model.manifest;
+  const file = n === 0 && values['generate-file'] ? values['generate-file'] : graphs.generate?.file;
+  if (file === undefined || model.arStep === undefined) {
+    console.error(`${model.id}: no generate or ar_step graph, skipped`);
+    continue;
+  }
+  const graph = await Graph.load(path.resolve(dir, file), `${model.id}/generate`, session);
+  const spec: GenerateGraphSpec = {
+    modelId: model.id,
+    graph,
+    tokens: tokenizer.tokens_per_image,
+    vocab: tokenizer.codebook_size,
+    numClasses: ar.num_classes,
+    nullClass: ar.null_class_id,
+  };
+  lines.push(
+    '',
+    `${model.id}: ${tokenizer.tokens_per_image} tokens, vocabulary ${tokenizer.codebook_size}, ` +
+      `${ar.n_layer} layers x ${ar.n_head} heads x ${ar.head_dim}; ${path.basename(file)}`,
+    '| batch | images/s per-step | images/s graph | speed-up | CPU ms/image per-step | CPU ms/image graph | ' +
+      'ms/image outside run, per-step | ms/image outside run, graph | runs/image per-step |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const b of batches) {
+    const step = await measure(b, perStep(model, b));
+    const whole = await measure(b, singleGraph(spec, b));
+    const row =
+      `| ${b} | ${fmt(step.imagesPerSecond)} | ${fmt(whole.imagesPerSecond)} | ` +
+      `${(whole.imagesPerSecond / step.imagesPerSecond).toFixed(2)}x | ${fmt(step.cpuMsPerImage)} | ` +
+      `${fmt(whole.cpuMsPerImage)} | ${step.outsideMsPerImage.toFixed(3)} | ` +
+      `${whole.outsideMsPerImage.toFixed(3)} | ${fmt(step.runsPerImage)} |`;
+    console.error(`${model.id} ${row}`);
+    lines.push(row);
+  }
+  await graph.dispose();
+  await model.encoder.dispose();
+  await model.decoder.dispose();
+  await model.arStep.dispose();
+}
+console.log(`CPU, intra-op threads ${session.intraOpThreads}, node ${process.version}`);
+console.log(lines.join('\n'));
