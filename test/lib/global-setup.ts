@@ -1,4 +1,5 @@
 // Starts the real stack once for all end-to-end files and hands its URLs to them (vitest `provide`).
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
@@ -10,12 +11,15 @@ declare module 'vitest' {
 }
 
 let stack: Stack | undefined;
+let stateDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   // GIGATOK_E2E_MODEL_DIR lets a developer point the suite at another model directory.
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
+  // A fresh local R2/D1/Queues state per run, removed at teardown.
+  stateDir = path.join(repoRoot, '.local', `e2e-${process.pid}`);
   stack = await startStack({
-    stateDir: path.join(repoRoot, '.local', `e2e-${process.pid}`),
+    stateDir,
     ...(modelDir ? { modelDirs: [path.resolve(repoRoot, modelDir)] } : {}),
     verbose: process.env.GIGATOK_E2E_VERBOSE === '1',
   });
@@ -29,4 +33,5 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await stack?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 }
