@@ -1,7 +1,7 @@
 // Quick CPU/GPU throughput figures (images/s) for encode, decode and generate at several batch sizes,
 // through the same ModelService the server uses (no HTTP). The full benchmark suite is separate.
 // Usage: npm run bench:quick -w gpu-backend [-- --model-dir DIR] [--device cpu|cuda] [--threads N] [--seconds S]
-//        [--batches 1,2,4] [--ops encode,decode,generate] [--recompute] [--skip-warm]
+//        [--batches 1,2,4] [--ops encode,decode,generate] [--recompute] [--skip-warm] [--worker]
 // Each figure is printed as soon as it is measured, then the table.
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
@@ -9,7 +9,7 @@ import { defaultModelDir } from '../src/config.ts';
 import { setLogLevel } from '../src/log.ts';
 import { ModelService } from '../src/model-service.ts';
 import { parseDevice } from '../src/ort.ts';
-import { loadModel } from '../src/registry.ts';
+import { disposeModel, loadModel } from '../src/registry.ts';
 import type { SamplerMode } from '../src/sampler.ts';
 
 const { values } = parseArgs({
@@ -20,6 +20,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '2' },
     batches: { type: 'string', default: '1,2,4,8,16,32' },
     recompute: { type: 'boolean', default: false },
+    /** Sessions in a worker thread, as the server runs them (default: in this thread). */
+    worker: { type: 'boolean', default: false },
     ops: { type: 'string', default: 'encode,decode,generate' },
     /** Skip the untimed first call per batch size (for models where one call takes minutes). */
     'skip-warm': { type: 'boolean', default: false },
@@ -34,6 +36,8 @@ const model = await loadModel(values['model-dir'], {
   intraOpThreads: Number(values.threads),
   interOpThreads: 1,
   warmup: true,
+  worker: values.worker,
+  logLevel: 'warn',
 });
 const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
 
@@ -123,6 +127,4 @@ for (const [name, byBatch] of Object.entries(results)) {
     `| ${name} | ${batches.map((b) => fmt(byBatch[b])).join(' | ')} | ${fmt(best[1])} (batch ${best[0]}) |`,
   );
 }
-await model.encoder.dispose();
-await model.decoder.dispose();
-await model.arStep?.dispose();
+await disposeModel(model);

@@ -30,6 +30,10 @@ const envSchema = z
     GIGATOK_MAX_ACTIVE_BATCHES: int(1, 64).default(2),
     GIGATOK_BACKEND_SECRET: z.string().optional(),
     GIGATOK_INSECURE_DEV: flag,
+    GIGATOK_ORT_WORKER: z
+      .enum(['0', '1', 'true', 'false'])
+      .transform((v) => v === '1' || v === 'true')
+      .default(true),
     GIGATOK_WARMUP: z
       .enum(['0', '1', 'true', 'false'])
       .transform((v) => v === '1' || v === 'true')
@@ -76,6 +80,8 @@ export interface Config {
   secrets: string[];
   insecureDev: boolean;
   warmup: boolean;
+  /** Run each model's sessions in a worker thread (keeps the event loop free during inference). */
+  ortWorker: boolean;
   maxBodyBytes: number;
   maxImageBytes: number;
   maxImagePixels: number;
@@ -131,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: (e.GIGATOK_BACKEND_SECRET ?? '').split(',').filter((s) => s.length > 0),
     insecureDev: e.GIGATOK_INSECURE_DEV,
     warmup: e.GIGATOK_WARMUP,
+    ortWorker: e.GIGATOK_ORT_WORKER,
     maxBodyBytes: e.GIGATOK_MAX_BODY_BYTES,
     maxImageBytes: e.GIGATOK_MAX_IMAGE_BYTES,
     maxImagePixels: e.GIGATOK_MAX_IMAGE_PIXELS,

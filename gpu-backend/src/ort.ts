@@ -2,6 +2,7 @@
 // checked runs. The rest of the backend sees only `Graph` and plain typed-array `HostTensor`s.
 import * as ort from 'onnxruntime-node';
 import { logger } from './log.ts';
+import type { OrtHost } from './ort-host.ts';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 
@@ -66,8 +67,11 @@ export class GraphRunError extends Error {
   }
 }
 
-/** A loaded ONNX graph. `run` checks the feeds against the graph's inputs before calling onnxruntime. */
-export class Graph {
+/**
+ * One onnxruntime session in this thread. Used directly (in-process mode) or inside an ORT worker
+ * thread (ort-worker.ts); `Graph` is what the rest of the backend holds.
+ */
+export class LocalSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   #session: ort.InferenceSession | undefined;
@@ -86,7 +90,7 @@ export class Graph {
    * Creates a session for `path`. A requested `cuda` that cannot load is an error with onnxruntime's
    * reason; only `auto` falls back to the CPU, and says so in the log.
    */
-  static async load(path: string, label: string, config: SessionConfig): Promise<Graph> {
+  static async create(path: string, label: string, config: SessionConfig): Promise<LocalSession> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: config.intraOpThreads,
@@ -96,26 +100,24 @@ export class Graph {
     const providers = providersFor(config.device, config.cudaDeviceId);
     if (config.device === 'auto') {
       try {
-        const session = await ort.InferenceSession.create(path, {
-          ...base,
-          executionProviders: providers,
-        });
-        return new Graph(label, session, `cuda:${config.cudaDeviceId}`);
+        const session = await ort.InferenceSession.create(path, { ...base, executionProviders: providers });
+        return new LocalSession(label, session, `cuda:${config.cudaDeviceId}`);
       } catch (error) {
         logger.warn('device auto: CUDA provider failed to load, using the CPU', {
           graph: label,
           reason: reasonOf(error),
         });
-        return new Graph(
-          label,
-          await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }),
-          'cpu',
-        );
+        const session = await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] });
+        return new LocalSession(label, session, 'cpu');
       }
     }
     try {
       const session = await ort.InferenceSession.create(path, { ...base, executionProviders: providers });
-      return new Graph(label, session, config.device === 'cuda' ? `cuda:${config.cudaDeviceId}` : 'cpu');
+      return new LocalSession(
+        label,
+        session,
+        config.device === 'cuda' ? `cuda:${config.cudaDeviceId}` : 'cpu',
+      );
     } catch (error) {
       throw new Error(`cannot create a ${config.device} session for ${label} (${path}): ${reasonOf(error)}`, {
         cause: error,
@@ -123,19 +125,10 @@ export class Graph {
     }
   }
 
-  /** Runs the graph. Every missing input is reported at once; a failed run logs shapes, never data. */
+  /** Runs the session; a failed run logs names, dtypes and dims (never the data) and rethrows. */
   async run(feeds: Feeds): Promise<Outputs> {
     const session = this.#session;
     if (session === undefined) throw new GraphRunError(`graph ${this.label} was disposed`, this.label);
-    const missing = this.inputNames.filter((name) => !(name in feeds));
-    const unknown = Object.keys(feeds).filter((name) => !this.inputNames.includes(name));
-    if (missing.length > 0 || unknown.length > 0) {
-      throw new GraphRunError(
-        `graph ${this.label}: missing inputs [${missing.join(', ')}], unknown inputs [${unknown.join(', ')}]; ` +
-          `expected [${this.inputNames.join(', ')}]`,
-        this.label,
-      );
-    }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
     let results: ort.InferenceSession.ReturnType;
@@ -147,9 +140,7 @@ export class Graph {
         inputs: Object.entries(feeds).map(([name, t]) => ({ name, type: t.type, dims: t.dims })),
         reason: reasonOf(error),
       });
-      throw new GraphRunError(`graph ${this.label} failed: ${reasonOf(error)}`, this.label, {
-        cause: error,
-      });
+      throw new GraphRunError(`graph ${this.label} failed: ${reasonOf(error)}`, this.label, { cause: error });
     }
     const out: Outputs = {};
     for (const [name, value] of Object.entries(results)) {
@@ -173,6 +164,63 @@ export class Graph {
     const session = this.#session;
     this.#session = undefined;
     if (session !== undefined) await session.release();
+  }
+}
+
+/**
+ * A loaded ONNX graph, in this thread or in an ORT worker thread (`host`). `run` checks the feeds
+ * against the graph's inputs first and reports every missing or unknown name at once.
+ */
+export class Graph {
+  #disposed = false;
+
+  private constructor(
+    readonly label: string,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+    readonly providers: string,
+    private readonly target: LocalSession | { host: OrtHost; id: number },
+  ) {}
+
+  /**
+   * Loads `path`. With a `host`, the session lives in that worker thread, so runs never block this
+   * thread's event loop (onnxruntime-node's `run` is synchronous on the calling thread).
+   */
+  static async load(path: string, label: string, config: SessionConfig, host?: OrtHost): Promise<Graph> {
+    if (host === undefined) {
+      const local = await LocalSession.create(path, label, config);
+      return new Graph(label, local.inputNames, local.outputNames, local.providers, local);
+    }
+    const remote = await host.load(path, label, config);
+    return new Graph(label, remote.inputNames, remote.outputNames, remote.providers, { host, id: remote.id });
+  }
+
+  /**
+   * Runs the graph. With a worker host the feeds' buffers are transferred (zero-copy), so the
+   * caller must not use the feed arrays afterwards.
+   */
+  async run(feeds: Feeds): Promise<Outputs> {
+    if (this.#disposed) throw new GraphRunError(`graph ${this.label} was disposed`, this.label);
+    const missing = this.inputNames.filter((name) => !(name in feeds));
+    const unknown = Object.keys(feeds).filter((name) => !this.inputNames.includes(name));
+    if (missing.length > 0 || unknown.length > 0) {
+      throw new GraphRunError(
+        `graph ${this.label}: missing inputs [${missing.join(', ')}], unknown inputs [${unknown.join(', ')}]; ` +
+          `expected [${this.inputNames.join(', ')}]`,
+        this.label,
+      );
+    }
+    const target = this.target;
+    if (target instanceof LocalSession) return target.run(feeds);
+    return target.host.run(target.id, this.label, feeds);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const target = this.target;
+    if (target instanceof LocalSession) await target.dispose();
+    else await target.host.dispose(target.id);
   }
 }
 

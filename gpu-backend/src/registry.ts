@@ -5,8 +5,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type ModelManifest, ModelManifestSchema } from '@gigatok/shared';
-import { logger } from './log.ts';
+import { type LogLevel, logger } from './log.ts';
 import { float32, Graph, int64, type SessionConfig } from './ort.ts';
+import { OrtHost } from './ort-host.ts';
 
 export interface LoadedModel {
   id: string;
@@ -16,6 +17,16 @@ export interface LoadedModel {
   decoder: Graph;
   /** Absent when the manifest has no ar_step graph (tokenizer-only model): generate is refused. */
   arStep: Graph | undefined;
+  /** The worker thread holding the sessions, when they run off the main thread. */
+  host: OrtHost | undefined;
+}
+
+export interface LoadOptions extends SessionConfig {
+  warmup: boolean;
+  /** Run the sessions in a worker thread (one per model), keeping the event loop free. */
+  worker?: boolean;
+  /** Log level inside the worker thread. */
+  logLevel?: LogLevel;
 }
 
 export class ModelLoadError extends Error {
@@ -97,27 +108,38 @@ async function warmUp(model: LoadedModel): Promise<void> {
   }
 }
 
-export async function loadModel(
-  dir: string,
-  config: SessionConfig & { warmup: boolean },
-): Promise<LoadedModel> {
+export async function loadModel(dir: string, config: LoadOptions): Promise<LoadedModel> {
   const started = performance.now();
   const absolute = path.resolve(dir);
   const manifest = await readManifest(absolute);
   await verifyFiles(absolute, manifest);
   const id = manifest.model_id;
+  const session: SessionConfig = {
+    device: config.device,
+    cudaDeviceId: config.cudaDeviceId,
+    intraOpThreads: config.intraOpThreads,
+    interOpThreads: config.interOpThreads,
+  };
+  const host = config.worker ? new OrtHost(id, config.logLevel ?? 'info') : undefined;
   const load = (name: 'encoder' | 'decoder' | 'ar_step', file: string) =>
-    Graph.load(inside(absolute, file), `${id}/${name}`, config);
-  const encoder = await load('encoder', manifest.graphs.encoder.file);
-  const decoder = await load('decoder', manifest.graphs.decoder.file);
-  const arStep =
-    manifest.graphs.ar_step === undefined ? undefined : await load('ar_step', manifest.graphs.ar_step.file);
-  const model: LoadedModel = { id, dir: absolute, manifest, encoder, decoder, arStep };
-  if (config.warmup) await warmUp(model);
+    Graph.load(inside(absolute, file), `${id}/${name}`, session, host);
+  let model: LoadedModel | undefined;
+  try {
+    const encoder = await load('encoder', manifest.graphs.encoder.file);
+    const decoder = await load('decoder', manifest.graphs.decoder.file);
+    const arStep =
+      manifest.graphs.ar_step === undefined ? undefined : await load('ar_step', manifest.graphs.ar_step.file);
+    model = { id, dir: absolute, manifest, encoder, decoder, arStep, host };
+    if (config.warmup) await warmUp(model);
+  } catch (error) {
+    await host?.close();
+    throw error;
+  }
   logger.info('model loaded', {
     model: id,
     dir: absolute,
-    providers: encoder.providers,
+    providers: model.encoder.providers,
+    thread: host === undefined ? 'main' : 'worker',
     graphs: Object.keys(manifest.graphs),
     ms: Math.round(performance.now() - started),
   });
@@ -128,4 +150,5 @@ export async function disposeModel(model: LoadedModel): Promise<void> {
   await model.encoder.dispose();
   await model.decoder.dispose();
   await model.arStep?.dispose();
+  await model.host?.close();
 }

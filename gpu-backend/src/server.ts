@@ -75,7 +75,7 @@ export async function startServer(
 
   const loaded = (async () => {
     for (const dir of config.modelDirs) {
-      const model = await loadModel(dir, { ...config, warmup: config.warmup });
+      const model = await loadModel(dir, { ...config, worker: config.ortWorker, logLevel: config.logLevel });
       if (state.models.has(model.id)) throw new Error(`model id ${model.id} is loaded twice (${dir})`);
       state.models.set(
         model.id,
@@ -88,6 +88,7 @@ export async function startServer(
         ),
       );
     }
+    if (state.status !== 'loading') return; // shutdown began while loading
     state.status = 'ready';
     logger.info('ready', { models: [...state.models.keys()] });
   })();

@@ -22,6 +22,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     secrets: [SECRET],
     insecureDev: false,
     warmup: true,
+    ortWorker: true,
     maxBodyBytes: 4 * 1024 * 1024,
     maxImageBytes: 1024 * 1024,
     maxImagePixels: 4_000_000,

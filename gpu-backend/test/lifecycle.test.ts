@@ -73,7 +73,7 @@ describe('a server whose batches wait (long queue delay)', () => {
 describe('timeouts and disconnects', () => {
   it('answers 504 backend_timeout when a request outlives the request timeout, and drops its work', async () => {
     const server = await startServer(
-      testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000, requestTimeoutMs: 300 }),
+      testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000, requestTimeoutMs: 300, ortWorker: false }),
     );
     try {
       await server.loaded;
@@ -86,7 +86,7 @@ describe('timeouts and disconnects', () => {
   });
 
   it('drops the queued images of a client that disconnects', async () => {
-    const server = await startServer(testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000 }));
+    const server = await startServer(testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000, ortWorker: false }));
     try {
       await server.loaded;
       const sampler = server.state.models.get('tiny-random')!.sampler!;
@@ -123,7 +123,7 @@ describe('readiness', () => {
     try {
       await cp(FIXTURE_DIR, dir, { recursive: true });
       await writeFile(path.join(dir, 'decoder.onnx'), 'not the decoder');
-      const server = await startServer(testConfig({ modelDirs: [dir] }));
+      const server = await startServer(testConfig({ modelDirs: [dir], ortWorker: false }));
       expect(server.state.status).toBe('loading');
       await expect(server.loaded).rejects.toThrow(/decoder\.onnx: \d+ bytes, manifest says/);
       const res = await fetch(`${server.url}/readyz`);
