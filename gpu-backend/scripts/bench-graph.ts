@@ -4,6 +4,7 @@
 // Usage: npx tsx scripts/bench-graph.ts [--model-dir DIR]... [--batches 1,8,32] [--threads 1] [--seconds 3]
 //        [--generate-file FILE]   (another build of generate.onnx for the first model, e.g. --kv scatter)
 // Defaults: the tiny-random fixture, plus models/gigatok-nano when it exists.
+// `compareGraph` is exported for bench/ (`npm run bench`); the CLI runs only when this file is the entry point.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,34 +13,15 @@ import { defaultModelDir } from '../src/config.ts';
 import { type GenerateGraphSpec, type GraphRow, runGenerateGraph } from '../src/graph-sampler.ts';
 import { setLogLevel } from '../src/log.ts';
 import { Graph, type SessionConfig } from '../src/ort.ts';
-import { type LoadedModel, loadModel } from '../src/registry.ts';
+import { type LoadedModel, loadModel, readManifest } from '../src/registry.ts';
 import { ArSampler } from '../src/sampler.ts';
 import type { SamplingParams } from '../src/sampling.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, '..', 'test', 'fixtures', 'tiny-random');
-const { values } = parseArgs({
-  options: {
-    'model-dir': { type: 'string', multiple: true },
-    batches: { type: 'string', default: '1,8,32' },
-    threads: { type: 'string', default: '1' },
-    seconds: { type: 'string', default: '3' },
-    'generate-file': { type: 'string' },
-  },
-});
-setLogLevel('warn');
-const dirs = values['model-dir'] ?? [fixture, ...(existsSync(defaultModelDir) ? [defaultModelDir] : [])];
-const batches = values.batches.split(',').map(Number);
-const seconds = Number(values.seconds);
-const session: SessionConfig = {
-  device: 'cpu',
-  cudaDeviceId: 0,
-  intraOpThreads: Number(values.threads),
-  interOpThreads: 1,
-};
 const params: SamplingParams = { cfgScale: 4, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };
 
-interface Figure {
+export interface Figure {
   imagesPerSecond: number;
   /** Process CPU time (all threads, user + system) per image, in ms. */
   cpuMsPerImage: number;
@@ -50,7 +32,11 @@ interface Figure {
 }
 
 /** Repeats `work` (one batch of `batch` images; returns ms spent inside Graph.run) for about `seconds`. */
-async function measure(batch: number, work: () => Promise<{ runMs: number; runs: number }>): Promise<Figure> {
+async function measure(
+  batch: number,
+  seconds: number,
+  work: () => Promise<{ runMs: number; runs: number }>,
+): Promise<Figure> {
   await work(); // warm-up: allocation and kernel choice for this batch size
   let images = 0;
   let runMs = 0;
@@ -138,48 +124,107 @@ function singleGraph(spec: GenerateGraphSpec, batch: number): () => Promise<{ ru
   };
 }
 
-const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
-const lines: string[] = [];
-for (const [n, dir] of dirs.entries()) {
+export interface GraphComparison {
+  modelId: string;
+  /** The generate graph's file name. */
+  file: string;
+  rows: { batch: number; perStep: Figure; graph: Figure }[];
+}
+
+/** generate.onnx (or `generateFile`) against the per-step loop on one model directory; undefined when it has no generate graph. */
+export async function compareGraph(
+  dir: string,
+  options: { batches: readonly number[]; seconds: number; session: SessionConfig; generateFile?: string },
+): Promise<GraphComparison | undefined> {
+  const { session, seconds } = options;
   const model = await loadModel(dir, { ...session, warmup: true });
   const { tokenizer, ar, graphs } = model.manifest;
-  const file = n === 0 && values['generate-file'] ? values['generate-file'] : graphs.generate?.file;
-  if (file === undefined || model.arStep === undefined) {
-    console.error(`${model.id}: no generate or ar_step graph, skipped`);
-    continue;
+  const file = options.generateFile ?? graphs.generate?.file;
+  try {
+    if (file === undefined || model.arStep === undefined) return undefined;
+    const graph = await Graph.load(path.resolve(dir, file), `${model.id}/generate`, session);
+    const spec: GenerateGraphSpec = {
+      modelId: model.id,
+      graph,
+      tokens: tokenizer.tokens_per_image,
+      vocab: tokenizer.codebook_size,
+      numClasses: ar.num_classes,
+      nullClass: ar.null_class_id,
+    };
+    const rows: GraphComparison['rows'] = [];
+    try {
+      for (const b of options.batches) {
+        const perStepFigure = await measure(b, seconds, perStep(model, b));
+        const graphFigure = await measure(b, seconds, singleGraph(spec, b));
+        rows.push({ batch: b, perStep: perStepFigure, graph: graphFigure });
+      }
+    } finally {
+      await graph.dispose();
+    }
+    return { modelId: model.id, file: path.basename(file), rows };
+  } finally {
+    await model.encoder.dispose();
+    await model.decoder.dispose();
+    await model.arStep?.dispose();
   }
-  const graph = await Graph.load(path.resolve(dir, file), `${model.id}/generate`, session);
-  const spec: GenerateGraphSpec = {
-    modelId: model.id,
-    graph,
-    tokens: tokenizer.tokens_per_image,
-    vocab: tokenizer.codebook_size,
-    numClasses: ar.num_classes,
-    nullClass: ar.null_class_id,
-  };
-  lines.push(
-    '',
-    `${model.id}: ${tokenizer.tokens_per_image} tokens, vocabulary ${tokenizer.codebook_size}, ` +
-      `${ar.n_layer} layers x ${ar.n_head} heads x ${ar.head_dim}; ${path.basename(file)}`,
-    '| batch | images/s per-step | images/s graph | speed-up | CPU ms/image per-step | CPU ms/image graph | ' +
-      'ms/image outside run, per-step | ms/image outside run, graph | runs/image per-step |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  );
-  for (const b of batches) {
-    const step = await measure(b, perStep(model, b));
-    const whole = await measure(b, singleGraph(spec, b));
-    const row =
-      `| ${b} | ${fmt(step.imagesPerSecond)} | ${fmt(whole.imagesPerSecond)} | ` +
-      `${(whole.imagesPerSecond / step.imagesPerSecond).toFixed(2)}x | ${fmt(step.cpuMsPerImage)} | ` +
-      `${fmt(whole.cpuMsPerImage)} | ${step.outsideMsPerImage.toFixed(3)} | ` +
-      `${whole.outsideMsPerImage.toFixed(3)} | ${fmt(step.runsPerImage)} |`;
-    console.error(`${model.id} ${row}`);
-    lines.push(row);
-  }
-  await graph.dispose();
-  await model.encoder.dispose();
-  await model.decoder.dispose();
-  await model.arStep.dispose();
 }
-console.log(`CPU, intra-op threads ${session.intraOpThreads}, node ${process.version}`);
-console.log(lines.join('\n'));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'model-dir': { type: 'string', multiple: true },
+      batches: { type: 'string', default: '1,8,32' },
+      threads: { type: 'string', default: '1' },
+      seconds: { type: 'string', default: '3' },
+      'generate-file': { type: 'string' },
+    },
+  });
+  setLogLevel('warn');
+  const dirs = values['model-dir'] ?? [fixture, ...(existsSync(defaultModelDir) ? [defaultModelDir] : [])];
+  const batches = values.batches.split(',').map(Number);
+  const seconds = Number(values.seconds);
+  const session: SessionConfig = {
+    device: 'cpu',
+    cudaDeviceId: 0,
+    intraOpThreads: Number(values.threads),
+    interOpThreads: 1,
+  };
+  const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+  const lines: string[] = [];
+  for (const [n, dir] of dirs.entries()) {
+    const generateFile = n === 0 ? values['generate-file'] : undefined;
+    const result = await compareGraph(dir, {
+      batches,
+      seconds,
+      session,
+      ...(generateFile === undefined ? {} : { generateFile }),
+    });
+    if (result === undefined) {
+      console.error(`${dir}: no generate or ar_step graph, skipped`);
+      continue;
+    }
+    const { tokenizer, ar } = await readManifest(dir);
+    lines.push(
+      '',
+      `${result.modelId}: ${tokenizer.tokens_per_image} tokens, vocabulary ${tokenizer.codebook_size}, ` +
+        `${ar.n_layer} layers x ${ar.n_head} heads x ${ar.head_dim}; ${result.file}`,
+      '| batch | images/s per-step | images/s graph | speed-up | CPU ms/image per-step | CPU ms/image graph | ' +
+        'ms/image outside run, per-step | ms/image outside run, graph | runs/image per-step |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const { batch: b, perStep: step, graph: whole } of result.rows) {
+      const row =
+        `| ${b} | ${fmt(step.imagesPerSecond)} | ${fmt(whole.imagesPerSecond)} | ` +
+        `${(whole.imagesPerSecond / step.imagesPerSecond).toFixed(2)}x | ${fmt(step.cpuMsPerImage)} | ` +
+        `${fmt(whole.cpuMsPerImage)} | ${step.outsideMsPerImage.toFixed(3)} | ` +
+        `${whole.outsideMsPerImage.toFixed(3)} | ${fmt(step.runsPerImage)} |`;
+      console.error(`${result.modelId} ${row}`);
+      lines.push(row);
+    }
+  }
+  console.log(`CPU, intra-op threads ${session.intraOpThreads}, node ${process.version}`);
+  console.log(lines.join('\n'));
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && path.resolve(entry) === fileURLToPath(import.meta.url)) await main();

@@ -2,46 +2,22 @@
 // through the same ModelService the server uses (no HTTP). The full benchmark suite is separate.
 // Usage: npm run bench:quick -w gpu-backend [-- --model-dir DIR] [--device cpu|cuda] [--threads N] [--seconds S]
 //        [--batches 1,2,4] [--ops encode,decode,generate] [--recompute] [--skip-warm] [--worker]
-// Each figure is printed as soon as it is measured, then the table.
+// Each figure is printed as soon as it is measured, then the table. The helpers are exported for bench/
+// (the full suite, `npm run bench`); the CLI runs only when this file is the entry point.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { defaultModelDir } from '../src/config.ts';
 import { setLogLevel } from '../src/log.ts';
 import { ModelService } from '../src/model-service.ts';
 import { parseDevice } from '../src/ort.ts';
-import { disposeModel, loadModel } from '../src/registry.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/registry.ts';
 import type { SamplerMode } from '../src/sampler.ts';
+import type { SamplingParams } from '../src/sampling.ts';
 
-const { values } = parseArgs({
-  options: {
-    'model-dir': { type: 'string', default: defaultModelDir },
-    device: { type: 'string', default: 'cpu' },
-    threads: { type: 'string', default: '0' },
-    seconds: { type: 'string', default: '2' },
-    batches: { type: 'string', default: '1,2,4,8,16,32' },
-    recompute: { type: 'boolean', default: false },
-    /** Sessions in a worker thread, as the server runs them (default: in this thread). */
-    worker: { type: 'boolean', default: false },
-    ops: { type: 'string', default: 'encode,decode,generate' },
-    /** Skip the untimed first call per batch size (for models where one call takes minutes). */
-    'skip-warm': { type: 'boolean', default: false },
-  },
-});
-setLogLevel('warn');
-const seconds = Number(values.seconds);
-const batches = values.batches.split(',').map(Number);
-const model = await loadModel(values['model-dir'], {
-  device: parseDevice(values.device),
-  cudaDeviceId: 0,
-  intraOpThreads: Number(values.threads),
-  interOpThreads: 1,
-  warmup: true,
-  worker: values.worker,
-  logLevel: 'warn',
-});
-const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
-
-function service(maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
+/** A ModelService over a loaded model with no queue delay and one active cohort, batches up to `maxBatch`. */
+export function benchService(model: LoadedModel, maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
   return new ModelService(
     model,
     { maxBatch, maxQueueDelayMs: 0, maxQueue: 1 << 20, maxActiveBatches: 1 },
@@ -51,80 +27,145 @@ function service(maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
   );
 }
 
-/** Images per second of `work(batch)` (which processes `batch` images), timed for about `seconds`. */
-async function rate(batch: number, work: (b: number) => Promise<unknown>): Promise<number> {
-  if (!values['skip-warm']) await work(batch); // warm this batch size
-  let images = 0;
+export interface RateFigure {
+  imagesPerSecond: number;
+  /** Wall time of each timed call (one batch), in ms. */
+  callMs: number[];
+}
+
+/**
+ * Images per second of `work(batch)` (which processes `batch` images), timed for about `seconds` and
+ * at least `minCalls` calls; unless `skipWarm`, one untimed call first warms this batch size.
+ */
+export async function measureRate(
+  batch: number,
+  work: (b: number) => Promise<unknown>,
+  options: { seconds: number; skipWarm?: boolean; minCalls?: number },
+): Promise<RateFigure> {
+  if (!options.skipWarm) await work(batch);
+  const callMs: number[] = [];
   const started = performance.now();
-  while (performance.now() - started < seconds * 1000) {
+  while (performance.now() - started < options.seconds * 1000 || callMs.length < (options.minCalls ?? 1)) {
+    const t0 = performance.now();
     await work(batch);
-    images += batch;
+    callMs.push(performance.now() - t0);
   }
-  return images / ((performance.now() - started) / 1000);
+  return { imagesPerSecond: (callMs.length * batch) / ((performance.now() - started) / 1000), callMs };
 }
 
-const png = new Uint8Array(
-  await sharp({ create: { width: size * 2, height: size * 2, channels: 3, background: '#3a7bd5' } })
-    .png()
-    .toBuffer(),
-);
-const tokens = Array.from({ length: T }, (_, t) => (t * 7919) % V);
-
-const ops = new Set(values.ops.split(','));
-const results: Record<string, Record<number, number>> = {};
-const record = (op: string, batch: number, value: number) => {
-  results[op] ??= {};
-  results[op][batch] = value;
-  console.error(
-    `${op} batch ${batch}: ${value.toPrecision(3)} images/s (${(1 / value).toPrecision(3)} s/image)`,
+/** Inputs for the benchmarks: a flat-colour PNG twice the model's size, and one row of tokens. */
+export async function benchInputs(model: LoadedModel): Promise<{ png: Uint8Array; tokens: number[] }> {
+  const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
+  const png = new Uint8Array(
+    await sharp({ create: { width: size * 2, height: size * 2, channels: 3, background: '#3a7bd5' } })
+      .png()
+      .toBuffer(),
   );
+  return { png, tokens: Array.from({ length: T }, (_, t) => (t * 7919) % V) };
+}
+
+/** The sampling settings every generate benchmark uses (the visual-demo setting, GIGATOK.md). */
+export const benchParams: SamplingParams = {
+  cfgScale: 4,
+  cfgSchedule: 'constant',
+  temperature: 1,
+  topK: 0,
+  topP: 1,
 };
-const params = { cfgScale: 4, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
-for (const b of batches) {
-  const s = service(b);
-  if (ops.has('encode'))
-    record('encode', b, await rate(b, (n) => s.encode(Array.from({ length: n }, () => png))));
-  if (ops.has('decode')) {
-    const rows = s.checkTokens(
-      Array.from({ length: b }, () => tokens),
-      'tokens',
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'model-dir': { type: 'string', default: defaultModelDir },
+      device: { type: 'string', default: 'cpu' },
+      threads: { type: 'string', default: '0' },
+      seconds: { type: 'string', default: '2' },
+      batches: { type: 'string', default: '1,2,4,8,16,32' },
+      recompute: { type: 'boolean', default: false },
+      /** Sessions in a worker thread, as the server runs them (default: in this thread). */
+      worker: { type: 'boolean', default: false },
+      ops: { type: 'string', default: 'encode,decode,generate' },
+      /** Skip the untimed first call per batch size (for models where one call takes minutes). */
+      'skip-warm': { type: 'boolean', default: false },
+    },
+  });
+  setLogLevel('warn');
+  const seconds = Number(values.seconds);
+  const batches = values.batches.split(',').map(Number);
+  const model = await loadModel(values['model-dir'], {
+    device: parseDevice(values.device),
+    cudaDeviceId: 0,
+    intraOpThreads: Number(values.threads),
+    interOpThreads: 1,
+    warmup: true,
+    worker: values.worker,
+    logLevel: 'warn',
+  });
+  const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
+  const service = (maxBatch: number, mode: SamplerMode = 'kv') => benchService(model, maxBatch, mode);
+  const rate = async (batch: number, work: (b: number) => Promise<unknown>) =>
+    (await measureRate(batch, work, { seconds, skipWarm: values['skip-warm'] })).imagesPerSecond;
+  const { png, tokens } = await benchInputs(model);
+
+  const ops = new Set(values.ops.split(','));
+  const results: Record<string, Record<number, number>> = {};
+  const record = (op: string, batch: number, value: number) => {
+    results[op] ??= {};
+    results[op][batch] = value;
+    console.error(
+      `${op} batch ${batch}: ${value.toPrecision(3)} images/s (${(1 / value).toPrecision(3)} s/image)`,
     );
-    record('decode', b, await rate(b, (n) => s.decode(rows.slice(0, n), 'png')));
+  };
+  const params = benchParams;
+  for (const b of batches) {
+    const s = service(b);
+    if (ops.has('encode'))
+      record('encode', b, await rate(b, (n) => s.encode(Array.from({ length: n }, () => png))));
+    if (ops.has('decode')) {
+      const rows = s.checkTokens(
+        Array.from({ length: b }, () => tokens),
+        'tokens',
+      );
+      record('decode', b, await rate(b, (n) => s.decode(rows.slice(0, n), 'png')));
+    }
+    if (ops.has('generate') && s.sampler !== undefined) {
+      const classes = model.manifest.ar.num_classes;
+      record(
+        'generate',
+        b,
+        await rate(b, (n) =>
+          s.generate({ seed: 1, classIds: Array.from({ length: n }, (_, i) => i % classes), params }),
+        ),
+      );
+    }
   }
-  if (ops.has('generate') && s.sampler !== undefined) {
-    const classes = model.manifest.ar.num_classes;
+  if (values.recompute && model.arStep !== undefined) {
+    const s = service(1, 'recompute');
     record(
-      'generate',
-      b,
-      await rate(b, (n) =>
-        s.generate({ seed: 1, classIds: Array.from({ length: n }, (_, i) => i % classes), params }),
-      ),
+      'generate (no KV cache)',
+      1,
+      await rate(1, (n) => s.generate({ seed: 1, classIds: Array.from({ length: n }, () => 0), params })),
     );
   }
-}
-if (values.recompute && model.arStep !== undefined) {
-  const s = service(1, 'recompute');
-  record(
-    'generate (no KV cache)',
-    1,
-    await rate(1, (n) => s.generate({ seed: 1, classIds: Array.from({ length: n }, () => 0), params })),
+
+  const fmt = (x: number | undefined) =>
+    x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
+  console.log(
+    `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.encoder.providers}, ` +
+      `intra-op threads ${values.threads === '0' ? 'default' : values.threads}, node ${process.version}`,
   );
+  console.log(`| images/s | ${batches.map((b) => `batch ${b}`).join(' | ')} | best |`);
+  console.log(`| --- | ${batches.map(() => '---').join(' | ')} | --- |`);
+  for (const [name, byBatch] of Object.entries(results)) {
+    const entries = Object.entries(byBatch);
+    if (entries.length === 0) continue;
+    const best = entries.reduce((a, b) => (b[1] > a[1] ? b : a));
+    console.log(
+      `| ${name} | ${batches.map((b) => fmt(byBatch[b])).join(' | ')} | ${fmt(best[1])} (batch ${best[0]}) |`,
+    );
+  }
+  await disposeModel(model);
 }
 
-const fmt = (x: number | undefined) =>
-  x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
-console.log(
-  `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.encoder.providers}, ` +
-    `intra-op threads ${values.threads === '0' ? 'default' : values.threads}, node ${process.version}`,
-);
-console.log(`| images/s | ${batches.map((b) => `batch ${b}`).join(' | ')} | best |`);
-console.log(`| --- | ${batches.map(() => '---').join(' | ')} | --- |`);
-for (const [name, byBatch] of Object.entries(results)) {
-  const entries = Object.entries(byBatch);
-  if (entries.length === 0) continue;
-  const best = entries.reduce((a, b) => (b[1] > a[1] ? b : a));
-  console.log(
-    `| ${name} | ${batches.map((b) => fmt(byBatch[b])).join(' | ')} | ${fmt(best[1])} (batch ${best[0]}) |`,
-  );
-}
-await disposeModel(model);
+const entry = process.argv[1];
+if (entry !== undefined && path.resolve(entry) === fileURLToPath(import.meta.url)) await main();
