@@ -20,8 +20,30 @@ describe('bytes', () => {
   });
 
   it('rejects base64 that is unpadded, URL-safe or has whitespace', () => {
-    for (const bad of ['Zm9vYmE', 'Zm9v_mE=', 'Zm9v YmE=', '='])
+    for (const bad of [
+      'Zm9vYmE',
+      'Zm9v_mE=',
+      'Zm9v YmE=',
+      '=',
+      '====',
+      'Zm=v',
+      'Zm9v\u00e9mE=',
+      'Zm9vYmE=Zm9v',
+    ])
       expect(() => fromBase64(bad)).toThrow(TypeError);
+  });
+
+  it('decodes a 14 MB base64 string (a 10 MiB image) without overflowing the stack', () => {
+    // "AAEC" is the bytes 00 01 02; repeated it makes a large input whose decoding is known.
+    const text = 'AAEC'.repeat(3_500_000);
+    expect(text.length).toBe(14_000_000);
+    const bytes = fromBase64(text);
+    expect(bytes.length).toBe(10_500_000);
+    let wrong = 0;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== i % 3) wrong++;
+    expect(wrong).toBe(0);
+    // An invalid character at the very end is still found.
+    expect(() => fromBase64(`${text.slice(0, -4)}AA-=`)).toThrow(TypeError);
   });
 
   it('gives the FIPS 180-2 SHA-256 of "abc" and of nothing', async () => {

@@ -66,9 +66,8 @@ function imageTooLarge(): ApiError {
 type NativeBase64 = { fromBase64?: (text: string) => Uint8Array };
 
 /**
- * Base64 already checked by the schema. workerd's native decoder is linear in time and stack; shared's
- * fromBase64 validates with a regular expression that overflows the stack on multi-megabyte strings,
- * so it is only the fallback.
+ * Base64 already checked by the schema. workerd's native decoder when there is one; shared's fromBase64
+ * (also linear in time and stack) otherwise.
  */
 function decodeBase64(text: string): Uint8Array {
   const native = (Uint8Array as unknown as NativeBase64).fromBase64;
