@@ -8,6 +8,8 @@ declare global {
       BACKEND_SECRET: string;
       /** Enables POST /v1/admin/keys when set; absent in production unless keys are minted there. */
       ADMIN_TOKEN?: string;
+      /** Optional var: comma-separated seconds between webhook attempts (default 5,30,120,600,1800,3600,7200). */
+      WEBHOOK_RETRY_DELAYS?: string;
     }
   }
 }

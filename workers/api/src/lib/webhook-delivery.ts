@@ -121,14 +121,16 @@ export async function deliverWebhook(env: Env, message: Message<WebhookMessage>)
   }
   const outcome = await attempt(env, delivery, secret);
   const number = delivery.attempts + 1;
+  // WEBHOOK_RETRY_DELAYS (a var) replaces the schedule, e.g. with seconds in tests of the whole stack.
+  const delays = config(env).webhookRetryDelays ?? WEBHOOK_RETRY_DELAYS;
   const next = outcome.ok
     ? 'succeeded'
-    : outcome.permanent || number >= WEBHOOK_MAX_ATTEMPTS
+    : outcome.permanent || number >= delays.length + 1
       ? 'failed'
       : 'pending';
   await recordAttempt(env.DB, delivery, outcome, next);
   if (next === 'pending') {
-    message.retry({ delaySeconds: WEBHOOK_RETRY_DELAYS[number - 1] ?? WEBHOOK_RETRY_DELAYS.at(-1)! });
+    message.retry({ delaySeconds: delays[number - 1] ?? delays.at(-1)! });
   } else {
     message.ack();
   }

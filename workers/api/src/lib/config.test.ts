@@ -1,0 +1,29 @@
+// The Worker's vars as checked config: the optional webhook retry schedule (WEBHOOK_RETRY_DELAYS).
+import { describe, expect, it } from 'vitest';
+import { config } from './config.ts';
+
+const base = {
+  BACKEND_URL: 'http://127.0.0.1:8790',
+  BACKEND_TIMEOUT_MS: '30000',
+  GENERATE_TIMEOUT_MS: '120000',
+  MAX_QUEUED_JOBS_PER_TENANT: '100',
+  ALLOW_INSECURE_WEBHOOKS: '0',
+  DEFAULT_MODEL: 'gigatok-nano',
+} as unknown as Env;
+
+describe('config', () => {
+  it('keeps the built-in webhook schedule when WEBHOOK_RETRY_DELAYS is absent or empty', () => {
+    expect(config({ ...base }).webhookRetryDelays).toBeUndefined();
+    expect(config({ ...base, WEBHOOK_RETRY_DELAYS: '' }).webhookRetryDelays).toBeUndefined();
+  });
+
+  it('reads WEBHOOK_RETRY_DELAYS as seconds between attempts', () => {
+    expect(config({ ...base, WEBHOOK_RETRY_DELAYS: '1, 2,4' }).webhookRetryDelays).toEqual([1, 2, 4]);
+  });
+
+  it('refuses a WEBHOOK_RETRY_DELAYS that queues cannot honour, naming the var', () => {
+    for (const bad of ['0', '1,x', '1.5', '-1', '43201', '1,1,1,1,1,1,1,1,1']) {
+      expect(() => config({ ...base, WEBHOOK_RETRY_DELAYS: bad }), bad).toThrow(/var WEBHOOK_RETRY_DELAYS/);
+    }
+  });
+});
