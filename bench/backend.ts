@@ -1,0 +1,366 @@
+// Backend figures without HTTP, through the ModelService the server uses: encode / decode / generate
+// throughput and per-call latency by batch size, the KV cache against full recompute, and where the
+// time of one generated image goes (graph runs, host sampling, decode, PNG, and the KV bytes copied).
+import { benchInputs, benchParams, benchService, measureRate } from '../gpu-backend/scripts/quick-bench.ts';
+import { type Device, int64, outputFloat32 } from '../gpu-backend/src/ort.ts';
+import { encodeImage, toPixels } from '../gpu-backend/src/preprocess.ts';
+import { type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
+import { ArSampler, type ArSpec } from '../gpu-backend/src/sampler.ts';
+import type { Headline, Section, Table } from './report.ts';
+import { bytes, fmt, median, percentile, ratio, replayOutputCopies, sum } from './stats.ts';
+
+export interface BackendOptions {
+  modelDir: string;
+  device: Device;
+  threads: number;
+  /** Batch sizes for encode and decode. */
+  batches: number[];
+  /** Batch sizes for generate (smaller on big AR models). */
+  generateBatches: number[];
+  /** Batch sizes for the KV-cache vs recompute comparison (empty: skip). */
+  recomputeBatches: number[];
+  /** Timed seconds per figure (at least `minCalls` calls). */
+  seconds: number;
+  minCalls: number;
+  log: (line: string) => void;
+}
+
+export interface OpFigure {
+  op: 'encode' | 'decode' | 'generate';
+  batch: number;
+  imagesPerSecond: number;
+  tokensPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  calls: number;
+}
+
+export function arSpec(model: LoadedModel): ArSpec {
+  const { ar, tokenizer } = model.manifest;
+  if (model.arStep === undefined) throw new Error(`${model.id} has no ar_step graph`);
+  return {
+    modelId: model.id,
+    graph: model.arStep,
+    layers: ar.n_layer,
+    heads: ar.n_head,
+    headDim: ar.head_dim,
+    tokens: tokenizer.tokens_per_image,
+    vocab: tokenizer.codebook_size,
+    numClasses: ar.num_classes,
+    nullClass: ar.null_class_id,
+  };
+}
+
+/**
+ * Bytes crossing session.run in one AR step at position p for N rows (N = 2 x images: guidance
+ * doubling): in = past_keys + past_values [L,N,H,p,D]; out = present_* [L,N,H,p+1,D] + logits [N,V].
+ */
+export function stepBytes(
+  spec: ArSpec,
+  rows: number,
+  p: number,
+): { in: number; out: number; outputs: [number, number, number] } {
+  const perPosition = spec.layers * rows * spec.heads * spec.headDim * 4;
+  const present = perPosition * (p + 1);
+  const logits = rows * spec.vocab * 4;
+  return { in: 2 * perPosition * p, out: 2 * present + logits, outputs: [present, present, logits] };
+}
+
+export async function runBackend(o: BackendOptions): Promise<Section> {
+  const model = await loadModel(o.modelDir, {
+    device: o.device,
+    cudaDeviceId: 0,
+    intraOpThreads: o.threads,
+    interOpThreads: 1,
+    warmup: true,
+    // In this thread, so Graph.run times session.run itself (the server adds a worker-thread hop; the
+    // HTTP section measures that path).
+    worker: false,
+    logLevel: 'warn',
+  });
+  try {
+    return await measureBackend(model, o);
+  } finally {
+    await model.encoder.dispose();
+    await model.decoder.dispose();
+    await model.arStep?.dispose();
+  }
+}
+
+async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Section> {
+  const { tokens_per_image: T } = model.manifest.tokenizer;
+  const classes = model.manifest.ar.num_classes;
+  const { png, tokens } = await benchInputs(model);
+  const timing = { seconds: o.seconds, minCalls: o.minCalls };
+  const figures: OpFigure[] = [];
+  const record = (op: OpFigure['op'], batch: number, r: { imagesPerSecond: number; callMs: number[] }) => {
+    const f: OpFigure = {
+      op,
+      batch,
+      imagesPerSecond: r.imagesPerSecond,
+      tokensPerSecond: r.imagesPerSecond * T,
+      p50Ms: median(r.callMs),
+      p99Ms: percentile(r.callMs, 99),
+      calls: r.callMs.length,
+    };
+    figures.push(f);
+    o.log(
+      `${op} batch ${batch}: ${fmt(f.imagesPerSecond)} images/s, p50 ${fmt(f.p50Ms)} ms, p99 ${fmt(f.p99Ms)} ms`,
+    );
+    return f;
+  };
+  const classIds = (n: number) => Array.from({ length: n }, (_, i) => i % classes);
+
+  for (const b of o.batches) {
+    const s = benchService(model, b);
+    record('encode', b, await measureRate(b, (n) => s.encode(Array.from({ length: n }, () => png)), timing));
+    const rows = s.checkTokens(
+      Array.from({ length: b }, () => tokens),
+      'tokens',
+    );
+    record('decode', b, await measureRate(b, (n) => s.decode(rows.slice(0, n), 'png'), timing));
+  }
+  if (model.arStep !== undefined) {
+    for (const b of o.generateBatches) {
+      const s = benchService(model, b);
+      record(
+        'generate',
+        b,
+        await measureRate(
+          b,
+          (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
+          timing,
+        ),
+      );
+    }
+  }
+
+  // KV cache vs recomputing positions 0..p at every step (the no-cache baseline of sampler.ts).
+  const recompute: { batch: number; kv: number; recompute: number; ratio: number }[] = [];
+  if (model.arStep !== undefined) {
+    for (const b of o.recomputeBatches) {
+      const kvService = benchService(model, b);
+      const kv =
+        figures.find((f) => f.op === 'generate' && f.batch === b)?.imagesPerSecond ??
+        (
+          await measureRate(
+            b,
+            (n) => kvService.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
+            timing,
+          )
+        ).imagesPerSecond;
+      const s = benchService(model, b, 'recompute');
+      const r = await measureRate(
+        b,
+        (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
+        { seconds: o.seconds, minCalls: 1 },
+      );
+      recompute.push({ batch: b, kv, recompute: r.imagesPerSecond, ratio: kv / r.imagesPerSecond });
+      o.log(
+        `recompute batch ${b}: ${fmt(r.imagesPerSecond)} images/s; KV cache ${ratio(kv / r.imagesPerSecond)}`,
+      );
+    }
+  }
+
+  const split = model.arStep === undefined ? undefined : await timeSplit(model, o);
+
+  const tables: Table[] = [
+    {
+      title: `Throughput and latency per call, in process (ModelService, no HTTP; ${model.encoder.providers})`,
+      columns: ['op', 'batch', 'images/s', 'tokens/s', 'p50 ms/call', 'p99 ms/call', 'calls'],
+      rows: figures.map((f) => [
+        f.op,
+        String(f.batch),
+        fmt(f.imagesPerSecond),
+        fmt(f.tokensPerSecond),
+        fmt(f.p50Ms),
+        fmt(f.p99Ms),
+        String(f.calls),
+      ]),
+    },
+  ];
+  if (recompute.length > 0) {
+    tables.push({
+      title: 'AR sampling: KV cache vs full recompute at every step',
+      columns: ['batch', 'KV cache images/s', 'recompute images/s', 'ratio', 'graph runs per image'],
+      rows: recompute.map((r) => [
+        String(r.batch),
+        fmt(r.kv),
+        fmt(r.recompute),
+        ratio(r.ratio),
+        `${T} vs ${(T * (T + 1)) / 2}`,
+      ]),
+    });
+  }
+  if (split !== undefined) tables.push(...split.tables);
+
+  const headlines: Headline[] = [];
+  for (const op of ['encode', 'decode', 'generate'] as const) {
+    const best = figures.filter((f) => f.op === op).sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
+    const one = figures.find((f) => f.op === op && f.batch === 1);
+    if (best !== undefined) {
+      headlines.push({
+        figure: `${op}, best`,
+        value: `${fmt(best.imagesPerSecond)} images/s`,
+        detail:
+          `batch ${best.batch} (${fmt(best.tokensPerSecond)} tokens/s); batch 1: ` +
+          `${fmt(one?.imagesPerSecond)} images/s, p50 ${fmt(one?.p50Ms)} ms`,
+      });
+    }
+  }
+  const r1 = recompute[0];
+  if (r1 !== undefined) {
+    headlines.push({
+      figure: 'KV cache vs recompute',
+      value: ratio(r1.ratio),
+      detail: `generate images/s at batch ${r1.batch}, ${T} tokens`,
+    });
+  }
+  if (split !== undefined) headlines.push(...split.headlines);
+  return {
+    id: 'backend',
+    title: 'Backend in process: encode, decode, generate',
+    tables,
+    notes: [
+      `Each figure: one untimed warm-up call, then calls for about ${o.seconds} s (at least ${o.minCalls}); ` +
+        'p50/p99 are per call (one batch), nearest rank, so with few calls p99 is the slowest call.',
+      'encode includes sharp preprocessing of a PNG; decode includes PNG encoding of every image; ' +
+        `generate samples with cfg ${benchParams.cfgScale} (${benchParams.cfgSchedule}), guidance doubles the rows.`,
+    ],
+    headlines,
+    data: { figures, recompute, split: split?.data },
+  };
+}
+
+/** Where the time of one generated image (batch 1) goes, median over repeated images. */
+async function timeSplit(
+  model: LoadedModel,
+  o: BackendOptions,
+): Promise<{ tables: Table[]; headlines: Headline[]; data: unknown }> {
+  const spec = arSpec(model);
+  const T = spec.tokens;
+  const size = model.manifest.tokenizer.image_size;
+  let stepMs: number[] = [];
+  const sampler = new ArSampler(spec, {
+    maxBatch: 1,
+    maxQueueDelayMs: 0,
+    maxQueue: 1 << 20,
+    maxActiveCohorts: 1,
+    mode: 'kv',
+    onStep: ({ computeUs }) => stepMs.push(computeUs / 1000),
+  });
+  const samples: {
+    totalMs: number;
+    arMs: number;
+    runMs: number;
+    firstStepMs: number;
+    lastStepMs: number;
+    decodeRunMs: number;
+    pngMs: number;
+  }[] = [];
+  const started = performance.now();
+  let seed = 0;
+  while (performance.now() - started < o.seconds * 1000 || samples.length < Math.max(3, o.minCalls)) {
+    stepMs = [];
+    const t0 = performance.now();
+    const [row] = await sampler.generate({
+      seed: seed++,
+      classIds: [seed % spec.numClasses],
+      params: benchParams,
+    });
+    const t1 = performance.now();
+    const out = await model.decoder.run({ tokens: int64(BigInt64Array.from(row!, BigInt), [1, T]) });
+    const t2 = performance.now();
+    const image = outputFloat32(out, 'image', `${model.id}/decoder`).data;
+    await encodeImage(toPixels(image, 0, size), size, 'png');
+    const t3 = performance.now();
+    if (seed === 1) continue; // the first image warms the path
+    samples.push({
+      totalMs: t3 - t0,
+      arMs: t1 - t0,
+      runMs: sum(stepMs),
+      firstStepMs: stepMs[0] ?? Number.NaN,
+      lastStepMs: stepMs[stepMs.length - 1] ?? Number.NaN,
+      decodeRunMs: t2 - t1,
+      pngMs: t3 - t2,
+    });
+  }
+  await sampler.close();
+  const m = (key: keyof (typeof samples)[number]) => median(samples.map((s) => s[key]));
+  const total = m('totalMs');
+  const run = m('runMs');
+  const ar = m('arMs');
+  const decode = m('decodeRunMs');
+  const pngMs = m('pngMs');
+  const rows = 2; // one image, doubled for guidance
+  let inBytes = 0;
+  let outBytes = 0;
+  const outputs: number[][] = [];
+  for (let p = 0; p < T; p++) {
+    const b = stepBytes(spec, rows, p);
+    inBytes += b.in;
+    outBytes += b.out;
+    outputs.push(b.outputs);
+  }
+  const last = stepBytes(spec, rows, T - 1);
+  // Not measurable inside session.run from JavaScript: replay the same allocations and copies here.
+  const copyMs = replayOutputCopies(outputs);
+  const share = (x: number) => `${((100 * x) / total).toFixed(1)}%`;
+  const table: Table = {
+    title: `Time split of one generated image (batch 1 = 2 rows with guidance, ${T} steps), median of ${samples.length}`,
+    columns: ['part', 'ms', 'share'],
+    rows: [
+      [`AR: ${T} ar_step session.run calls`, fmt(run), share(run)],
+      [`  of which output copies to JS memory (${bytes(outBytes)}, replayed)`, fmt(copyMs), share(copyMs)],
+      ['AR: host sampling, feeds, loop (outside session.run)', fmt(ar - run), share(ar - run)],
+      ['decode: decoder session.run', fmt(decode), share(decode)],
+      ['decode: clamp + PNG encode (sharp)', fmt(pngMs), share(pngMs)],
+      ['total', fmt(total), '100%'],
+    ],
+  };
+  const kv: Table = {
+    title: 'Bytes crossing session.run per AR step (float32; inputs are wrapped, outputs are copied)',
+    columns: ['', 'first step', 'last step', 'mean per step', 'per image', 'at batch 64 (last step)'],
+    rows: [
+      [
+        'in: past_keys + past_values',
+        bytes(stepBytes(spec, rows, 0).in),
+        bytes(last.in),
+        bytes(inBytes / T),
+        bytes(inBytes),
+        bytes(stepBytes(spec, 128, T - 1).in),
+      ],
+      [
+        'out: present_keys + present_values + logits',
+        bytes(stepBytes(spec, rows, 0).out),
+        bytes(last.out),
+        bytes(outBytes / T),
+        bytes(outBytes),
+        bytes(stepBytes(spec, 128, T - 1).out),
+      ],
+    ],
+  };
+  return {
+    tables: [table, kv],
+    headlines: [
+      {
+        figure: 'one image: AR session.run share',
+        value: share(run),
+        detail:
+          `${fmt(total)} ms per image: AR ${fmt(ar)} ms (session.run ${fmt(run)}), decode ${fmt(decode)} ms, ` +
+          `PNG ${fmt(pngMs)} ms; step ${fmt(m('firstStepMs'))} -> ${fmt(m('lastStepMs'))} ms`,
+      },
+      {
+        figure: 'one image: KV bytes copied out',
+        value: bytes(outBytes),
+        detail: `~${fmt(copyMs)} ms to allocate and copy them in JavaScript (replayed), ${share(copyMs)} of the image`,
+      },
+    ],
+    data: {
+      samples,
+      medianMs: { total, ar, run, decode, png: pngMs },
+      kvBytes: { inPerImage: inBytes, outPerImage: outBytes, lastStep: last },
+      replayedCopyMs: copyMs,
+    },
+  };
+}

@@ -1,0 +1,235 @@
+// The nano models through onnxruntime-node against the same models in PyTorch eager (bench/reference.py),
+// same device and thread count: encode, decode and generation, as a ratio of per-call times. The same
+// input images go to both sides; when the PyTorch side has the trained weights, the tokens must agree.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchParams, measureRate } from '../gpu-backend/scripts/quick-bench.ts';
+import { type Device, float32, int64, outputInt64 } from '../gpu-backend/src/ort.ts';
+import { type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
+import { ArSampler } from '../gpu-backend/src/sampler.ts';
+import { repoRoot } from '../scripts/local-stack.ts';
+import { arSpec } from './backend.ts';
+import type { Headline, Section, Table } from './report.ts';
+import { fmt, median, ratio } from './stats.ts';
+
+export interface ReferenceOptions {
+  modelDir: string;
+  device: Device;
+  /** Threads on both sides (onnxruntime intra-op, torch.set_num_threads). */
+  threads: number;
+  batches: number[];
+  seconds: number;
+  python: string;
+  log: (line: string) => void;
+}
+
+type Op = 'encode' | 'decode' | 'generate';
+
+interface PythonResult {
+  torch: string;
+  device: string;
+  threads: number;
+  weights: string;
+  figures: Record<Op, Record<string, { median_ms: number; calls: number }>>;
+  encode_tokens: number[];
+  generated_tokens: number[];
+}
+
+/** Deterministic images in [-1, 1] (a 32-bit LCG), so both sides see the same pixels. */
+function images(count: number, size: number): Float32Array {
+  const out = new Float32Array(count * 3 * size * size);
+  let state = 12345;
+  for (let i = 0; i < out.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = (state / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+function runPython(python: string, args: string[]): Promise<PythonResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [path.join(repoRoot, 'bench', 'reference.py'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, PYTHONPATH: path.join(repoRoot, 'gpu-backend', 'model') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString('utf8')).slice(-4000);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`bench/reference.py exited ${code}:\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as PythonResult);
+      } catch (error) {
+        reject(new Error(`bench/reference.py printed no JSON: ${String(error)}\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+async function hasTorch(python: string): Promise<boolean> {
+  if (!existsSync(python)) return false;
+  return new Promise((resolve) => {
+    const child = spawn(python, ['-c', 'import torch'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** onnxruntime-node side: median ms per call of each op and batch, plus the tokens to compare. */
+async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceOptions) {
+  const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
+  const plane = 3 * size * size;
+  const maxBatch = Math.max(...o.batches);
+  const encoded = outputInt64(
+    await model.encoder.run({ image: float32(input, [maxBatch, 3, size, size]) }),
+    'tokens',
+    'encoder',
+  ).data;
+  const figures: Record<Op, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
+  const timing = { seconds: o.seconds, minCalls: 3 };
+  const spec = arSpec(model);
+  let generated: number[] = [];
+  for (const b of o.batches) {
+    const image = input.subarray(0, b * plane);
+    const enc = await measureRate(
+      b,
+      () => model.encoder.run({ image: float32(image, [b, 3, size, size]) }),
+      timing,
+    );
+    figures.encode[b] = median(enc.callMs);
+    const tokens = encoded.subarray(0, b * T);
+    const dec = await measureRate(b, () => model.decoder.run({ tokens: int64(tokens, [b, T]) }), timing);
+    figures.decode[b] = median(dec.callMs);
+    const sampler = new ArSampler(spec, {
+      maxBatch: b,
+      maxQueueDelayMs: 0,
+      maxQueue: 1 << 20,
+      maxActiveCohorts: 1,
+      mode: 'kv',
+    });
+    const classIds = Array.from({ length: b }, (_, i) => i % spec.numClasses);
+    const gen = await measureRate(
+      b,
+      () => sampler.generate({ seed: 1, classIds, params: benchParams }),
+      timing,
+    );
+    figures.generate[b] = median(gen.callMs);
+    if (b === o.batches[0]) {
+      const [row] = await sampler.generate({ seed: 1, classIds: [0], params: benchParams });
+      generated = Array.from(row!);
+    }
+    await sampler.close();
+    o.log(
+      `onnxruntime batch ${b}: encode ${fmt(figures.encode[b])} ms, decode ${fmt(figures.decode[b])} ms, ` +
+        `generate ${fmt(figures.generate[b])} ms`,
+    );
+  }
+  return { figures, encodeTokens: Array.from(encoded.subarray(0, T), Number), generated };
+}
+
+export async function runReference(o: ReferenceOptions): Promise<Section> {
+  const title = 'Reference: onnxruntime-node vs PyTorch eager, same models';
+  if (!(await hasTorch(o.python))) {
+    const note =
+      `skipped: no Python with torch at ${path.relative(repoRoot, o.python)}; ` +
+      'run `bash gpu-backend/model/scripts/setup-python.sh` (about 3.5 minutes) and run again.';
+    o.log(note);
+    return { id: 'reference', title, tables: [], notes: [note], headlines: [], data: { skipped: note } };
+  }
+  const model = await loadModel(o.modelDir, {
+    device: o.device,
+    cudaDeviceId: 0,
+    intraOpThreads: o.threads,
+    interOpThreads: 1,
+    warmup: true,
+    worker: false,
+    logLevel: 'warn',
+  });
+  const size = model.manifest.tokenizer.image_size;
+  const input = images(Math.max(...o.batches), size);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'gigatok-bench-'));
+  let ort: Awaited<ReturnType<typeof ortFigures>>;
+  let py: PythonResult;
+  try {
+    ort = await ortFigures(model, input, o);
+    await model.encoder.dispose();
+    await model.decoder.dispose();
+    await model.arStep?.dispose();
+    const file = path.join(tmp, 'images.f32');
+    writeFileSync(file, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+    py = await runPython(o.python, [
+      '--model-dir',
+      o.modelDir,
+      '--input',
+      file,
+      '--batches',
+      o.batches.join(','),
+      '--threads',
+      String(o.threads),
+      '--seconds',
+      String(o.seconds),
+      '--device',
+      o.device === 'cuda' ? 'cuda' : 'cpu',
+    ]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const rows: string[][] = [];
+  const ratios: Record<Op, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
+  for (const op of ['encode', 'decode', 'generate'] as const) {
+    for (const b of o.batches) {
+      const ortMs = ort.figures[op][b]!;
+      const torchMs = py.figures[op][String(b)]?.median_ms ?? Number.NaN;
+      ratios[op][b] = torchMs / ortMs;
+      o.log(`PyTorch ${op} batch ${b}: ${fmt(torchMs)} ms (onnxruntime ${fmt(ortMs)} ms)`);
+      rows.push([op, String(b), fmt(ortMs), fmt(torchMs), ratio(torchMs / ortMs)]);
+    }
+  }
+  const trained = py.weights.startsWith('checkpoints');
+  const same = (a: number[], b: number[]) => a.filter((x, i) => x === b[i]).length;
+  const encodeAgree = same(ort.encodeTokens, py.encode_tokens);
+  const genAgree = same(ort.generated, py.generated_tokens);
+  const T = ort.encodeTokens.length;
+  const table: Table = {
+    title: `Median ms per call (${o.device}, ${o.threads} threads on both sides; generate = whole images, guided)`,
+    columns: ['op', 'batch', 'onnxruntime-node ms', 'PyTorch eager ms', 'PyTorch / onnxruntime'],
+    rows,
+  };
+  const b1 = o.batches[0]!;
+  const headlines: Headline[] = (['encode', 'decode', 'generate'] as const).map((op) => ({
+    figure: `PyTorch eager / onnxruntime-node, ${op}`,
+    value: ratio(ratios[op][b1]),
+    detail:
+      `batch ${b1}: ${fmt(py.figures[op][String(b1)]?.median_ms)} vs ${fmt(ort.figures[op][b1])} ms per call` +
+      o.batches
+        .slice(1)
+        .map((b) => `; batch ${b}: ${ratio(ratios[op][b])}`)
+        .join(''),
+  }));
+  return {
+    id: 'reference',
+    title,
+    tables: [table],
+    notes: [
+      `PyTorch ${py.torch} on ${py.device}, ${py.threads} intra-op threads; weights: ${py.weights}.`,
+      trained
+        ? `Same model check: encoder tokens of image 0 agree ${encodeAgree}/${T}; generated tokens (seed 1, class 0) ` +
+          `agree ${genAgree}/${T} (a near-tie flipped by float rounding changes the rest of a sequence).`
+        : "Token agreement not checked: the PyTorch side has random weights, not the ONNX model's.",
+      'onnxruntime side: encoder/decoder session.run on the same float32 images and tokens (no PNG, no ' +
+        "preprocessing), generation through the server's ArSampler (host KV cache, JavaScript sampling); " +
+        'PyTorch side: GigaTok.encode/decode and a KV-cached GPT.step loop with the same sampling.',
+    ],
+    headlines,
+    data: { ort, python: py, ratios, encodeAgree, genAgree },
+  };
+}
