@@ -3,13 +3,36 @@
 // freshly generated shared secret. Used by `npm start` and by the end-to-end suites in test/.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => path.join(repoRoot, 'node_modules', '.bin', name);
+
+export const DEFAULT_MODEL_DIR = path.join(repoRoot, 'models', 'gigatok-nano');
+/** The backend's random-weight test model: what the stack falls back to while no default model exists. */
+export const FALLBACK_MODEL_DIR = path.join(repoRoot, 'gpu-backend', 'test', 'fixtures', 'tiny-random');
+
+/**
+ * The model directories the stack serves: the ones asked for, else the embedded default model. Until
+ * the default model has been trained and committed (models/gigatok-nano), the stack runs on the
+ * tiny random-weight fixture and says so loudly: the plumbing works, the pictures are noise.
+ */
+export function resolveModelDirs(requested?: string[]): {
+  dirs: string[];
+  modelId: string;
+  fallback: boolean;
+} {
+  const dirs = requested?.length ? requested.map((d) => path.resolve(repoRoot, d)) : [DEFAULT_MODEL_DIR];
+  const fallback = !requested?.length && !existsSync(path.join(DEFAULT_MODEL_DIR, 'manifest.json'));
+  const chosen = fallback ? [FALLBACK_MODEL_DIR] : dirs;
+  const manifest = JSON.parse(readFileSync(path.join(chosen[0]!, 'manifest.json'), 'utf8')) as {
+    model_id: string;
+  };
+  return { dirs: chosen, modelId: manifest.model_id, fallback };
+}
 
 export interface StackOptions {
   /** Port of the Worker (0 picks a free one). */
@@ -22,6 +45,10 @@ export interface StackOptions {
   stateDir?: string;
   /** Extra environment for the backend process (e.g. batching settings). */
   backendEnv?: Record<string, string>;
+  /** Extra Worker vars, passed as `--var NAME:VALUE` (e.g. shorter deadlines or retry delays for tests). */
+  workerVars?: Record<string, string>;
+  /** Also append every line of both children's output to this file (the in-memory log keeps 400 lines). */
+  logFile?: string;
   /** Forward child output to this process's stderr (default: only on failure). */
   verbose?: boolean;
   /** How long to wait for both servers to become ready. */
@@ -62,6 +89,7 @@ class ProcessLog {
   constructor(
     private readonly name: string,
     private readonly verbose: boolean,
+    private readonly file?: WriteStream,
   ) {}
   attach(child: ChildProcess): void {
     const onData = (chunk: Buffer) => {
@@ -70,6 +98,7 @@ class ProcessLog {
         this.lines.push(`[${this.name}] ${line}`);
         if (this.lines.length > 400) this.lines.shift();
         if (this.verbose) process.stderr.write(`[${this.name}] ${line}\n`);
+        this.file?.write(`[${this.name}] ${line}\n`);
       }
     };
     child.stdout?.on('data', onData);
@@ -142,9 +171,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const adminToken = randomBytes(32).toString('base64url');
   const backendUrl = `http://127.0.0.1:${backendPort}`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const backendLog = new ProcessLog('backend', verbose);
-  const workerLog = new ProcessLog('worker', verbose);
+  const logFile = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+  const backendLog = new ProcessLog('backend', verbose, logFile);
+  const workerLog = new ProcessLog('worker', verbose, logFile);
   const logs = () => `${backendLog.text()}\n${workerLog.text()}`;
+  const models = resolveModelDirs(options.modelDirs);
+  if (models.fallback) {
+    process.stderr.write(
+      `[stack] WARNING: ${path.relative(repoRoot, DEFAULT_MODEL_DIR)} does not exist yet; serving the random-weight ` +
+        `test model '${models.modelId}' instead (images will be noise)\n`,
+    );
+  }
 
   let backend: ChildProcess | undefined;
   let worker: ChildProcess | undefined;
@@ -156,7 +193,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       HOST: '127.0.0.1',
       GIGATOK_DEVICE: 'cpu',
       GIGATOK_BACKEND_SECRET: backendSecret,
-      ...(options.modelDirs ? { GIGATOK_MODEL_DIRS: options.modelDirs.join(',') } : {}),
+      GIGATOK_MODEL_DIRS: models.dirs.join(','),
       ...options.backendEnv,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-backend/src/main.ts'], {
@@ -171,6 +208,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const stop = async () => {
     // wrangler wants SIGINT to tear down workerd; the backend drains on SIGTERM.
     await Promise.all([stopChild(worker, 'SIGINT'), stopChild(backend, 'SIGTERM')]);
+    await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
   };
 
   try {
@@ -203,6 +241,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         `ADMIN_TOKEN:${adminToken}`,
         '--var',
         'ALLOW_INSECURE_WEBHOOKS:1',
+        '--var',
+        `DEFAULT_MODEL:${models.modelId}`,
+        ...Object.entries(options.workerVars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
       ],
       { cwd: repoRoot, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
