@@ -251,7 +251,8 @@ def build_generate_model(
     `kv`: `concat` carries the KV cache as loop state that grows by one position per step (the
     step graph's own present_* outputs); `scatter` carries a fixed [L, N, H, T, D] cache, slices
     the first i positions as the step's past and writes the new position back with
-    ScatterElements (measured slower on CPU, see gpu-backend/model/README.md)."""
+    ScatterElements (on CPU slower for small caches, faster for GPT-B-sized ones; figures in
+    docs/model-contract.md, "generate.onnx")."""
     if kv not in KV_MODES:
         raise ValueError(f"'kv' must be one of {', '.join(KV_MODES)}, got {kv!r}")
     step = step_model.graph
