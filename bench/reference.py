@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    # NNPACK fails to initialise on CPUs it does not support and then warns on every convolution;
+    # PyTorch falls back to its other kernels either way, so switch it off up front.
+    torch.backends.nnpack.set_flags(False)
     device = torch.device(args.device)
     manifest = json.loads((args.model_dir / "manifest.json").read_text(encoding="utf-8"))
     tok, ar, weights = build(manifest, args.tokenizer_ckpt, args.ar_ckpt)

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchParams, measureRate } from '../gpu-backend/scripts/quick-bench.ts';
 import { type Device, float32, int64, outputInt64 } from '../gpu-backend/src/ort.ts';
-import { type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
+import { type LoadedModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
 import { ArSampler } from '../gpu-backend/src/sampler.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { arSpec } from './backend.ts';
@@ -17,8 +17,8 @@ import { fmt, median, ratio } from './stats.ts';
 export interface ReferenceOptions {
   modelDir: string;
   device: Device;
-  /** Threads on both sides (onnxruntime intra-op, torch.set_num_threads). */
-  threads: number;
+  /** Thread counts, each used on both sides (onnxruntime intra-op, torch.set_num_threads). */
+  threads: number[];
   batches: number[];
   seconds: number;
   python: string;
@@ -75,17 +75,20 @@ function runPython(python: string, args: string[]): Promise<PythonResult> {
   });
 }
 
-async function hasTorch(python: string): Promise<boolean> {
+async function hasTorch(python: string, device: Device): Promise<boolean> {
   if (!existsSync(python)) return false;
+  const probe = device === 'cpu' ? 'import torch' : 'import torch; assert torch.cuda.is_available()';
   return new Promise((resolve) => {
-    const child = spawn(python, ['-c', 'import torch'], { stdio: 'ignore' });
+    const child = spawn(python, ['-c', probe], { stdio: 'ignore' });
     child.on('error', () => resolve(false));
     child.on('exit', (code) => resolve(code === 0));
   });
 }
 
+type OrtResult = Awaited<ReturnType<typeof ortFigures>>;
+
 /** onnxruntime-node side: median ms per call of each op and batch, plus the tokens to compare. */
-async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceOptions) {
+async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceOptions, threads: number) {
   const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
   const plane = 3 * size * size;
   const maxBatch = Math.max(...o.batches);
@@ -129,7 +132,7 @@ async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceO
     }
     await sampler.close();
     o.log(
-      `onnxruntime batch ${b}: encode ${fmt(figures.encode[b])} ms, decode ${fmt(figures.decode[b])} ms, ` +
+      `onnxruntime batch ${b}, ${threads} threads: encode ${fmt(figures.encode[b])} ms, decode ${fmt(figures.decode[b])} ms, ` +
         `generate ${fmt(figures.generate[b])} ms`,
     );
   }
@@ -138,98 +141,126 @@ async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceO
 
 export async function runReference(o: ReferenceOptions): Promise<Section> {
   const title = 'Reference: onnxruntime-node vs PyTorch eager, same models';
-  if (!(await hasTorch(o.python))) {
+  if (!(await hasTorch(o.python, o.device))) {
     const note =
-      `skipped: no Python with torch at ${path.relative(repoRoot, o.python)}; ` +
-      'run `bash gpu-backend/model/scripts/setup-python.sh` (about 3.5 minutes) and run again.';
+      o.device === 'cpu'
+        ? `skipped: no Python with torch at ${path.relative(repoRoot, o.python)}; ` +
+          'run `bash gpu-backend/model/scripts/setup-python.sh` (about 3.5 minutes) and run again.'
+        : `skipped: the torch at ${path.relative(repoRoot, o.python)} cannot use CUDA (torch.cuda.is_available() ` +
+          'is false); install a CUDA build of torch there, or pass --python.';
     o.log(note);
     return { id: 'reference', title, tables: [], notes: [note], headlines: [], data: { skipped: note } };
   }
-  const model = await loadModel(o.modelDir, {
-    device: o.device,
-    cudaDeviceId: 0,
-    intraOpThreads: o.threads,
-    interOpThreads: 1,
-    warmup: true,
-    worker: false,
-    logLevel: 'warn',
-  });
-  const size = model.manifest.tokenizer.image_size;
-  const input = images(Math.max(...o.batches), size);
+  const manifest = await readManifest(o.modelDir);
+  const input = images(Math.max(...o.batches), manifest.tokenizer.image_size);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'gigatok-bench-'));
-  let ort: Awaited<ReturnType<typeof ortFigures>>;
-  let py: PythonResult;
+  const file = path.join(tmp, 'images.f32');
+  writeFileSync(file, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+  const runs: { threads: number; ort: OrtResult; py: PythonResult }[] = [];
   try {
-    ort = await ortFigures(model, input, o);
-    await model.encoder.dispose();
-    await model.decoder.dispose();
-    await model.arStep?.dispose();
-    const file = path.join(tmp, 'images.f32');
-    writeFileSync(file, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
-    py = await runPython(o.python, [
-      '--model-dir',
-      o.modelDir,
-      '--input',
-      file,
-      '--batches',
-      o.batches.join(','),
-      '--threads',
-      String(o.threads),
-      '--seconds',
-      String(o.seconds),
-      '--device',
-      o.device === 'cuda' ? 'cuda' : 'cpu',
-    ]);
+    for (const threads of o.threads) {
+      const model = await loadModel(o.modelDir, {
+        device: o.device,
+        cudaDeviceId: 0,
+        intraOpThreads: threads,
+        interOpThreads: 1,
+        warmup: true,
+        worker: false,
+        logLevel: 'warn',
+      });
+      let ort: OrtResult;
+      try {
+        ort = await ortFigures(model, input, o, threads);
+      } finally {
+        await model.encoder.dispose();
+        await model.decoder.dispose();
+        await model.arStep?.dispose();
+      }
+      const py = await runPython(o.python, [
+        '--model-dir',
+        o.modelDir,
+        '--input',
+        file,
+        '--batches',
+        o.batches.join(','),
+        '--threads',
+        String(threads),
+        '--seconds',
+        String(o.seconds),
+        '--device',
+        o.device === 'cuda' ? 'cuda' : 'cpu',
+      ]);
+      runs.push({ threads, ort, py });
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  const ops = ['encode', 'decode', 'generate'] as const;
   const rows: string[][] = [];
-  const ratios: Record<Op, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
-  for (const op of ['encode', 'decode', 'generate'] as const) {
-    for (const b of o.batches) {
-      const ortMs = ort.figures[op][b]!;
-      const torchMs = py.figures[op][String(b)]?.median_ms ?? Number.NaN;
-      ratios[op][b] = torchMs / ortMs;
-      o.log(`PyTorch ${op} batch ${b}: ${fmt(torchMs)} ms (onnxruntime ${fmt(ortMs)} ms)`);
-      rows.push([op, String(b), fmt(ortMs), fmt(torchMs), ratio(torchMs / ortMs)]);
+  const ratioOf = (run: (typeof runs)[number], op: Op, b: number) =>
+    (run.py.figures[op][String(b)]?.median_ms ?? Number.NaN) / run.ort.figures[op][b]!;
+  for (const run of runs) {
+    for (const op of ops) {
+      for (const b of o.batches) {
+        const ortMs = run.ort.figures[op][b]!;
+        const torchMs = run.py.figures[op][String(b)]?.median_ms ?? Number.NaN;
+        o.log(
+          `PyTorch ${op} batch ${b}, ${run.threads} threads: ${fmt(torchMs)} ms (onnxruntime ${fmt(ortMs)} ms)`,
+        );
+        rows.push([op, String(b), String(run.threads), fmt(ortMs), fmt(torchMs), ratio(torchMs / ortMs)]);
+      }
     }
   }
-  const trained = py.weights.startsWith('checkpoints');
+  const first = runs[0]!;
+  const trained = first.py.weights.startsWith('checkpoints');
   const same = (a: number[], b: number[]) => a.filter((x, i) => x === b[i]).length;
-  const encodeAgree = same(ort.encodeTokens, py.encode_tokens);
-  const genAgree = same(ort.generated, py.generated_tokens);
-  const T = ort.encodeTokens.length;
+  const encodeAgree = same(first.ort.encodeTokens, first.py.encode_tokens);
+  const genAgree = same(first.ort.generated, first.py.generated_tokens);
+  const T = first.ort.encodeTokens.length;
   const table: Table = {
-    title: `Median ms per call (${o.device}, ${o.threads} threads on both sides; generate = whole images, guided)`,
-    columns: ['op', 'batch', 'onnxruntime-node ms', 'PyTorch eager ms', 'PyTorch / onnxruntime'],
+    title: `Median ms per call on ${o.device}, the same thread count on both sides (generate: whole guided images)`,
+    columns: ['op', 'batch', 'threads', 'onnxruntime-node ms', 'PyTorch eager ms', 'PyTorch / onnxruntime'],
     rows,
   };
   const b1 = o.batches[0]!;
-  const headlines: Headline[] = (['encode', 'decode', 'generate'] as const).map((op) => ({
+  const headlines: Headline[] = ops.map((op) => ({
     figure: `PyTorch eager / onnxruntime-node, ${op}`,
-    value: ratio(ratios[op][b1]),
-    detail:
-      `batch ${b1}: ${fmt(py.figures[op][String(b1)]?.median_ms)} vs ${fmt(ort.figures[op][b1])} ms per call` +
-      o.batches
-        .slice(1)
-        .map((b) => `; batch ${b}: ${ratio(ratios[op][b])}`)
-        .join(''),
+    value: ratio(ratioOf(first, op, b1)),
+    detail: runs
+      .flatMap((run) =>
+        o.batches.map(
+          (b) =>
+            `${run.threads} thr batch ${b}: ${ratio(ratioOf(run, op, b))}` +
+            (run === first && b === b1
+              ? ` (${fmt(run.py.figures[op][String(b)]?.median_ms)} vs ${fmt(run.ort.figures[op][b])} ms)`
+              : ''),
+        ),
+      )
+      .join('; '),
   }));
   return {
     id: 'reference',
     title,
     tables: [table],
     notes: [
-      `PyTorch ${py.torch} on ${py.device}, ${py.threads} intra-op threads; weights: ${py.weights}.`,
+      `PyTorch ${first.py.torch} on ${first.py.device}; weights: ${first.py.weights}.`,
       trained
         ? `Same model check: encoder tokens of image 0 agree ${encodeAgree}/${T}; generated tokens (seed 1, class 0) ` +
           `agree ${genAgree}/${T} (a near-tie flipped by float rounding changes the rest of a sequence).`
         : "Token agreement not checked: the PyTorch side has random weights, not the ONNX model's.",
       'onnxruntime side: encoder/decoder session.run on the same float32 images and tokens (no PNG, no ' +
         "preprocessing), generation through the server's ArSampler (host KV cache, JavaScript sampling); " +
-        'PyTorch side: GigaTok.encode/decode and a KV-cached GPT.step loop with the same sampling.',
+        'PyTorch side: GigaTok.encode/decode and a KV-cached GPT.step loop with the same sampling, under ' +
+        'torch.inference_mode.',
+      ...(o.device === 'cpu' && o.threads.some((t) => t > 1)
+        ? [
+            'With more than one thread, both runtimes wait for every worker thread at each operator; on a machine ' +
+              "whose cores are busy with other work (see the load average) that wait dominates, PyTorch's " +
+              'OpenMP pool worst. The 1-thread rows are the like-for-like comparison here.',
+          ]
+        : []),
     ],
     headlines,
-    data: { ort, python: py, ratios, encodeAgree, genAgree },
+    data: { runs, encodeAgree, genAgree },
   };
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../gpu-backend/src/log.ts';
 import { type Device, parseDevice } from '../gpu-backend/src/ort.ts';
-import { readManifest } from '../gpu-backend/src/registry.ts';
+import { disposeModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { runBackend } from './backend.ts';
 import { runEdge } from './edge.ts';
@@ -35,6 +35,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --sections a,b          any of ${SECTIONS.join(',')} (default all)
   --batches 1,4,16,64     encode/decode batch sizes      --generate-batches  (default: --batches)
   --recompute-batches 1   KV cache vs recompute ('' skips)  --graph-batches 1,16  --ref-batches 1,16
+  --ref-threads 1,N       thread counts of the PyTorch comparison (default 1 and --threads, or every core)
   --concurrency 1,4,16,64 HTTP concurrency               --http-ops encode,decode,generate
   --seconds 1.5           timed seconds per in-process figure
   --http-seconds 3        seconds per HTTP cell           --edge-seconds 5  seconds per edge run
@@ -43,6 +44,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --out DIR               results folder (default bench/results)
   --label NAME            file name stem (default <date>-<model>-<device>)
   --quick                 tiny durations and sizes (smoke run of every code path)
+  --check                 only load the model on --device and report the execution provider (exit 1 if it fails)
 `;
 
 const { values } = parseArgs({
@@ -56,6 +58,7 @@ const { values } = parseArgs({
     'recompute-batches': { type: 'string' },
     'graph-batches': { type: 'string' },
     'ref-batches': { type: 'string' },
+    'ref-threads': { type: 'string' },
     concurrency: { type: 'string' },
     'http-ops': { type: 'string', default: 'encode,decode,generate' },
     seconds: { type: 'string' },
@@ -69,6 +72,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     label: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -123,6 +127,8 @@ const opts = {
   recomputeBatches: numbers(values['recompute-batches'], '1'),
   graphBatches: numbers(values['graph-batches'], quick ? '1,4' : '1,16'),
   refBatches: numbers(values['ref-batches'], quick ? '1,4' : '1,16'),
+  // One thread (like for like on a busy machine), and every core (or --threads) as served.
+  refThreads: [...new Set(numbers(values['ref-threads'], `1,${intraOp === 0 ? os.cpus().length : intraOp}`))],
   concurrency: numbers(values.concurrency, quick ? '1,4' : '1,4,16,64'),
   httpOps: values['http-ops'].split(',').filter((x) => x !== '') as HttpOp[],
   seconds: number(values.seconds, quick ? 0.2 : 1.5, 'seconds'),
@@ -132,6 +138,21 @@ const opts = {
 };
 
 setLogLevel('warn');
+if (values.check) {
+  // bench/gpu.sh asks this before a GPU run: a CUDA provider that cannot load fails here, loudly.
+  const model = await loadModel(modelDir, {
+    device,
+    cudaDeviceId: 0,
+    intraOpThreads: intraOp,
+    interOpThreads: 1,
+    warmup: true,
+    worker: false,
+    logLevel: 'warn',
+  });
+  process.stdout.write(`${model.id}: encoder on ${model.encoder.providers}\n`);
+  await disposeModel(model);
+  process.exit(0);
+}
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const started = performance.now();
 const startMachine = machine();
@@ -196,8 +217,7 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
       return runReference({
         modelDir,
         device,
-        // The same thread count on both sides: onnxruntime's default is one per core.
-        threads: intraOp === 0 ? os.cpus().length : intraOp,
+        threads: opts.refThreads,
         batches: opts.refBatches,
         seconds: opts.seconds,
         python: values.python,
