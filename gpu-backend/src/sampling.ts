@@ -48,7 +48,7 @@ export class SamplerScratch {
  *   1. mix     l = uncond + (cond - uncond) * cfg
  *   2. scale   l = l / max(temperature, 1e-5)
  *   3. top-k   (0 < k < V) logits below the k-th largest become -inf (ties with it are kept)
- *   4. top-p   (p < 1) q = softmax(l) as in step 5; visit tokens by descending logit (ties: lower
+ *   4. top-p   (f(p) < 1) q = softmax(l) as in step 5; visit tokens by descending logit (ties: lower
  *              id first) accumulating q in float32; a token is dropped (-inf) when the tokens
  *              before it already sum to more than p; the first always stays (LlamaGen's
  *              top_k_top_p_filtering, with the softmax taken in id order)
@@ -91,7 +91,8 @@ export function probabilities(
     const kth = kthLargest(l, params.topK, scratch.work);
     for (let j = 0; j < V; j++) if (l[j]! < kth) l[j] = Number.NEGATIVE_INFINITY;
   }
-  if (params.topP < 1) topPFilter(l, params.topP, scratch);
+  // The filter compares with float32 p, so a top_p that rounds to 1 is "off", as in generate.onnx.
+  if (f(params.topP) < 1) topPFilter(l, params.topP, scratch);
   return softmax(l, scratch.probs);
 }
 
@@ -236,7 +237,8 @@ function descendingOrder(
     let n = 0;
     for (let j = 0; j < V; j++) {
       if (!take(j)) continue;
-      asFloat[0] = -l[j]!;
+      // 0 - x, not -x: both zeros become +0 and tie (lower id first), as ONNX TopK orders them.
+      asFloat[0] = 0 - l[j]!;
       const b = bits[0]!;
       // IEEE-754 bits -> unsigned integers in the same order as the floats (-inf first, +inf last).
       const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;

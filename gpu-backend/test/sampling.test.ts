@@ -199,3 +199,31 @@ describe('fast filtering paths', () => {
     );
   });
 });
+
+describe('top-p edge cases shared with generate.onnx (docs/model-contract.md)', () => {
+  const base: SamplingParams = { cfgScale: 0, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };
+
+  it('treats +0 and -0 logits as a tie, so the lower id is visited first', () => {
+    // cfg 0 gives l = uncond + (cond - uncond) * 0: -0 where cond - uncond < 0, +0 where > 0.
+    const uncond = Float32Array.of(-0, -0, -100, -100);
+    const cond = Float32Array.of(-1, 1, 0, 0);
+    const scratch = new SamplerScratch(4);
+    const q = probabilities(cond, 0, uncond, 0, 0, { ...base, topP: 0.3 }, scratch);
+    // Ids 0 (-0) and 1 (+0) tie; id 0 comes first, carries ~0.5 > 0.3, so it alone survives.
+    expect(Array.from(q)).toEqual([1, 0, 0, 0]);
+  });
+
+  it('does not filter when top_p rounds to 1 in float32', () => {
+    const justBelow = 1 - 2 ** -30;
+    expect(Math.fround(justBelow)).toBe(1);
+    // Ten equal logits and one far below: the float32 running sum of ten f(1/10) is 1 + 2^-23 > 1,
+    // so a filter with p = f(top_p) = 1 would drop the last token; top_p that rounds to 1 is "off".
+    const cond = Float32Array.of(...new Array(10).fill(0), -30);
+    const uncond = new Float32Array(11);
+    const scratch = new SamplerScratch(11);
+    const off = Array.from(probabilities(cond, 0, uncond, 0, 1, { ...base, topP: 1 }, scratch));
+    expect(off[10]).toBeGreaterThan(0);
+    const below = Array.from(probabilities(cond, 0, uncond, 0, 1, { ...base, topP: justBelow }, scratch));
+    expect(below).toEqual(off);
+  });
+});
