@@ -166,6 +166,8 @@ export async function compareGraph(
     await model.encoder.dispose();
     await model.decoder.dispose();
     await model.arStep?.dispose();
+    await model.generate?.dispose();
+    await model.generate?.dispose();
   }
 }
 

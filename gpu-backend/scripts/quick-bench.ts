@@ -24,6 +24,8 @@ export function benchService(model: LoadedModel, maxBatch: number, mode: Sampler
     { maxImageBytes: 1 << 26, maxImagePixels: 1 << 26 },
     undefined,
     mode,
+    // The per-step sampler, as before generate.onnx was served (bench-graph.ts compares the two).
+    'steps',
   );
 }
 

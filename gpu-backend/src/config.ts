@@ -28,6 +28,7 @@ const envSchema = z
     GIGATOK_MAX_QUEUE_DELAY_MS: int(0, 10_000).default(5),
     GIGATOK_MAX_QUEUE: int(64, 1_000_000).default(256),
     GIGATOK_MAX_ACTIVE_BATCHES: int(1, 64).default(2),
+    GIGATOK_GENERATE_PATH: z.enum(['auto', 'graph', 'steps']).default('auto'),
     GIGATOK_BACKEND_SECRET: z.string().optional(),
     GIGATOK_INSECURE_DEV: flag,
     GIGATOK_ORT_WORKER: z
@@ -76,6 +77,8 @@ export interface Config {
   maxQueueDelayMs: number;
   maxQueue: number;
   maxActiveBatches: number;
+  /** generate through generate.onnx (`graph`), ar_step.onnx step by step (`steps`), or the graph when the model has it (`auto`). */
+  generatePath: 'auto' | 'graph' | 'steps';
   /** Accepted HMAC secrets (several during a rotation); empty only with insecureDev. */
   secrets: string[];
   insecureDev: boolean;
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueueDelayMs: e.GIGATOK_MAX_QUEUE_DELAY_MS,
     maxQueue: e.GIGATOK_MAX_QUEUE,
     maxActiveBatches: e.GIGATOK_MAX_ACTIVE_BATCHES,
+    generatePath: e.GIGATOK_GENERATE_PATH,
     secrets: (e.GIGATOK_BACKEND_SECRET ?? '').split(',').filter((s) => s.length > 0),
     insecureDev: e.GIGATOK_INSECURE_DEV,
     warmup: e.GIGATOK_WARMUP,

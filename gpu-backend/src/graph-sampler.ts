@@ -2,6 +2,8 @@
 // ONE onnxruntime run, so the KV cache never leaves the runtime. Same Philox uniforms u(seed, image, step)
 // and the same float32 sampler as the per-step ArSampler, so a seed gives the same tokens on either path.
 import { ApiError, uniforms } from '@gigatok/shared';
+import { QueueFullError } from './batcher.ts';
+import { logger } from './log.ts';
 import type { Feeds, Graph } from './ort.ts';
 import { float32, int64, outputInt64 } from './ort.ts';
 import type { SamplingParams } from './sampling.ts';
@@ -129,4 +131,216 @@ export function generateWithGraph(spec: GenerateGraphSpec, request: GraphRequest
     ...(request.prefixes === undefined ? {} : { prefix: request.prefixes[i] ?? [] }),
   }));
   return runGenerateGraph(spec, rows);
+}
+
+export interface GraphSamplerOptions {
+  /**
+   * Images per run of generate.onnx (run as 2x rows for guidance). A run cannot be stopped once
+   * started, so this also bounds how long a canceled request's rows keep the runtime busy.
+   */
+  maxRowsPerRun: number;
+  maxQueueDelayMs: number;
+  /** Images waiting to start; beyond it `generate` fails with `queue_full`. */
+  maxQueue: number;
+  onRun?: (info: { rows: number; computeUs: number }) => void;
+  onQueued?: (info: { queueUs: number }) => void;
+}
+
+interface QueuedRow {
+  row: GraphRow;
+  /** Position of the image in its request's answer. */
+  index: number;
+  enqueuedAt: number;
+  job: GraphJob;
+}
+
+interface GraphJob {
+  tokens: Int32Array[];
+  remaining: number;
+  signal: AbortSignal | undefined;
+  settled: boolean;
+  resolve: (tokens: Int32Array[]) => void;
+  reject: (error: unknown) => void;
+  onAbort: () => void;
+}
+
+/**
+ * Serves generate requests through generate.onnx: images of concurrent requests (any seeds and
+ * sampling settings: each parameter is fed per row) are queued, merged into runs of at most
+ * `maxRowsPerRun` images and sampled in one session.run each; one run at a time per model (the runs
+ * share the model's onnxruntime thread anyway).
+ *
+ * Cancellation is at run boundaries (issue 12, option a): an aborted request is rejected at once and
+ * its queued images leave the queue; images already inside a running run finish with it (the graph
+ * has no way to stop a Loop midway) and their tokens are discarded, never returned. The extra compute
+ * is bounded by one run of `maxRowsPerRun` images, T steps.
+ */
+export class GraphSampler {
+  #pending: QueuedRow[] = [];
+  #inRun = 0;
+  #running = false;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  /** Moving average of one run, in ms. */
+  #avgRunMs = 0;
+
+  constructor(
+    readonly spec: GenerateGraphSpec,
+    readonly options: GraphSamplerOptions,
+  ) {}
+
+  get pendingImages(): number {
+    return this.#pending.length;
+  }
+
+  get activeImages(): number {
+    return this.#inRun;
+  }
+
+  /** Seconds until the work queued now has likely finished (at least 1), for Retry-After. */
+  retryAfterSeconds(): number {
+    const runs = Math.ceil(this.#pending.length / this.options.maxRowsPerRun) + (this.#inRun > 0 ? 1 : 0);
+    return Math.max(1, Math.ceil((runs * this.#avgRunMs) / 1000));
+  }
+
+  /** Samples `classIds.length` token sequences; image i uses (seed, i). Rejects with the signal's reason when aborted. */
+  generate(
+    request: { seed: number; classIds: readonly (number | null)[]; params: SamplingParams },
+    signal?: AbortSignal,
+  ): Promise<Int32Array[]> {
+    const { spec } = this;
+    if (this.#closed)
+      return Promise.reject(new ApiError('backend_unavailable', 'the sampler is shutting down'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const rows = request.classIds.map((classId, i) => ({
+      seed: request.seed,
+      imageIndex: i,
+      classId,
+      params: request.params,
+    }));
+    try {
+      // Checked per request, so a bad request fails alone instead of failing a shared run.
+      generateFeeds(spec, rows);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#pending.length + rows.length > this.options.maxQueue) {
+      return Promise.reject(
+        new QueueFullError(
+          `${this.#pending.length} images are waiting for ${spec.modelId}; the queue holds ${this.options.maxQueue}`,
+          this.options.maxQueue,
+          this.retryAfterSeconds(),
+        ),
+      );
+    }
+    return new Promise<Int32Array[]>((resolve, reject) => {
+      const now = performance.now();
+      const job: GraphJob = {
+        tokens: new Array<Int32Array>(rows.length),
+        remaining: rows.length,
+        signal,
+        settled: false,
+        resolve,
+        reject,
+        onAbort: () => this.#settle(job, job.signal?.reason ?? new Error('aborted')),
+      };
+      signal?.addEventListener('abort', job.onAbort, { once: true });
+      for (const [index, row] of rows.entries()) this.#pending.push({ row, index, enqueuedAt: now, job });
+      this.#kick();
+    });
+  }
+
+  /** Stops taking work; a run in progress finishes. Resolves once the loop is idle. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #kick(): void {
+    this.#wakeUp();
+    if (this.#running) return;
+    this.#running = true;
+    void this.#loop()
+      .catch((error: unknown) =>
+        logger.error('graph sampler loop failed', { model: this.spec.modelId, error: String(error) }),
+      )
+      .finally(() => {
+        this.#running = false;
+        if (this.#pending.length > 0) this.#kick();
+      });
+  }
+
+  #settle(job: GraphJob, error?: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.signal?.removeEventListener('abort', job.onAbort);
+    if (error !== undefined) {
+      this.#pending = this.#pending.filter((q) => q.job !== job);
+      this.#wakeUp();
+      job.reject(error);
+    } else job.resolve(job.tokens);
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#pending.length > 0) {
+      if (this.#pending.length < this.options.maxRowsPerRun) await this.#waitForBatch();
+      const batch = this.#pending.splice(0, this.options.maxRowsPerRun);
+      if (batch.length === 0) continue;
+      const now = performance.now();
+      for (const q of batch) this.options.onQueued?.({ queueUs: (now - q.enqueuedAt) * 1000 });
+      this.#inRun = batch.length;
+      try {
+        const started = performance.now();
+        const tokens = await runGenerateGraph(
+          this.spec,
+          batch.map((q) => q.row),
+        );
+        const ms = performance.now() - started;
+        this.#avgRunMs = this.#avgRunMs === 0 ? ms : 0.9 * this.#avgRunMs + 0.1 * ms;
+        this.options.onRun?.({ rows: 2 * batch.length, computeUs: ms * 1000 });
+        for (const [i, q] of batch.entries()) {
+          // A request canceled during the run was already rejected: its rows are dropped here.
+          if (q.job.settled) continue;
+          q.job.tokens[q.index] = tokens[i]!;
+          q.job.remaining -= 1;
+          if (q.job.remaining === 0) this.#settle(q.job);
+        }
+      } catch (error) {
+        logger.error('generate graph run failed; failing its requests', {
+          model: this.spec.modelId,
+          rows: batch.length,
+        });
+        for (const q of batch) this.#settle(q.job, error);
+      } finally {
+        this.#inRun = 0;
+      }
+    }
+  }
+
+  /** Waits until the queue holds a full run or the oldest image waited `maxQueueDelayMs`. */
+  async #waitForBatch(): Promise<void> {
+    const oldest = this.#pending[0];
+    if (oldest === undefined) return;
+    const deadline = oldest.enqueuedAt + this.options.maxQueueDelayMs;
+    while (this.#pending.length > 0 && this.#pending.length < this.options.maxRowsPerRun) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#wake = undefined;
+          resolve();
+        }, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
 }

@@ -1,8 +1,8 @@
 // Prometheus metrics (prom-client) named after Triton Inference Server's `nv_inference_*` family, so
-// existing Triton dashboards read them; labelled by model and graph (encoder, decoder, ar_step).
+// existing Triton dashboards read them; labelled by model and graph (encoder, decoder, ar_step, generate).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export type GraphName = 'encoder' | 'decoder' | 'ar_step';
+export type GraphName = 'encoder' | 'decoder' | 'ar_step' | 'generate';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -36,7 +36,7 @@ export class Metrics {
     });
     this.inferenceCount = new Counter({
       name: 'nv_inference_count',
-      help: 'Number of inferences performed (batch items; ar_step counts rows per step, guidance rows included)',
+      help: 'Number of inferences performed (batch items; ar_step counts rows per step, generate rows per run, guidance rows included)',
       labelNames: labels,
       registers,
     });

@@ -1,11 +1,13 @@
-// One loaded model as a service: encode and decode through dynamic batchers, generate through the
-// AR sampler, with metrics. Routes call this; it knows nothing about HTTP.
+// One loaded model as a service: encode and decode through dynamic batchers, generate through
+// generate.onnx (GraphSampler) when the model has it, else the per-step AR sampler, with metrics.
+// Routes call this; it knows nothing about HTTP.
 import { ApiError } from '@gigatok/shared';
 import { DynamicBatcher } from './batcher.ts';
+import { GraphSampler } from './graph-sampler.ts';
 import type { Metrics } from './metrics.ts';
 import { float32, int64, outputFloat32, outputInt64 } from './ort.ts';
 import { encodeImage, type ImageLimits, type OutputFormat, preprocessImage, toPixels } from './preprocess.ts';
-import { disposeModel, type LoadedModel } from './registry.ts';
+import { disposeModel, type GeneratePath, type LoadedModel } from './registry.ts';
 import { ArSampler, type SamplerMode } from './sampler.ts';
 import type { SamplingParams } from './sampling.ts';
 
@@ -26,7 +28,10 @@ export interface EncodedImage {
 export class ModelService {
   readonly #encoder: DynamicBatcher<Float32Array, Int32Array>;
   readonly #decoder: DynamicBatcher<Int32Array, Float32Array>;
-  readonly sampler: ArSampler | undefined;
+  /** GraphSampler (generate.onnx, one run per batch) or ArSampler (ar_step.onnx, one run per step). */
+  readonly sampler: ArSampler | GraphSampler | undefined;
+  /** Which sampler generate uses: `graph` (generate.onnx) or `steps` (ar_step.onnx); undefined: cannot generate. */
+  readonly generatePath: 'graph' | 'steps' | undefined;
 
   constructor(
     readonly model: LoadedModel,
@@ -34,6 +39,7 @@ export class ModelService {
     readonly limits: ImageLimits,
     readonly metrics: Metrics | undefined,
     samplerMode: SamplerMode = 'kv',
+    generatePath: GeneratePath = 'auto',
   ) {
     const id = model.id;
     const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
@@ -75,8 +81,33 @@ export class ModelService {
       onBatch: ({ size: s, computeUs }) => metrics?.recordExec(id, 'decoder', s, computeUs),
       onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'decoder', queueUs),
     });
-    if (model.arStep !== undefined) {
-      const ar = model.manifest.ar;
+    const ar = model.manifest.ar;
+    // The no-cache baseline (`recompute`) exists only on the per-step path.
+    const useGraph = model.generate !== undefined && generatePath !== 'steps' && samplerMode === 'kv';
+    if (generatePath === 'graph' && !useGraph) {
+      throw new Error(`model ${id}: generate path 'graph' needs generate.onnx loaded and sampler mode 'kv'`);
+    }
+    if (useGraph && model.generate !== undefined) {
+      this.generatePath = 'graph';
+      this.sampler = new GraphSampler(
+        {
+          modelId: id,
+          graph: model.generate,
+          tokens: T,
+          vocab: model.manifest.tokenizer.codebook_size,
+          numClasses: ar.num_classes,
+          nullClass: ar.null_class_id,
+        },
+        {
+          maxRowsPerRun: batching.maxBatch,
+          maxQueueDelayMs: batching.maxQueueDelayMs,
+          maxQueue: batching.maxQueue,
+          onRun: ({ rows, computeUs }) => metrics?.recordExec(id, 'generate', rows, computeUs),
+          onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'generate', queueUs),
+        },
+      );
+    } else if (model.arStep !== undefined) {
+      this.generatePath = 'steps';
       this.sampler = new ArSampler(
         {
           modelId: id,
@@ -99,6 +130,8 @@ export class ModelService {
           onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'ar_step', queueUs),
         },
       );
+    } else {
+      this.generatePath = undefined;
     }
   }
 
@@ -107,12 +140,19 @@ export class ModelService {
   }
 
   /** Images in the queues, for the pending gauge. */
-  pending(): { encoder: number; decoder: number; ar_step: number } {
+  pending(): { encoder: number; decoder: number; ar_step: number; generate: number } {
+    const generating = this.sampler?.pendingImages ?? 0;
     return {
       encoder: this.#encoder.queued,
       decoder: this.#decoder.queued,
-      ar_step: this.sampler?.pendingImages ?? 0,
+      ar_step: this.generatePath === 'steps' ? generating : 0,
+      generate: this.generatePath === 'graph' ? generating : 0,
     };
+  }
+
+  /** The metrics label of the graph generate runs: `generate` or `ar_step`. */
+  get generateGraph(): 'generate' | 'ar_step' {
+    return this.generatePath === 'graph' ? 'generate' : 'ar_step';
   }
 
   /** Image bytes -> token rows. Preprocessing runs per request before joining the batch queue. */

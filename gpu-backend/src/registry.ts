@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type ModelManifest, ModelManifestSchema } from '@gigatok/shared';
+import { runGenerateGraph } from './graph-sampler.ts';
 import { type LogLevel, logger } from './log.ts';
 import { float32, Graph, int64, type SessionConfig } from './ort.ts';
 import { OrtHost } from './ort-host.ts';
@@ -17,6 +18,11 @@ export interface LoadedModel {
   decoder: Graph;
   /** Absent when the manifest has no ar_step graph (tokenizer-only model): generate is refused. */
   arStep: Graph | undefined;
+  /**
+   * generate.onnx (the whole sampling loop in one graph), when the manifest lists it and the
+   * generate path is not `steps`.
+   */
+  generate: Graph | undefined;
   /** The worker thread holding the sessions, when they run off the main thread. */
   host: OrtHost | undefined;
 }
@@ -27,7 +33,14 @@ export interface LoadOptions extends SessionConfig {
   worker?: boolean;
   /** Log level inside the worker thread. */
   logLevel?: LogLevel;
+  /**
+   * Which sampler generate uses (GIGATOK_GENERATE_PATH): `auto` loads generate.onnx when the manifest
+   * lists it, `graph` requires it, `steps` does not load it. Default `auto`.
+   */
+  generatePath?: GeneratePath;
 }
+
+export type GeneratePath = 'auto' | 'graph' | 'steps';
 
 export class ModelLoadError extends Error {
   override readonly name = 'ModelLoadError';
@@ -106,6 +119,13 @@ async function warmUp(model: LoadedModel): Promise<void> {
       past_values: float32(new Float32Array(0), [L, 2, H, 0, D]),
     });
   }
+  if (model.generate !== undefined) {
+    const { tokens_per_image: tokens, codebook_size: vocab } = model.manifest.tokenizer;
+    const { num_classes: numClasses, null_class_id: nullClass } = model.manifest.ar;
+    const spec = { modelId: model.id, graph: model.generate, tokens, vocab, numClasses, nullClass };
+    const params = { cfgScale: 1, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
+    await runGenerateGraph(spec, [{ seed: 0, imageIndex: 0, classId: 0, params }]);
+  }
 }
 
 export async function loadModel(dir: string, config: LoadOptions): Promise<LoadedModel> {
@@ -121,7 +141,16 @@ export async function loadModel(dir: string, config: LoadOptions): Promise<Loade
     interOpThreads: config.interOpThreads,
   };
   const host = config.worker ? new OrtHost(id, config.logLevel ?? 'info') : undefined;
-  const load = (name: 'encoder' | 'decoder' | 'ar_step', file: string) =>
+  const generatePath = config.generatePath ?? 'auto';
+  if (
+    generatePath === 'graph' &&
+    (manifest.graphs.generate === undefined || manifest.graphs.ar_step === undefined)
+  ) {
+    throw new ModelLoadError(
+      `${absolute}: GIGATOK_GENERATE_PATH=graph but manifest.json lists no graphs.generate (or no ar_step)`,
+    );
+  }
+  const load = (name: 'encoder' | 'decoder' | 'ar_step' | 'generate', file: string) =>
     Graph.load(inside(absolute, file), `${id}/${name}`, session, host);
   let model: LoadedModel | undefined;
   try {
@@ -129,7 +158,14 @@ export async function loadModel(dir: string, config: LoadOptions): Promise<Loade
     const decoder = await load('decoder', manifest.graphs.decoder.file);
     const arStep =
       manifest.graphs.ar_step === undefined ? undefined : await load('ar_step', manifest.graphs.ar_step.file);
-    model = { id, dir: absolute, manifest, encoder, decoder, arStep, host };
+    // generate.onnx is only useful next to ar_step.onnx (it reads its weights from there, and the
+    // per-step sampler stays the reference path).
+    const generateFile = manifest.graphs.generate?.file;
+    const generate =
+      generateFile === undefined || arStep === undefined || generatePath === 'steps'
+        ? undefined
+        : await load('generate', generateFile);
+    model = { id, dir: absolute, manifest, encoder, decoder, arStep, generate, host };
     if (config.warmup) await warmUp(model);
   } catch (error) {
     await host?.close();
@@ -141,6 +177,7 @@ export async function loadModel(dir: string, config: LoadOptions): Promise<Loade
     providers: model.encoder.providers,
     thread: host === undefined ? 'main' : 'worker',
     graphs: Object.keys(manifest.graphs),
+    generate: model.generate === undefined ? 'steps' : 'graph',
     ms: Math.round(performance.now() - started),
   });
   return model;
@@ -150,5 +187,6 @@ export async function disposeModel(model: LoadedModel): Promise<void> {
   await model.encoder.dispose();
   await model.decoder.dispose();
   await model.arStep?.dispose();
+  await model.generate?.dispose();
   await model.host?.close();
 }

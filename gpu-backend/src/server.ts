@@ -75,7 +75,14 @@ export async function startServer(
 
   const loaded = (async () => {
     for (const dir of config.modelDirs) {
-      const model = await loadModel(dir, { ...config, worker: config.ortWorker, logLevel: config.logLevel });
+      // The no-cache baseline runs only step by step, so it needs no generate.onnx.
+      const generatePath = options.samplerMode === 'recompute' ? 'steps' : config.generatePath;
+      const model = await loadModel(dir, {
+        ...config,
+        generatePath,
+        worker: config.ortWorker,
+        logLevel: config.logLevel,
+      });
       if (state.models.has(model.id)) throw new Error(`model id ${model.id} is loaded twice (${dir})`);
       state.models.set(
         model.id,
@@ -85,6 +92,7 @@ export async function startServer(
           { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
           metrics,
           options.samplerMode,
+          generatePath,
         ),
       );
     }

@@ -27,6 +27,7 @@ describe.skipIf(!existsSync(generateFile))('generate.onnx agrees with the host s
     await model?.encoder.dispose();
     await model?.decoder.dispose();
     await model?.arStep?.dispose();
+    await model?.generate?.dispose();
   });
 
   const cases: [string, SamplingParams][] = [

@@ -19,6 +19,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxQueueDelayMs: 2,
     maxQueue: 256,
     maxActiveBatches: 2,
+    generatePath: 'auto',
     secrets: [SECRET],
     insecureDev: false,
     warmup: true,

@@ -38,6 +38,7 @@ afterAll(async () => {
   await model.encoder.dispose();
   await model.decoder.dispose();
   await model.arStep?.dispose();
+  await model.generate?.dispose();
 });
 
 const params: SamplingParams = { cfgScale: 4, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };

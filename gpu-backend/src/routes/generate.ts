@@ -1,5 +1,5 @@
-// POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached), optionally decoded to
-// images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
+// POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached; through generate.onnx
+// or step by step, see model-service.ts), optionally decoded to images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
 import {
   ApiError,
   checkSamplingForModel,
@@ -32,7 +32,7 @@ generateRoutes.post('/', async (c) => {
   }
   const signal = AbortSignal.any([c.var.signal, cancel.signal]);
   try {
-    const rows = await tracked(c, service.id, 'ar_step', () =>
+    const rows = await tracked(c, service.id, service.generateGraph, () =>
       service.generate(
         {
           seed: body.seed,
