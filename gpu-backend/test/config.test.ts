@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { parseDevice } from '../src/ort.ts';
-import { loadModel } from '../src/registry.ts';
+import { disposeModel, loadModel } from '../src/registry.ts';
 import { FIXTURE_DIR } from './helpers.ts';
 
 const base = { GIGATOK_MODEL_DIRS: FIXTURE_DIR, GIGATOK_BACKEND_SECRET: 'a-secret-of-sixteen+' };
@@ -24,6 +24,13 @@ describe('loadConfig', () => {
       secrets: ['a-secret-of-sixteen+'],
       insecureDev: false,
     });
+  });
+
+  it('reads GIGATOK_GENERATE_PATH (auto by default) and refuses other values', () => {
+    expect(loadConfig(base).generatePath).toBe('auto');
+    expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'steps' }).generatePath).toBe('steps');
+    expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'graph' }).generatePath).toBe('graph');
+    expect(() => loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'fast' })).toThrow(/GIGATOK_GENERATE_PATH/);
   });
 
   it('requires the backend secret unless GIGATOK_INSECURE_DEV=1', () => {
@@ -137,6 +144,28 @@ describe('loadModel validation', () => {
     });
     await expect(loadModel(dir, session)).rejects.toThrow(
       /graphs\.ar_step\.file: graph 'ar_step' file "ar_step\.onnx" is not listed in 'files'/,
+    );
+  });
+
+  it('loads generate.onnx for auto and graph, not for steps, and refuses graph when the manifest lacks it', async () => {
+    for (const [generatePath, loaded] of [
+      ['auto', true],
+      ['graph', true],
+      ['steps', false],
+    ] as const) {
+      const model = await loadModel(dir, { ...session, warmup: true, generatePath });
+      expect(model.generate !== undefined).toBe(loaded);
+      await disposeModel(model);
+    }
+    await editManifest((m) => {
+      delete (m as unknown as { graphs: Record<string, unknown> }).graphs.generate;
+      m.files = m.files.filter((f) => f.path !== 'generate.onnx');
+    });
+    const without = await loadModel(dir, { ...session, generatePath: 'auto' });
+    expect(without.generate).toBeUndefined();
+    await disposeModel(without);
+    await expect(loadModel(dir, { ...session, generatePath: 'graph' })).rejects.toThrow(
+      /GIGATOK_GENERATE_PATH=graph but manifest\.json lists no graphs\.generate/,
     );
   });
 });
