@@ -17,15 +17,20 @@ import type { SamplerMode } from '../src/sampler.ts';
 import type { SamplingParams } from '../src/sampling.ts';
 
 /** A ModelService over a loaded model with no queue delay and one active cohort, batches up to `maxBatch`. */
-export function benchService(model: LoadedModel, maxBatch: number, mode: SamplerMode = 'kv'): ModelService {
+export function benchService(
+  model: LoadedModel,
+  maxBatch: number,
+  mode: SamplerMode = 'kv',
+  generatePath: 'graph' | 'steps' = 'steps',
+): ModelService {
   return new ModelService(
     model,
     { maxBatch, maxQueueDelayMs: 0, maxQueue: 1 << 20, maxActiveBatches: 1 },
     { maxImageBytes: 1 << 26, maxImagePixels: 1 << 26 },
     undefined,
     mode,
-    // The per-step sampler, as before generate.onnx was served (bench-graph.ts compares the two).
-    'steps',
+    // The per-step sampler unless asked (as before generate.onnx was served; bench/ relies on it).
+    generatePath,
   );
 }
 
@@ -137,6 +142,17 @@ async function main(): Promise<void> {
         b,
         await rate(b, (n) =>
           s.generate({ seed: 1, classIds: Array.from({ length: n }, (_, i) => i % classes), params }),
+        ),
+      );
+    }
+    if (ops.has('generate') && model.generate !== undefined) {
+      const g = benchService(model, b, 'kv', 'graph');
+      const classes = model.manifest.ar.num_classes;
+      record(
+        'generate, generate.onnx',
+        b,
+        await rate(b, (n) =>
+          g.generate({ seed: 1, classIds: Array.from({ length: n }, (_, i) => i % classes), params }),
         ),
       );
     }
