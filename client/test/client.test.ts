@@ -73,9 +73,12 @@ describe('retries', () => {
       body: problemBody('backend_unavailable', 'later'),
     });
     await client({ backoff: { baseDelayMs: 5_000, maxDelayMs: 5_000 } }).models();
-    const [first, second] = requestsTo('/v1/models');
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(900);
-    expect(second!.at - first!.at).toBeLessThan(2_400);
+    const [, second] = requestsTo('/v1/models');
+    // The retry must not come before the date the server named (a gap measured from the first
+    // request would depend on how late that request ran), nor wait for the 5 s backoff.
+    const retriedAt = performance.timeOrigin + second!.at; // the fake server stamps performance.now()
+    expect(retriedAt).toBeGreaterThanOrEqual(at.getTime() - 20);
+    expect(retriedAt - at.getTime()).toBeLessThan(1_500);
   });
 
   it('gives up after maxRetries and throws the last problem with its retryAfter', async () => {
