@@ -21,7 +21,12 @@ const DEFAULT_RETRY_AFTER = 5;
 export class BackendError extends ApiError {
   readonly retryable: boolean;
 
-  constructor(code: ErrorCode, detail: string, retryable: boolean, options: { cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    retryable: boolean,
+    options: { cause?: unknown; limit?: number | string | undefined } = {},
+  ) {
     super(code, detail, options);
     this.retryable = retryable;
   }
@@ -82,7 +87,7 @@ export async function callBackend(env: Env, call: BackendCall): Promise<Response
 
 async function backendFailure(response: Response, path: string): Promise<BackendError> {
   const status = response.status;
-  let problem: { code?: unknown; detail?: unknown; field?: unknown } = {};
+  let problem: { code?: unknown; detail?: unknown; field?: unknown; limit?: unknown } = {};
   try {
     problem = (await response.json()) as typeof problem;
   } catch {
@@ -103,7 +108,9 @@ async function backendFailure(response: Response, path: string): Promise<Backend
     const code = problem.code;
     if (errorStatus[code] >= 400 && errorStatus[code] < 500) {
       const detail = typeof problem.detail === 'string' ? problem.detail : `the backend refused ${path}`;
-      return new BackendError(code, detail, false);
+      const limit =
+        typeof problem.limit === 'number' || typeof problem.limit === 'string' ? problem.limit : undefined;
+      return new BackendError(code, detail, false, { limit });
     }
   }
   console.error(JSON.stringify({ message: 'backend call failed', path, status, code: problem.code ?? null }));

@@ -20,7 +20,7 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { callBackend } from '../lib/backend.ts';
+import { BackendError, callBackend } from '../lib/backend.ts';
 import { config } from '../lib/config.ts';
 import { readBlob } from '../lib/edge-cache.ts';
 import { sniffImageType } from '../lib/image-sniff.ts';
@@ -130,14 +130,32 @@ function uploadLimit(request: Request) {
   return limitBody(LIMITS.maxImageBytes, ErrorCode.image_too_large, 'the image');
 }
 
+/** Problems with the image itself, which the backend names `images.0` (its batch) and this API `image`. */
+const IMAGE_PROBLEMS: ReadonlySet<string> = new Set([
+  ErrorCode.invalid_image,
+  ErrorCode.image_too_large,
+  ErrorCode.unsupported_media_type,
+]);
+
 /** Asks the backend to encode one image; it answers GTOK (preferred) or JSON. */
 async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array): Promise<number[][]> {
-  const response = await callBackend(env, {
-    method: 'POST',
-    path: '/v1/encode',
-    json: { model, images: [toBase64(bytes)] },
-    accept: `${TOKENS_MEDIA_TYPE}, application/json;q=0.5`,
-  });
+  let response: Response;
+  try {
+    response = await callBackend(env, {
+      method: 'POST',
+      path: '/v1/encode',
+      json: { model, images: [toBase64(bytes)] },
+      accept: `${TOKENS_MEDIA_TYPE}, application/json;q=0.5`,
+    });
+  } catch (error) {
+    if (error instanceof BackendError && IMAGE_PROBLEMS.has(error.code)) {
+      throw new ApiError(error.code, error.message.replaceAll("'images.0'", "'image'"), {
+        field: 'image',
+        limit: error.limit,
+      });
+    }
+    throw error;
+  }
   if (mediaType(response.headers.get('content-type')) === TOKENS_MEDIA_TYPE) {
     const set = decodeTokens(new Uint8Array(await response.arrayBuffer()));
     return [...Array(set.count).keys()].map((i) =>
