@@ -1,12 +1,19 @@
 // Starts the real stack once for all end-to-end files and hands its URLs to them (vitest `provide`).
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    stack: { apiUrl: string; backendUrl: string; adminToken: string; backendSecret: string };
+    stack: {
+      apiUrl: string;
+      backendUrl: string;
+      adminToken: string;
+      backendSecret: string;
+      /** Every line the backend and wrangler printed (the security suite greps it for secrets). */
+      logFile: string;
+    };
   }
 }
 
@@ -18,8 +25,11 @@ export async function setup(project: TestProject): Promise<void> {
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
   // A fresh local R2/D1/Queues state per run, removed at teardown.
   stateDir = path.join(repoRoot, '.local', `e2e-${process.pid}`);
+  mkdirSync(stateDir, { recursive: true });
+  const logFile = path.join(stateDir, 'stack.log');
   stack = await startStack({
     stateDir,
+    logFile,
     ...(modelDir ? { modelDirs: [path.resolve(repoRoot, modelDir)] } : {}),
     verbose: process.env.GIGATOK_E2E_VERBOSE === '1',
   });
@@ -28,6 +38,7 @@ export async function setup(project: TestProject): Promise<void> {
     backendUrl: stack.backendUrl,
     adminToken: stack.adminToken,
     backendSecret: stack.backendSecret,
+    logFile,
   });
 }
 

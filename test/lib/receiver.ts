@@ -8,6 +8,8 @@ export interface Delivery {
   body: string;
   verified: boolean;
   error?: string;
+  /** Arrival time (ms since the epoch), to measure retry delays. */
+  at: number;
 }
 
 export interface Receiver {
@@ -15,6 +17,8 @@ export interface Receiver {
   deliveries: Delivery[];
   /** Status code to answer with (default 204); set to 500 to simulate a failing endpoint. */
   status: number;
+  /** Extra response headers (a Location for a redirect). */
+  answerHeaders: Record<string, string>;
   secrets: string[];
   close(): Promise<void>;
 }
@@ -24,6 +28,7 @@ export async function startReceiver(): Promise<Receiver> {
     url: '',
     deliveries: [],
     status: 204,
+    answerHeaders: {},
     secrets: [],
     close: async () => {},
   };
@@ -34,7 +39,7 @@ export async function startReceiver(): Promise<Receiver> {
       const body = Buffer.concat(chunks).toString('utf8');
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      const delivery: Delivery = { headers, body, verified: false };
+      const delivery: Delivery = { headers, body, verified: false, at: Date.now() };
       try {
         await verifyWebhook({ secrets: receiver.secrets, headers, body });
         delivery.verified = true;
@@ -43,6 +48,7 @@ export async function startReceiver(): Promise<Receiver> {
       }
       receiver.deliveries.push(delivery);
       res.statusCode = receiver.status;
+      for (const [name, value] of Object.entries(receiver.answerHeaders)) res.setHeader(name, value);
       res.end();
     });
   });
