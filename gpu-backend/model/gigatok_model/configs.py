@@ -181,9 +181,10 @@ TOKENIZER_CONFIGS: dict[str, TokenizerConfig] = {
         codebook_dim=8,
         num_latent_tokens=32,
         z_channels=128,
-        # 32 CNN channels keep a training step ~4x cheaper than 64 at 32x32 (full-resolution
-        # decoder ResBlocks dominate), which is what lets nano train in its CPU budget.
-        cnn_channels=32,
+        # 64, not 32: with GroupNorm(32) a 32-channel level normalises every channel on its own,
+        # and the decoder's final norm then cannot carry an image's flat background colour
+        # (nano's coloured digits stall at the mean image); 64 gives groups of 2.
+        cnn_channels=64,
         encoder_ch_mult=(1, 1, 2),
         decoder_ch_mult=(1, 1, 2),
         num_res_blocks=1,
