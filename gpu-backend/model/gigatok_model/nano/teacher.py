@@ -37,25 +37,28 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class Teacher(nn.Module):
-    """32x32 RGB in [-1, 1] -> 8x8 x width features -> pooled width -> 10 logits."""
+    """32x32 RGB in [-1, 1] -> 8x8 x width features -> width-d penultimate features -> 10 logits."""
 
     def __init__(self, width: int = 128, num_classes: int = 10) -> None:
         super().__init__()
         self.width = width
         self.body = nn.Sequential(
             _conv(3, 32),
-            _conv(32, 32),
             _conv(32, 64, 2),  # 16x16
             _conv(64, 64),
             _conv(64, width, 2),  # 8x8: the same grid as the tokenizer's 4x-downsampled patches
             _conv(width, width),
         )
-        self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True))
+        # A stride-2 conv to 4x4 and a linear layer over the flattened map, rather than a global
+        # average pool: digit identity depends on where strokes are, which an average discards.
+        self.head = nn.Sequential(
+            _conv(width, width, 2), nn.Flatten(), nn.Linear(width * 16, width), nn.ReLU(inplace=True)
+        )
         self.classifier = nn.Linear(width, num_classes)
 
     def features(self, x: torch.Tensor) -> TeacherFeatures:
         fmap = self.body(x)
-        pooled = self.head(fmap.mean(dim=(2, 3)))
+        pooled = self.head(fmap)
         return TeacherFeatures(fmap.flatten(2).transpose(1, 2), pooled, self.classifier(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +96,7 @@ def accuracy(model: Teacher, images: torch.Tensor, labels: torch.Tensor) -> floa
 def train(
     data: nano_data.NanoData,
     out: Path,
-    epochs: int = 4,
+    epochs: int = 3,
     batch_size: int = 128,
     lr: float = 3e-3,
     max_steps: int | None = None,
@@ -106,6 +109,7 @@ def train(
     yt = torch.from_numpy(y_tr)
     model = Teacher()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    batch_size = min(batch_size, len(xt))
     total = epochs * (len(xt) // batch_size)
     if max_steps is not None:
         total = min(total, max_steps)
@@ -140,7 +144,7 @@ def load(path: Path) -> Teacher:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work-dir", type=Path, default=nano_data.DEFAULT_WORK_DIR)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
     train(nano_data.load(args.work_dir), args.work_dir / "teacher.pt", epochs=args.epochs)
 
