@@ -45,7 +45,8 @@ afterAll(() => {
     groups[name] = g;
     g.cases++;
     if (o.failures.length === 0) g.passed++;
-    statuses[String(o.status)] = (statuses[String(o.status)] ?? 0) + 1;
+    const status = o.status === 0 ? 'connection reset' : String(o.status);
+    statuses[status] = (statuses[status] ?? 0) + 1;
   }
   recordSection('corpus', {
     model: model.id,
