@@ -163,6 +163,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   }
 
   const split = model.arStep === undefined ? undefined : await timeSplit(model, o);
+  const copies = model.arStep === undefined ? [] : copiesByBatch(arSpec(model), figures);
 
   const tables: Table[] = [
     {
@@ -193,6 +194,27 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
     });
   }
   if (split !== undefined) tables.push(...split.tables);
+  if (copies.length > 0) {
+    tables.push({
+      title: 'Output copies per generate call (present_keys/values + logits of every step), by batch',
+      columns: [
+        'batch',
+        'rows',
+        'bytes copied out per call',
+        'memcpy ms (reused buffers)',
+        'alloc + memcpy ms (fresh buffers)',
+        'p50 ms per call',
+      ],
+      rows: copies.map((c) => [
+        String(c.batch),
+        String(2 * c.batch),
+        bytes(c.outBytes),
+        fmt(c.reusedMs),
+        fmt(c.freshMs),
+        fmt(c.p50Ms),
+      ]),
+    });
+  }
 
   const headlines: Headline[] = [];
   for (const op of ['encode', 'decode', 'generate'] as const) {
@@ -217,6 +239,16 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
     });
   }
   if (split !== undefined) headlines.push(...split.headlines);
+  if (copies.length > 0) {
+    const big = copies[copies.length - 1]!;
+    headlines.push({
+      figure: `generate: output copies at batch ${big.batch}`,
+      value: bytes(big.outBytes),
+      detail:
+        `per call of p50 ${fmt(big.p50Ms)} ms; replayed: memcpy ${fmt(big.reusedMs)} ms, ` +
+        `with fresh buffers (as the binding allocates) ${fmt(big.freshMs)} ms`,
+    });
+  }
   return {
     id: 'backend',
     title: 'Backend in process: encode, decode, generate',
@@ -228,8 +260,30 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
         `generate samples with cfg ${benchParams.cfgScale} (${benchParams.cfgSchedule}), guidance doubles the rows.`,
     ],
     headlines,
-    data: { figures, recompute, split: split?.data },
+    data: { figures, recompute, split: split?.data, copies },
   };
+}
+
+/**
+ * The output copies of one generate call at each measured batch size: every step's outputs replayed as
+ * fresh allocations + memcpy (what onnxruntime-node does), against the measured p50 of that call.
+ */
+function copiesByBatch(
+  spec: ArSpec,
+  figures: readonly OpFigure[],
+): { batch: number; outBytes: number; freshMs: number; reusedMs: number; p50Ms: number }[] {
+  return figures
+    .filter((f) => f.op === 'generate')
+    .map((f) => {
+      const outputs: number[][] = [];
+      let outBytes = 0;
+      for (let p = 0; p < spec.tokens; p++) {
+        const b = stepBytes(spec, 2 * f.batch, p);
+        outputs.push(b.outputs);
+        outBytes += b.out;
+      }
+      return { batch: f.batch, outBytes, ...replayOutputCopies(outputs, 3), p50Ms: f.p50Ms };
+    });
 }
 
 /** Where the time of one generated image (batch 1) goes, median over repeated images. */
@@ -304,14 +358,19 @@ async function timeSplit(
   }
   const last = stepBytes(spec, rows, T - 1);
   // Not measurable inside session.run from JavaScript: replay the same allocations and copies here.
-  const copyMs = replayOutputCopies(outputs);
+  const replay = replayOutputCopies(outputs);
+  const copyMs = replay.freshMs;
   const share = (x: number) => `${((100 * x) / total).toFixed(1)}%`;
   const table: Table = {
     title: `Time split of one generated image (batch 1 = 2 rows with guidance, ${T} steps), median of ${samples.length}`,
     columns: ['part', 'ms', 'share'],
     rows: [
       [`AR: ${T} ar_step session.run calls`, fmt(run), share(run)],
-      [`  of which output copies to JS memory (${bytes(outBytes)}, replayed)`, fmt(copyMs), share(copyMs)],
+      [
+        `  of which output copies to JS memory (${bytes(outBytes)}; replayed, fresh buffers)`,
+        fmt(copyMs),
+        share(copyMs),
+      ],
       ['AR: host sampling, feeds, loop (outside session.run)', fmt(ar - run), share(ar - run)],
       ['decode: decoder session.run', fmt(decode), share(decode)],
       ['decode: clamp + PNG encode (sharp)', fmt(pngMs), share(pngMs)],
@@ -360,7 +419,7 @@ async function timeSplit(
       samples,
       medianMs: { total, ar, run, decode, png: pngMs },
       kvBytes: { inPerImage: inBytes, outPerImage: outBytes, lastStep: last },
-      replayedCopyMs: copyMs,
+      replayedCopyMs: replay,
     },
   };
 }
