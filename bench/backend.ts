@@ -286,7 +286,7 @@ function copiesByBatch(
     });
 }
 
-/** Where the time of one generated image (batch 1) goes, median over repeated images. */
+/** Where the time of one generated image (batch 1) goes, averaged over repeated images. */
 async function timeSplit(
   model: LoadedModel,
   o: BackendOptions,
@@ -340,7 +340,8 @@ async function timeSplit(
     });
   }
   await sampler.close();
-  const m = (key: keyof (typeof samples)[number]) => median(samples.map((s) => s[key]));
+  // Means, so that the parts add up to the total (medians of parts need not).
+  const m = (key: keyof (typeof samples)[number]) => sum(samples.map((s) => s[key])) / samples.length;
   const total = m('totalMs');
   const run = m('runMs');
   const ar = m('arMs');
@@ -362,7 +363,7 @@ async function timeSplit(
   const copyMs = replay.freshMs;
   const share = (x: number) => `${((100 * x) / total).toFixed(1)}%`;
   const table: Table = {
-    title: `Time split of one generated image (batch 1 = 2 rows with guidance, ${T} steps), median of ${samples.length}`,
+    title: `Time split of one generated image (batch 1 = 2 rows with guidance, ${T} steps), mean of ${samples.length}`,
     columns: ['part', 'ms', 'share'],
     rows: [
       [`AR: ${T} ar_step session.run calls`, fmt(run), share(run)],

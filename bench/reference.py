@@ -84,18 +84,21 @@ def generate(ar: GPT, class_ids: torch.Tensor, seed: int, cfg_scale: float, devi
 
 
 def timed(fn, seconds: float, min_calls: int, device: torch.device) -> dict:
-    """Median and all wall times (ms) of `fn()` after one untimed warm-up call."""
+    """Median wall time and mean process CPU time (all threads) per call of `fn()`, in ms, after one
+    untimed warm-up call. CPU time is steadier than wall time on a machine shared with other work."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fn()
     sync()
     times: list[float] = []
+    cpu0 = time.process_time()
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or len(times) < min_calls:
         t0 = time.perf_counter()
         fn()
         sync()
         times.append((time.perf_counter() - t0) * 1000)
-    return {"median_ms": statistics.median(times), "calls": len(times), "ms": times}
+    cpu_ms = (time.process_time() - cpu0) * 1000 / len(times)
+    return {"median_ms": statistics.median(times), "cpu_ms": cpu_ms, "calls": len(times), "ms": times}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchParams, measureRate } from '../gpu-backend/scripts/quick-bench.ts';
+import { benchParams } from '../gpu-backend/scripts/quick-bench.ts';
 import { type Device, float32, int64, outputInt64 } from '../gpu-backend/src/ort.ts';
 import { type LoadedModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
 import { ArSampler } from '../gpu-backend/src/sampler.ts';
@@ -32,7 +32,7 @@ interface PythonResult {
   device: string;
   threads: number;
   weights: string;
-  figures: Record<Op, Record<string, { median_ms: number; calls: number }>>;
+  figures: Record<Op, Record<string, { median_ms: number; cpu_ms: number; calls: number }>>;
   encode_tokens: number[];
   generated_tokens: number[];
 }
@@ -87,6 +87,28 @@ async function hasTorch(python: string, device: Device): Promise<boolean> {
 
 type OrtResult = Awaited<ReturnType<typeof ortFigures>>;
 
+interface Timing {
+  medianMs: number;
+  /** Process CPU time (user + system, all threads) per call. */
+  cpuMs: number;
+  calls: number;
+}
+
+/** Median wall time and mean process CPU time per call of `work`, after one untimed warm-up call. */
+async function timed(work: () => Promise<unknown>, seconds: number, minCalls: number): Promise<Timing> {
+  await work();
+  const ms: number[] = [];
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000 || ms.length < minCalls) {
+    const t0 = performance.now();
+    await work();
+    ms.push(performance.now() - t0);
+  }
+  const used = process.cpuUsage(cpu);
+  return { medianMs: median(ms), cpuMs: (used.user + used.system) / 1000 / ms.length, calls: ms.length };
+}
+
 /** onnxruntime-node side: median ms per call of each op and batch, plus the tokens to compare. */
 async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceOptions, threads: number) {
   const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
@@ -97,21 +119,15 @@ async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceO
     'tokens',
     'encoder',
   ).data;
-  const figures: Record<Op, Record<number, number>> = { encode: {}, decode: {}, generate: {} };
-  const timing = { seconds: o.seconds, minCalls: 3 };
+  const figures: Record<Op, Record<number, Timing>> = { encode: {}, decode: {}, generate: {} };
+  const timing = (work: () => Promise<unknown>) => timed(work, o.seconds, 3);
   const spec = arSpec(model);
   let generated: number[] = [];
   for (const b of o.batches) {
     const image = input.subarray(0, b * plane);
-    const enc = await measureRate(
-      b,
-      () => model.encoder.run({ image: float32(image, [b, 3, size, size]) }),
-      timing,
-    );
-    figures.encode[b] = median(enc.callMs);
+    figures.encode[b] = await timing(() => model.encoder.run({ image: float32(image, [b, 3, size, size]) }));
     const tokens = encoded.subarray(0, b * T);
-    const dec = await measureRate(b, () => model.decoder.run({ tokens: int64(tokens, [b, T]) }), timing);
-    figures.decode[b] = median(dec.callMs);
+    figures.decode[b] = await timing(() => model.decoder.run({ tokens: int64(tokens, [b, T]) }));
     const sampler = new ArSampler(spec, {
       maxBatch: b,
       maxQueueDelayMs: 0,
@@ -120,20 +136,15 @@ async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceO
       mode: 'kv',
     });
     const classIds = Array.from({ length: b }, (_, i) => i % spec.numClasses);
-    const gen = await measureRate(
-      b,
-      () => sampler.generate({ seed: 1, classIds, params: benchParams }),
-      timing,
-    );
-    figures.generate[b] = median(gen.callMs);
+    figures.generate[b] = await timing(() => sampler.generate({ seed: 1, classIds, params: benchParams }));
     if (b === o.batches[0]) {
       const [row] = await sampler.generate({ seed: 1, classIds: [0], params: benchParams });
       generated = Array.from(row!);
     }
     await sampler.close();
     o.log(
-      `onnxruntime batch ${b}, ${threads} threads: encode ${fmt(figures.encode[b])} ms, decode ${fmt(figures.decode[b])} ms, ` +
-        `generate ${fmt(figures.generate[b])} ms`,
+      `onnxruntime batch ${b}, ${threads} threads: encode ${fmt(figures.encode[b].medianMs)} ms, ` +
+        `decode ${fmt(figures.decode[b].medianMs)} ms, generate ${fmt(figures.generate[b].medianMs)} ms`,
     );
   }
   return { figures, encodeTokens: Array.from(encoded.subarray(0, T), Number), generated };
@@ -197,17 +208,31 @@ export async function runReference(o: ReferenceOptions): Promise<Section> {
   }
   const ops = ['encode', 'decode', 'generate'] as const;
   const rows: string[][] = [];
-  const ratioOf = (run: (typeof runs)[number], op: Op, b: number) =>
-    (run.py.figures[op][String(b)]?.median_ms ?? Number.NaN) / run.ort.figures[op][b]!;
+  const torchOf = (run: (typeof runs)[number], op: Op, b: number) => run.py.figures[op][String(b)];
+  const wallRatio = (run: (typeof runs)[number], op: Op, b: number) =>
+    (torchOf(run, op, b)?.median_ms ?? Number.NaN) / run.ort.figures[op][b]!.medianMs;
+  const cpuRatio = (run: (typeof runs)[number], op: Op, b: number) =>
+    (torchOf(run, op, b)?.cpu_ms ?? Number.NaN) / run.ort.figures[op][b]!.cpuMs;
   for (const run of runs) {
     for (const op of ops) {
       for (const b of o.batches) {
-        const ortMs = run.ort.figures[op][b]!;
-        const torchMs = run.py.figures[op][String(b)]?.median_ms ?? Number.NaN;
+        const ort = run.ort.figures[op][b]!;
+        const torch = torchOf(run, op, b);
         o.log(
-          `PyTorch ${op} batch ${b}, ${run.threads} threads: ${fmt(torchMs)} ms (onnxruntime ${fmt(ortMs)} ms)`,
+          `PyTorch ${op} batch ${b}, ${run.threads} threads: ${fmt(torch?.median_ms)} ms ` +
+            `(onnxruntime ${fmt(ort.medianMs)} ms)`,
         );
-        rows.push([op, String(b), String(run.threads), fmt(ortMs), fmt(torchMs), ratio(torchMs / ortMs)]);
+        rows.push([
+          op,
+          String(b),
+          String(run.threads),
+          fmt(ort.medianMs),
+          fmt(torch?.median_ms),
+          ratio(wallRatio(run, op, b)),
+          fmt(ort.cpuMs),
+          fmt(torch?.cpu_ms),
+          ratio(cpuRatio(run, op, b)),
+        ]);
       }
     }
   }
@@ -218,25 +243,33 @@ export async function runReference(o: ReferenceOptions): Promise<Section> {
   const genAgree = same(first.ort.generated, first.py.generated_tokens);
   const T = first.ort.encodeTokens.length;
   const table: Table = {
-    title: `Median ms per call on ${o.device}, the same thread count on both sides (generate: whole guided images)`,
-    columns: ['op', 'batch', 'threads', 'onnxruntime-node ms', 'PyTorch eager ms', 'PyTorch / onnxruntime'],
+    title:
+      `Per call on ${o.device}, the same thread count on both sides (generate: whole guided images): ` +
+      'median wall ms, and mean process CPU ms (all threads)',
+    columns: [
+      'op',
+      'batch',
+      'threads',
+      'ORT wall ms',
+      'PyTorch wall ms',
+      'PyTorch / ORT (wall)',
+      'ORT CPU ms',
+      'PyTorch CPU ms',
+      'PyTorch / ORT (CPU)',
+    ],
     rows,
   };
   const b1 = o.batches[0]!;
+  // The headline is the 1-thread (first) run: its CPU time is the work done, whatever else the machine runs.
   const headlines: Headline[] = ops.map((op) => ({
     figure: `PyTorch eager / onnxruntime-node, ${op}`,
-    value: ratio(ratioOf(first, op, b1)),
-    detail: runs
-      .flatMap((run) =>
-        o.batches.map(
-          (b) =>
-            `${run.threads} thr batch ${b}: ${ratio(ratioOf(run, op, b))}` +
-            (run === first && b === b1
-              ? ` (${fmt(run.py.figures[op][String(b)]?.median_ms)} vs ${fmt(run.ort.figures[op][b])} ms)`
-              : ''),
-        ),
-      )
-      .join('; '),
+    value: ratio(cpuRatio(first, op, b1)),
+    detail:
+      `CPU time, ${first.threads} thread(s), batch ${b1} (${fmt(torchOf(first, op, b1)?.cpu_ms)} vs ` +
+      `${fmt(first.ort.figures[op][b1]!.cpuMs)} ms); wall: ` +
+      runs
+        .flatMap((run) => o.batches.map((b) => `${run.threads} thr b${b} ${ratio(wallRatio(run, op, b))}`))
+        .join(', '),
   }));
   return {
     id: 'reference',
