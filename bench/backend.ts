@@ -1,7 +1,13 @@
 // Backend figures without HTTP, through the ModelService the server uses: encode / decode / generate
 // throughput and per-call latency by batch size, the KV cache against full recompute, and where the
 // time of one generated image goes (graph runs, host sampling, decode, PNG, and the KV bytes copied).
-import { benchInputs, benchParams, benchService, measureRate } from '../gpu-backend/scripts/quick-bench.ts';
+import {
+  benchInputs,
+  benchParams,
+  benchService,
+  measureRate,
+  type RateFigure,
+} from '../gpu-backend/scripts/quick-bench.ts';
 import { type Device, int64, outputFloat32 } from '../gpu-backend/src/ort.ts';
 import { encodeImage, toPixels } from '../gpu-backend/src/preprocess.ts';
 import { type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
@@ -33,6 +39,23 @@ export interface OpFigure {
   p50Ms: number;
   p99Ms: number;
   calls: number;
+  /** Process CPU time (user + system, every thread) per image: the cost, steadier than wall time when the machine is shared. */
+  cpuMsPerImage: number;
+}
+
+type Rated = RateFigure & { cpuMsPerImage: number };
+
+/** measureRate (quick-bench.ts) plus the process CPU time per image of the timed calls. */
+async function rated(
+  batch: number,
+  work: (b: number) => Promise<unknown>,
+  options: { seconds: number; minCalls?: number },
+): Promise<Rated> {
+  await work(batch); // warm this batch size, outside the CPU count
+  const cpu = process.cpuUsage();
+  const r = await measureRate(batch, work, { ...options, skipWarm: true });
+  const used = process.cpuUsage(cpu);
+  return { ...r, cpuMsPerImage: (used.user + used.system) / 1000 / (r.callMs.length * batch) };
 }
 
 export function arSpec(model: LoadedModel): ArSpec {
@@ -93,7 +116,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   const { png, tokens } = await benchInputs(model);
   const timing = { seconds: o.seconds, minCalls: o.minCalls };
   const figures: OpFigure[] = [];
-  const record = (op: OpFigure['op'], batch: number, r: { imagesPerSecond: number; callMs: number[] }) => {
+  const record = (op: OpFigure['op'], batch: number, r: Rated) => {
     const f: OpFigure = {
       op,
       batch,
@@ -102,6 +125,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
       p50Ms: median(r.callMs),
       p99Ms: percentile(r.callMs, 99),
       calls: r.callMs.length,
+      cpuMsPerImage: r.cpuMsPerImage,
     };
     figures.push(f);
     o.log(
@@ -113,12 +137,12 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
 
   for (const b of o.batches) {
     const s = benchService(model, b);
-    record('encode', b, await measureRate(b, (n) => s.encode(Array.from({ length: n }, () => png)), timing));
+    record('encode', b, await rated(b, (n) => s.encode(Array.from({ length: n }, () => png)), timing));
     const rows = s.checkTokens(
       Array.from({ length: b }, () => tokens),
       'tokens',
     );
-    record('decode', b, await measureRate(b, (n) => s.decode(rows.slice(0, n), 'png'), timing));
+    record('decode', b, await rated(b, (n) => s.decode(rows.slice(0, n), 'png'), timing));
   }
   if (model.arStep !== undefined) {
     for (const b of o.generateBatches) {
@@ -126,38 +150,37 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
       record(
         'generate',
         b,
-        await measureRate(
-          b,
-          (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
-          timing,
-        ),
+        await rated(b, (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }), timing),
       );
     }
   }
 
   // KV cache vs recomputing positions 0..p at every step (the no-cache baseline of sampler.ts).
-  const recompute: { batch: number; kv: number; recompute: number; ratio: number }[] = [];
+  const recompute: { batch: number; kv: Rated; recompute: Rated; ratio: number; cpuRatio: number }[] = [];
   if (model.arStep !== undefined) {
     for (const b of o.recomputeBatches) {
       const kvService = benchService(model, b);
-      const kv =
-        figures.find((f) => f.op === 'generate' && f.batch === b)?.imagesPerSecond ??
-        (
-          await measureRate(
-            b,
-            (n) => kvService.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
-            timing,
-          )
-        ).imagesPerSecond;
-      const s = benchService(model, b, 'recompute');
-      const r = await measureRate(
+      const kv = await rated(
         b,
-        (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
-        { seconds: o.seconds, minCalls: 1 },
+        (n) => kvService.generate({ seed: 1, classIds: classIds(n), params: benchParams }),
+        timing,
       );
-      recompute.push({ batch: b, kv, recompute: r.imagesPerSecond, ratio: kv / r.imagesPerSecond });
+      const s = benchService(model, b, 'recompute');
+      const r = await rated(b, (n) => s.generate({ seed: 1, classIds: classIds(n), params: benchParams }), {
+        seconds: o.seconds,
+        minCalls: 1,
+      });
+      const entry = {
+        batch: b,
+        kv,
+        recompute: r,
+        ratio: kv.imagesPerSecond / r.imagesPerSecond,
+        cpuRatio: r.cpuMsPerImage / kv.cpuMsPerImage,
+      };
+      recompute.push(entry);
       o.log(
-        `recompute batch ${b}: ${fmt(r.imagesPerSecond)} images/s; KV cache ${ratio(kv / r.imagesPerSecond)}`,
+        `recompute batch ${b}: ${fmt(r.imagesPerSecond)} images/s; KV cache ${ratio(entry.ratio)} ` +
+          `(CPU time ${ratio(entry.cpuRatio)})`,
       );
     }
   }
@@ -168,7 +191,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   const tables: Table[] = [
     {
       title: `Throughput and latency per call, in process (ModelService, no HTTP; ${model.encoder.providers})`,
-      columns: ['op', 'batch', 'images/s', 'tokens/s', 'p50 ms/call', 'p99 ms/call', 'calls'],
+      columns: ['op', 'batch', 'images/s', 'tokens/s', 'p50 ms/call', 'p99 ms/call', 'CPU ms/image', 'calls'],
       rows: figures.map((f) => [
         f.op,
         String(f.batch),
@@ -176,6 +199,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
         fmt(f.tokensPerSecond),
         fmt(f.p50Ms),
         fmt(f.p99Ms),
+        fmt(f.cpuMsPerImage),
         String(f.calls),
       ]),
     },
@@ -183,12 +207,24 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   if (recompute.length > 0) {
     tables.push({
       title: 'AR sampling: KV cache vs full recompute at every step',
-      columns: ['batch', 'KV cache images/s', 'recompute images/s', 'ratio', 'graph runs per image'],
+      columns: [
+        'batch',
+        'KV cache images/s',
+        'recompute images/s',
+        'ratio (wall)',
+        'KV cache CPU ms/image',
+        'recompute CPU ms/image',
+        'ratio (CPU)',
+        'graph runs per image',
+      ],
       rows: recompute.map((r) => [
         String(r.batch),
-        fmt(r.kv),
-        fmt(r.recompute),
+        fmt(r.kv.imagesPerSecond),
+        fmt(r.recompute.imagesPerSecond),
         ratio(r.ratio),
+        fmt(r.kv.cpuMsPerImage),
+        fmt(r.recompute.cpuMsPerImage),
+        ratio(r.cpuRatio),
         `${T} vs ${(T * (T + 1)) / 2}`,
       ]),
     });
@@ -235,7 +271,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
     headlines.push({
       figure: 'KV cache vs recompute',
       value: ratio(r1.ratio),
-      detail: `generate images/s at batch ${r1.batch}, ${T} tokens`,
+      detail: `generate images/s at batch ${r1.batch}, ${T} tokens (CPU time per image: ${ratio(r1.cpuRatio)})`,
     });
   }
   if (split !== undefined) headlines.push(...split.headlines);
@@ -256,6 +292,8 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
     notes: [
       `Each figure: one untimed warm-up call, then calls for about ${o.seconds} s (at least ${o.minCalls}); ` +
         'p50/p99 are per call (one batch), nearest rank, so with few calls p99 is the slowest call.',
+      'CPU ms/image: process CPU time (user + system, all threads, spin-waiting pool threads included) per ' +
+        'image; unlike wall time it does not grow when other work takes the cores.',
       'encode includes sharp preprocessing of a PNG; decode includes PNG encoding of every image; ' +
         `generate samples with cfg ${benchParams.cfgScale} (${benchParams.cfgSchedule}), guidance doubles the rows.`,
     ],
