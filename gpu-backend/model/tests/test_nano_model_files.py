@@ -60,6 +60,12 @@ def test_manifest_describes_the_nano_default(manifest):
     assert 0 < s["temperature"] <= 5 and 0 <= s["top_k"] <= 1024 and 0 < s["top_p"] <= 1
 
 
+def test_every_listed_graph_loads_in_onnxruntime(manifest):
+    assert {"encoder", "decoder", "ar_step"} <= set(manifest["graphs"])
+    for graph in manifest["graphs"]:
+        assert session(manifest, graph).get_inputs(), graph
+
+
 def test_encoder_and_decoder_have_the_contract_shapes(manifest):
     enc, dec = session(manifest, "encoder"), session(manifest, "decoder")
     assert [i.name for i in enc.get_inputs()] == ["image"] and [o.name for o in enc.get_outputs()] == ["tokens"]

@@ -74,10 +74,16 @@ def render(results: dict, sweep_results: list[evaluate.GenResult]) -> str:
     reg, noreg = rows
     plan = results["plan"]
     tr, ar = plan["tokenizer"], plan["ar"]
-    total = t["total"]
+    stages = {name: v for name, v in t.items() if name != "total"}
     stage_rows = "\n".join(
-        f"| {name} | {v['wall_s']:.0f} | {v['cpu_s']:.0f} |" for name, v in t.items() if name != "total"
+        f"| {name}{' (checkpoint reused from an earlier run of the same recipe: its own time)' if v.get('reused') else ''} "
+        f"| {v['wall_s']:.0f} | {v['cpu_s']:.0f} |"
+        for name, v in stages.items()
     )
+    total = {
+        "wall_s": sum(v["wall_s"] for v in stages.values()),
+        "cpu_s": sum(v["cpu_s"] for v in stages.values()),
+    }
     files = "\n".join(f"| `{f['path']}` | {f['bytes']:,} | `{f['sha256']}` |" for f in results["files"])
     parity = "\n".join(
         f"| {c['name']} | {c['metric']} | {c['value']:.3g} | {c['limit']} |" for c in results["parity"]
@@ -176,7 +182,7 @@ is inflated and CPU time / {2} estimates the wall time on idle cores).
 |---|---|---|
 {stage_rows}
 
-Total: {_fmt_time(total['wall_s'])} wall, {_fmt_time(total['cpu_s'])} CPU.
+Total (sum of the stages): {_fmt_time(total['wall_s'])} wall, {_fmt_time(total['cpu_s'])} CPU.
 
 ## Files
 

@@ -21,6 +21,8 @@ from . import data as nano_data
 from .util import Clock, batches, log, set_lr, setup_torch, warmup_cosine, write_json
 
 SEED = 1
+BATCH_SIZE = 128
+LR = 3e-3
 
 
 @dataclass
@@ -97,8 +99,8 @@ def train(
     data: nano_data.NanoData,
     out: Path,
     epochs: int = 3,
-    batch_size: int = 128,
-    lr: float = 3e-3,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
     max_steps: int | None = None,
 ) -> dict[str, float]:
     gen = setup_torch(SEED)
@@ -127,7 +129,8 @@ def train(
     acc = accuracy(model, torch.from_numpy(nano_data.to_model_input(x_te)), torch.from_numpy(y_te))
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out)
-    stats = {"test_accuracy": acc, "steps": total, **clock.summary()}
+    recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps, "seed": SEED}
+    stats = {"recipe": recipe, "test_accuracy": acc, "steps": total, **clock.summary()}
     write_json(out.with_suffix(".json"), stats)
     log("teacher", f"test accuracy {acc:.4f} ({stats})")
     return stats

@@ -78,7 +78,7 @@ def smoke_data(data: nano_data.NanoData, n_train: int = 64, n_test: int = 20) ->
     )
 
 
-def run(work: Path, out: Path, doc: Path | None, plan: Plan, command: str) -> dict:
+def run(work: Path, out: Path, doc: Path | None, plan: Plan, command: str, resume: bool = False) -> dict:
     setup_torch(0)
     total = Clock()
     times: dict[str, dict] = {}
@@ -91,24 +91,63 @@ def run(work: Path, out: Path, doc: Path | None, plan: Plan, command: str) -> di
         data = smoke_data(data)
     times["data"] = clock.summary()
 
-    teacher_stats = nano_teacher.train(
-        data, work / "teacher.pt", epochs=plan.teacher_epochs, max_steps=plan.teacher_max_steps
+    def stage(name: str, path: Path, recipe: dict, train) -> dict:
+        """Runs a training stage, or with --resume reuses its checkpoint when the stats file
+        next to it records the same recipe (its own measured time is then reported)."""
+        stats_path = path.with_suffix(".json")
+        if resume and path.is_file() and stats_path.is_file():
+            stats = json.loads(stats_path.read_text())
+            if stats.get("recipe") == json.loads(json.dumps(recipe)):
+                log("train_all", f"{name}: reusing {path} (same recipe)")
+                times[name] = {"wall_s": stats["wall_s"], "cpu_s": stats["cpu_s"], "reused": True}
+                return stats
+        stats = train()
+        times[name] = {"wall_s": stats["wall_s"], "cpu_s": stats["cpu_s"]}
+        return stats
+
+    teacher_recipe = {
+        "epochs": plan.teacher_epochs,
+        "batch_size": min(nano_teacher.BATCH_SIZE, len(data.train_idx)),
+        "lr": nano_teacher.LR,
+        "max_steps": plan.teacher_max_steps,
+        "seed": nano_teacher.SEED,
+    }
+    teacher_stats = stage(
+        "teacher",
+        work / "teacher.pt",
+        teacher_recipe,
+        lambda: nano_teacher.train(
+            data, work / "teacher.pt", epochs=plan.teacher_epochs, max_steps=plan.teacher_max_steps
+        ),
     )
-    times["teacher"] = {k: teacher_stats[k] for k in ("wall_s", "cpu_s")}
     teacher = nano_teacher.load(work / "teacher.pt")
 
     models = {}
     for variant, weight in (("reg", plan.tokenizer.semantic_weight), ("noreg", 0.0)):
         recipe = train_tokenizer.TokenizerRecipe(**{**asdict(plan.tokenizer), "semantic_weight": weight})
         path = work / f"tokenizer-{variant}.pt"
-        st = train_tokenizer.train(data, teacher if weight > 0 else None, path, recipe)
-        times[f"tokenizer-{variant}"] = {k: st[k] for k in ("wall_s", "cpu_s")}
+        stage(
+            f"tokenizer-{variant}",
+            path,
+            asdict(recipe),
+            lambda recipe=recipe, path=path, weight=weight: train_tokenizer.train(
+                data, teacher if weight > 0 else None, path, recipe
+            ),
+        )
         tok = train_tokenizer.load(path)
-        clock = Clock()
-        tokens = train_ar.token_splits(tok, data)
-        st = train_ar.train(tokens, work / f"ar-{variant}.pt", plan.ar, f"ar-{variant}")
-        times[f"ar-{variant}"] = {"wall_s": round(clock.wall(), 1), "cpu_s": round(clock.cpu(), 1)}
-        models[variant] = (tok, train_ar.load(work / f"ar-{variant}.pt"), st)
+        ar_path = work / f"ar-{variant}.pt"
+
+        def train_ar_stage(tok=tok, ar_path=ar_path, variant=variant):
+            clock = Clock()
+            tokens = train_ar.token_splits(tok, data)
+            st = train_ar.train(tokens, ar_path, plan.ar, f"ar-{variant}")
+            # The stage time includes encoding the training split.
+            st.update(wall_s=round(clock.wall(), 1), cpu_s=round(clock.cpu(), 1))
+            write_json(ar_path.with_suffix(".json"), st)
+            return st
+
+        st = stage(f"ar-{variant}", ar_path, asdict(plan.ar), train_ar_stage)
+        models[variant] = (tok, train_ar.load(ar_path), st)
 
     clock = Clock()
     ref = evaluate.teacher_view(teacher, data.split("test")[0]).pooled.numpy()
@@ -191,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, help="checkpoints and logs (default nano/.work/run)")
     p.add_argument("--out", type=Path, help=f"model directory (default {DEFAULT_OUT})")
     p.add_argument("--doc", type=Path, help=f"report to write (default {DEFAULT_DOC})")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse stage checkpoints in the work dir whose recorded recipe matches",
+    )
     args = p.parse_args(argv)
     command = "npm run model:train-nano" if not args.smoke else "train_all --smoke"
     if args.smoke:
@@ -203,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp)
         return 0
     work = args.work_dir or nano_data.DEFAULT_WORK_DIR / "run"
-    run(work, args.out or DEFAULT_OUT, args.doc or DEFAULT_DOC, FULL, command)
+    run(work, args.out or DEFAULT_OUT, args.doc or DEFAULT_DOC, FULL, command, args.resume)
     return 0
 
 

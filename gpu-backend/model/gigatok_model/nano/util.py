@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ import numpy as np
 import torch
 
 # The budget is stated for 2 CPU cores (issue 4): every stage runs with this many torch threads.
-NUM_THREADS = 2
+# GIGATOK_NANO_THREADS overrides it: on an oversubscribed machine two OpenMP threads spend most
+# of their time waiting for each other, and one thread per process is several times faster.
+NUM_THREADS = int(os.environ.get("GIGATOK_NANO_THREADS", "2"))
 
 
 def setup_torch(seed: int, threads: int = NUM_THREADS) -> torch.Generator:
