@@ -11,7 +11,7 @@
 // A retried generation waits the Worker's first retry delay (15 s), so the faults run once, overlapped on
 // one timeline (beforeAll), and each test then judges what was observed.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type Generation, GenerationSchema, ProblemSchema } from '@gigatok/shared';
 import sharp from 'sharp';
@@ -223,8 +223,12 @@ async function timeline(): Promise<void> {
 beforeAll(async () => {
   stateDir = path.join(repoRoot, '.local', `faults-${process.pid}`);
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
+  const logFile = path.join(repoRoot, 'test-output', 'faults-stack.log');
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  rmSync(logFile, { force: true });
   stack = await startStack({
     stateDir,
+    logFile, // kept after the run, for diagnosing a failure
     ...(modelDir ? { modelDirs: [path.resolve(repoRoot, modelDir)] } : {}),
     backendEnv: { GIGATOK_MAX_QUEUE_DELAY_MS: String(QUEUE_DELAY_MS), GIGATOK_MAX_BATCH: '64' },
     workerVars: {

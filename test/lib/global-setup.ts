@@ -25,8 +25,10 @@ export async function setup(project: TestProject): Promise<void> {
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
   // A fresh local R2/D1/Queues state per run, removed at teardown.
   stateDir = path.join(repoRoot, '.local', `e2e-${process.pid}`);
-  mkdirSync(stateDir, { recursive: true });
-  const logFile = path.join(stateDir, 'stack.log');
+  // Kept after the run (test-output/ is ignored by git), for diagnosing a failure.
+  const logFile = path.join(repoRoot, 'test-output', 'e2e-stack.log');
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  rmSync(logFile, { force: true });
   stack = await startStack({
     stateDir,
     logFile,

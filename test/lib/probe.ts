@@ -134,7 +134,7 @@ export async function probe(c: BadInput, to: Target): Promise<Outcome> {
   const headers = headerLines.join('\n');
   const contentType = response.headers.get('content-type') ?? '';
   let problem: Problem | null = null;
-  if (response.status >= 500) failures.push(`answered ${response.status} (a 5xx)`);
+  if (response.status >= 500) failures.push(`answered ${response.status} (a 5xx: ${body.slice(0, 300)})`);
   if (response.status !== c.expect.status)
     failures.push(`status ${response.status}, expected ${c.expect.status}`);
   if (c.expect.status >= 400 && c.expect.problemJson !== false) {

@@ -282,6 +282,9 @@ export async function generationSaturation(
 
 const exec = promisify(execFile);
 
+/** Allowed rise of the backend's memory floor from the first to the second half of the soak rounds. */
+const SOAK_FLOOR_BOUND_MIB = 64;
+
 /** `npm audit --omit=dev --json`: counts by severity, or why it could not run. */
 export async function audit(): Promise<Record<string, unknown>> {
   try {
@@ -320,6 +323,7 @@ async function main(): Promise<void> {
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
   const stateDir = path.join(repoRoot, '.local', `soak-${process.pid}`);
   const log = (line: string) => process.stderr.write(`[soak] ${line}\n`);
+  const problems: string[] = [];
   log(`starting a stack (${modelDir ?? 'default model'}) ...`);
   const stack = await startStack({
     stateDir,
@@ -355,6 +359,19 @@ async function main(): Promise<void> {
       Math.min(durationS, 20),
     );
     log(JSON.stringify(saturation));
+    for (const f of [floor, tokens, hits]) {
+      if (f.errors > 0 || Object.keys(f.statuses).some((k) => k !== '200')) {
+        problems.push(`${f.scenario}: ${f.errors} connection errors, statuses ${JSON.stringify(f.statuses)}`);
+      }
+    }
+    const { jobs } = saturation;
+    if (jobs.failed > 0 || jobs.unfinished > 0) problems.push(`saturation: ${JSON.stringify(jobs)}`);
+    for (const f of [saturation.backend, saturation.worker]) {
+      const other = Object.keys(f.statuses).filter((k) => !['200', '202', '429'].includes(k));
+      if (f.errors > 0 || other.length > 0 || (f.retry_after?.without ?? 0) > 0) {
+        problems.push(`${f.scenario}: ${JSON.stringify(f)}`);
+      }
+    }
     recordSection('load.soak', {
       model: target.model.id,
       scenarios: [floor, tokens, hits, saturation.backend, saturation.worker],
@@ -375,16 +392,29 @@ async function main(): Promise<void> {
       rss.push(await backendMetric(stack.backendUrl, 'process_resident_memory_bytes'));
     }
     const mib = rss.map((b) => Math.round(b / 2 ** 20));
+    // The floor (the resident set right after a collection) is what a leak raises; single samples swing
+    // by ~90 MiB with V8's collections while 50 MB bodies come and go.
+    const half = Math.ceil(mib.length / 2);
+    const floorGrowth = Math.min(...mib.slice(half)) - Math.min(...mib.slice(0, half));
+    const health = await healthy(stack);
     recordSection('memory.soak', {
       rounds: memoryRounds,
       cases_per_round: backendCases.length,
       failures,
       rss_mib: mib,
       growth_mib: mib.at(-1)! - mib[0]!,
+      floor_growth_mib: floorGrowth,
+      floor_bound_mib: SOAK_FLOOR_BOUND_MIB,
       max_mib: Math.max(...mib),
-      health_after: await healthy(stack),
+      health_after: health,
     });
-    log(`memory ${mib.join(' ')} MiB, failures ${failures}`);
+    log(`memory ${mib.join(' ')} MiB, floor growth ${floorGrowth} MiB, failures ${failures}`);
+    if (failures > 0) problems.push(`${failures} corpus answers differed from their expectation`);
+    if (floorGrowth > SOAK_FLOOR_BOUND_MIB) {
+      problems.push(`backend memory floor grew ${floorGrowth} MiB (bound ${SOAK_FLOOR_BOUND_MIB})`);
+    }
+    if (Object.values(health).some((status) => status !== 200))
+      problems.push(`unhealthy after the corpus: ${JSON.stringify(health)}`);
   } finally {
     await stack.stop();
     rmSync(stateDir, { recursive: true, force: true });
@@ -393,6 +423,10 @@ async function main(): Promise<void> {
   const result = await audit();
   recordSection('audit', result);
   log(JSON.stringify(result));
+  const found = result.vulnerabilities as Record<string, number> | undefined;
+  if ((found?.high ?? 0) + (found?.critical ?? 0) > 0) problems.push(`npm audit: ${JSON.stringify(found)}`);
+  if (problems.length > 0) throw new Error(`soak found problems:\n  ${problems.join('\n  ')}`);
+  log('all soak checks passed');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -136,6 +136,8 @@ export function render(sections: Sections): string {
         failures: number;
         rss_mib: number[];
         growth_mib: number;
+        floor_growth_mib?: number;
+        floor_bound_mib?: number;
         max_mib: number;
       })
     | undefined;
@@ -145,7 +147,12 @@ export function render(sections: Sections): string {
       '',
       `${memory.rounds} rounds of the ${memory.cases_per_round} backend cases after one full corpus run; ` +
         `failures ${memory.failures}; resident set ${memory.rss_mib[0]} MiB at the start, ${memory.rss_mib.at(-1)} MiB ` +
-        `at the end (growth ${memory.growth_mib} MiB, peak ${memory.max_mib} MiB). Per round: ${memory.rss_mib.join(', ')}.`,
+        `at the end (growth ${memory.growth_mib} MiB, peak ${memory.max_mib} MiB)` +
+        (memory.floor_growth_mib === undefined
+          ? '. '
+          : `; the floor (lowest sample) of the second half is ${memory.floor_growth_mib} MiB above the first half's ` +
+            `(bound ${memory.floor_bound_mib} MiB). `) +
+        `Per round: ${memory.rss_mib.join(', ')}.`,
       '',
     );
   }
