@@ -10,7 +10,7 @@ import {
 } from '../gpu-backend/scripts/quick-bench.ts';
 import { type Device, int64, outputFloat32 } from '../gpu-backend/src/ort.ts';
 import { encodeImage, toPixels } from '../gpu-backend/src/preprocess.ts';
-import { type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
 import { ArSampler, type ArSpec } from '../gpu-backend/src/sampler.ts';
 import type { Headline, Section, Table } from './report.ts';
 import { bytes, fmt, median, percentile, ratio, replayOutputCopies, sum } from './stats.ts';
@@ -104,9 +104,7 @@ export async function runBackend(o: BackendOptions): Promise<Section> {
   try {
     return await measureBackend(model, o);
   } finally {
-    await model.encoder.dispose();
-    await model.decoder.dispose();
-    await model.arStep?.dispose();
+    await disposeModel(model);
   }
 }
 
@@ -258,7 +256,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
     const one = figures.find((f) => f.op === op && f.batch === 1);
     if (best !== undefined) {
       headlines.push({
-        figure: `${op}, best`,
+        figure: op === 'generate' ? 'generate (per-step loop), best' : `${op}, best`,
         value: `${fmt(best.imagesPerSecond)} images/s`,
         detail:
           `batch ${best.batch} (${fmt(best.tokensPerSecond)} tokens/s); batch 1: ` +
@@ -296,6 +294,8 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
         'image; unlike wall time it does not grow when other work takes the cores.',
       'encode includes sharp preprocessing of a PNG; decode includes PNG encoding of every image; ' +
         `generate samples with cfg ${benchParams.cfgScale} (${benchParams.cfgSchedule}), guidance doubles the rows.`,
+      'generate here is the per-step loop (ar_step.onnx + ArSampler, GIGATOK_GENERATE_PATH=steps), the path this ' +
+        'section takes apart; the server serves generate.onnx when the model has it (graph and HTTP sections).',
     ],
     headlines,
     data: { figures, recompute, split: split?.data, copies },

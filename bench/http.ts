@@ -132,6 +132,14 @@ async function run(server: Server, op: HttpOp, body: string, connections: number
 
 export async function runHttp(o: HttpOptions): Promise<Section> {
   const requestBodies = await bodies(o.modelDir);
+  // The server's generate path (gpu-backend/README.md): generate.onnx when the model has it, unless
+  // GIGATOK_GENERATE_PATH (inherited by the child) says otherwise.
+  const hasGraph = (await readManifest(o.modelDir)).graphs.generate !== undefined;
+  const pathSetting = process.env.GIGATOK_GENERATE_PATH ?? 'auto';
+  const generatePath =
+    pathSetting === 'steps' || !hasGraph
+      ? 'the per-step loop (ar_step.onnx)'
+      : 'generate.onnx (one run per batch)';
   const modes = [
     { name: 'on', env: {} },
     { name: 'off', env: { GIGATOK_MAX_BATCH: '1' } },
@@ -220,6 +228,8 @@ export async function runHttp(o: HttpOptions): Promise<Section> {
         'HMAC-signed requests, JSON bodies); autocannon runs in the benchmark process on the same machine.',
       'Latency is per request as autocannon sees it; requests still in flight when a run ends are not counted.',
       '"failed": non-2xx responses plus connection errors over both runs of the row.',
+      `generate is served through ${generatePath} (GIGATOK_GENERATE_PATH=${pathSetting}); with batching off ` +
+        'every run carries one image.',
     ],
     headlines,
     data: results,

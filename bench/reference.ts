@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchParams } from '../gpu-backend/scripts/quick-bench.ts';
 import { type Device, float32, int64, outputInt64 } from '../gpu-backend/src/ort.ts';
-import { type LoadedModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
+import { disposeModel, type LoadedModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
 import { ArSampler } from '../gpu-backend/src/sampler.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { arSpec } from './backend.ts';
@@ -183,9 +183,7 @@ export async function runReference(o: ReferenceOptions): Promise<Section> {
       try {
         ort = await ortFigures(model, input, o, threads);
       } finally {
-        await model.encoder.dispose();
-        await model.decoder.dispose();
-        await model.arStep?.dispose();
+        await disposeModel(model);
       }
       const py = await runPython(o.python, [
         '--model-dir',
