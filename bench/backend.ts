@@ -320,7 +320,7 @@ function copiesByBatch(
         outputs.push(b.outputs);
         outBytes += b.out;
       }
-      return { batch: f.batch, outBytes, ...replayOutputCopies(outputs, 3), p50Ms: f.p50Ms };
+      return { batch: f.batch, outBytes, ...replayOutputCopies(outputs, 5), p50Ms: f.p50Ms };
     });
 }
 
@@ -406,7 +406,7 @@ async function timeSplit(
     rows: [
       [`AR: ${T} ar_step session.run calls`, fmt(run), share(run)],
       [
-        `  of which output copies to JS memory (${bytes(outBytes)}; replayed, fresh buffers)`,
+        `  of which output copies to JS memory (${bytes(outBytes)}; replayed, fresh buffers, fastest of 5)`,
         fmt(copyMs),
         share(copyMs),
       ],
