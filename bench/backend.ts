@@ -230,7 +230,9 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   if (split !== undefined) tables.push(...split.tables);
   if (copies.length > 0) {
     tables.push({
-      title: 'Output copies per generate call (present_keys/values + logits of every step), by batch',
+      title:
+        'Output copies per generate call (present_keys/values + logits of every step), by batch; ' +
+        'replayed in JavaScript up to 512 MiB per call',
       columns: [
         'batch',
         'rows',
@@ -302,6 +304,14 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   };
 }
 
+/** Replays above this many bytes per call would take minutes (GPT-B: 4.5 GiB per image); they are left out. */
+const REPLAY_LIMIT_BYTES = 512 * 2 ** 20;
+
+function replayIfSmall(outputs: number[][], outBytes: number): { freshMs: number; reusedMs: number } {
+  if (outBytes > REPLAY_LIMIT_BYTES) return { freshMs: Number.NaN, reusedMs: Number.NaN };
+  return replayOutputCopies(outputs, 5);
+}
+
 /**
  * The output copies of one generate call at each measured batch size: every step's outputs replayed as
  * fresh allocations + memcpy (what onnxruntime-node does), against the measured p50 of that call.
@@ -320,7 +330,7 @@ function copiesByBatch(
         outputs.push(b.outputs);
         outBytes += b.out;
       }
-      return { batch: f.batch, outBytes, ...replayOutputCopies(outputs, 5), p50Ms: f.p50Ms };
+      return { batch: f.batch, outBytes, ...replayIfSmall(outputs, outBytes), p50Ms: f.p50Ms };
     });
 }
 
@@ -397,9 +407,9 @@ async function timeSplit(
   }
   const last = stepBytes(spec, rows, T - 1);
   // Not measurable inside session.run from JavaScript: replay the same allocations and copies here.
-  const replay = replayOutputCopies(outputs);
+  const replay = replayIfSmall(outputs, outBytes);
   const copyMs = replay.freshMs;
-  const share = (x: number) => `${((100 * x) / total).toFixed(1)}%`;
+  const share = (x: number) => (Number.isFinite(x) ? `${((100 * x) / total).toFixed(1)}%` : '-');
   const table: Table = {
     title: `Time split of one generated image (batch 1 = 2 rows with guidance, ${T} steps), mean of ${samples.length}`,
     columns: ['part', 'ms', 'share'],

@@ -100,10 +100,11 @@ if [[ $dry_run == 1 ]]; then
   small_args=(--quick)
   big_args=(--quick --generate-batches 1,2 --graph-batches 1 --ref-batches 1)
 else
-  small_args=(--seconds 1 --http-seconds 2)
+  small_args=(--seconds 1 --http-seconds 1.5 --ref-threads 1)
   # GPT-B copies its whole KV cache to the host at every one of 256 steps (~75 MB per tensor at the
   # last step of batch 4), so generation stays at small batches and recompute (32,896 runs/image) is left out.
-  big_args=(--seconds 1 --generate-batches 1,4 --recompute-batches '' --graph-batches 1,4 --ref-batches 1,4)
+  big_args=(--seconds 1 --generate-batches 1,4 --recompute-batches '' --graph-batches 1,4 --ref-batches 1,4
+    --ref-threads 1)
 fi
 
 # A section that fails is reported in the results and makes run.ts exit 1; carry on to the summary.
