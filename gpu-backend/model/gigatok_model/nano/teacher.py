@@ -27,7 +27,7 @@ LR = 3e-3
 
 @dataclass
 class TeacherFeatures:
-    spatial: torch.Tensor  # [B, 64, C]: one feature per 4x4 patch, row-major like ViT patch tokens
+    spatial: torch.Tensor  # [B, 64, C]: one feature per 4x4 patch, row-major like ViT patch tokens (pre-ReLU)
     pooled: torch.Tensor  # [B, C]: penultimate features (FID space)
     logits: torch.Tensor  # [B, 10]
 
@@ -59,9 +59,14 @@ class Teacher(nn.Module):
         self.classifier = nn.Linear(width, num_classes)
 
     def features(self, x: torch.Tensor) -> TeacherFeatures:
-        fmap = self.body(x)
-        pooled = self.head(fmap)
-        return TeacherFeatures(fmap.flatten(2).transpose(1, 2), pooled, self.classifier(pooled))
+        conv, bn, _ = self.body[-1]
+        # The regularization target is the last conv stage BEFORE its ReLU: signed and centred by
+        # BatchNorm, like DINOv2's layer-normed patch tokens. After the ReLU every feature shares
+        # a large positive mean (cosine 0.61 to the data-set mean), a shortcut the tokenizer would
+        # match first instead of the image's own structure.
+        pre = bn(conv(self.body[:-1](x)))
+        pooled = self.head(torch.relu(pre))
+        return TeacherFeatures(pre.flatten(2).transpose(1, 2), pooled, self.classifier(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x).logits
