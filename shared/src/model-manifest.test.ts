@@ -66,6 +66,14 @@ describe('ModelManifestSchema', () => {
     expect(summarizeManifest(parseManifest(nano())).single_graph_sampling).toBe(false);
   });
 
+  it('takes an optional embed graph, which must be listed in files like every graph', () => {
+    const m = nano();
+    m.graphs = { ...m.graphs, embed: { file: 'ar_step.onnx' } } as typeof m.graphs;
+    expect(issuePaths(m)).toEqual([]);
+    m.graphs = { ...m.graphs, embed: { file: 'embed.onnx' } } as typeof m.graphs;
+    expect(issuePaths(m)).toEqual(['graphs.embed.file']);
+  });
+
   it('requires null_class_id = num_classes and one label per class', () => {
     const m = nano();
     m.ar.null_class_id = 0;

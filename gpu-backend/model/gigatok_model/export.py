@@ -27,7 +27,7 @@ from torch import nn
 
 from .ar import GPT
 from .configs import ARConfig, TokenizerConfig, ar_config, is_imagenet, tokenizer_config
-from .generate_graph import GENERATE_FILE, Dims, write_generate_graph
+from .generate_graph import GENERATE_FILE, Dims, raw_data_spans, write_generate_graph
 from .tokenizer import AdaptiveGroupNorm, GigaTok
 
 FORMAT_VERSION = 1
@@ -35,6 +35,7 @@ MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # A protobuf message cannot exceed 2 GiB; larger graphs keep their weights in a side file.
 PROTOBUF_LIMIT = 2**31 - 1
 GRAPH_FILES = {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "ar_step": "ar_step.onnx"}
+EMBED_FILE = "embed.onnx"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +72,19 @@ class ARStepGraph(nn.Module):
             token_ids, class_ids, position, past_keys.to(self.dtype), past_values.to(self.dtype)
         )
         return logits.float(), k.float(), v.float()
+
+
+class EmbedGraph(nn.Module):
+    """The AR representation GigaTok's linear probe reads (paper Sec. 4, "AR probing"): the mean
+    hidden state after `embedding_layer` (n_layer / 2) blocks over the class token and the image
+    tokens 0..T-2 (the AR model's teacher-forced input; the last token is never an input)."""
+
+    def __init__(self, ar: GPT):
+        super().__init__()
+        self.ar = ar
+
+    def forward(self, token_ids, class_ids):
+        return self.ar.hidden_mean(class_ids, token_ids).float()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +241,51 @@ def graph_specs(tok: GigaTok, ar: GPT) -> list[GraphSpec]:
     ]
 
 
+def embed_spec(ar: GPT) -> GraphSpec:
+    ac = ar.config
+    return GraphSpec(
+        "embed",
+        EmbedGraph(ar),
+        (torch.zeros(2, ac.block_size, dtype=torch.int64), torch.zeros(2, dtype=torch.int64)),
+        ["token_ids", "class_ids"],
+        ["embedding"],
+        {"token_ids": {0: "B"}, "class_ids": {0: "B"}, "embedding": {0: "B"}},
+        {"embedding": ["B", ac.dim]},
+    )
+
+
+def share_weights_with(path: Path, source: Path) -> int:
+    """Rewrites the graph at `path` so that each initializer whose bytes (dtype and shape too)
+    equal one of `source`'s becomes ONNX external data pointing at those bytes inside `source`
+    (a file in the same directory), as generate.onnx does with ar_step.onnx: the directory then
+    holds each weight once. Matching by content, not by name, because constant folding renames
+    tensors. Returns the number of bytes no longer stored twice."""
+    blob = source.read_bytes()
+    spans = raw_data_spans(blob)
+    src = onnx.load_model_from_string(blob)
+    where: dict[tuple, tuple[int, int]] = {}
+    for t in src.graph.initializer:
+        span = spans.get(t.name)
+        if span is not None and t.data_location != onnx.TensorProto.EXTERNAL and blob[span[0] : span[0] + span[1]] == t.raw_data:
+            where.setdefault((t.data_type, tuple(t.dims), t.raw_data), span)
+    model = onnx.load(str(path))
+    saved = 0
+    for t in model.graph.initializer:
+        span = where.get((t.data_type, tuple(t.dims), t.raw_data)) if t.HasField("raw_data") else None
+        if span is None or len(t.raw_data) < 1024:
+            continue
+        saved += len(t.raw_data)
+        t.ClearField("raw_data")
+        t.data_location = onnx.TensorProto.EXTERNAL
+        for key, value in (("location", source.name), ("offset", span[0]), ("length", span[1])):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, str(value)
+    path.unlink()
+    onnx.save_model(model, str(path))
+    onnx.checker.check_model(str(path))
+    return saved
+
+
 def _initializer_bytes(model: onnx.ModelProto) -> int:
     total = 0
     for t in model.graph.initializer:
@@ -338,10 +397,13 @@ def build_manifest(
     sampling: dict,
     class_labels: list[str],
     generate: bool = False,
+    embed: bool = False,
 ) -> dict:
     graphs = {name: {"file": file} for name, file in GRAPH_FILES.items()}
     if generate:
         graphs["generate"] = {"file": GENERATE_FILE}
+    if embed:
+        graphs["embed"] = {"file": EMBED_FILE}
     return {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
@@ -399,6 +461,7 @@ def export_model_dir(
     class_labels: list[str] | None = None,
     external_threshold: int = PROTOBUF_LIMIT,
     generate_graph: bool = True,
+    embed_graph: bool = True,
     log=print,
 ) -> ExportResult:
     if not MODEL_ID_RE.match(model_id):
@@ -431,6 +494,17 @@ def export_model_dir(
         files.append(write_generate_graph(out / GRAPH_FILES["ar_step"], out / GENERATE_FILE, dims))
         seconds["generate"] = time.perf_counter() - t0
         log(f"built generate in {seconds['generate']:.1f}s")
+    if embed_graph:
+        # The probe representation (issue 11) as its own graph; weights it shares with ar_step.onnx
+        # are read from there, unless ar_step keeps them in a side file (over 2 GiB).
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            written = export_graph(embed_spec(ar), out / EMBED_FILE, opset, external_threshold)
+        if len(written) == 1 and not (out / (GRAPH_FILES["ar_step"] + ".data")).exists():
+            share_weights_with(out / EMBED_FILE, out / GRAPH_FILES["ar_step"])
+        files += written
+        seconds["embed"] = time.perf_counter() - t0
+        log(f"exported embed in {seconds['embed']:.1f}s")
     manifest = build_manifest(
         out,
         model_id=model_id,
@@ -442,6 +516,7 @@ def export_model_dir(
         sampling=sampling or default_sampling(ac),
         class_labels=class_labels or [f"class {i}" for i in range(ac.num_classes)],
         generate=generate_graph,
+        embed=embed_graph,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out, manifest, seconds, tok, ar)
@@ -473,6 +548,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also write generate.onnx, the whole sampling loop in one graph (default on)",
+    )
+    p.add_argument(
+        "--embed-graph",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write embed.onnx, the mean hidden state at layer n_layer/2 (default on)",
     )
     return p.parse_args(argv)
 
@@ -509,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         sampling=sampling,
         class_labels=read_class_labels(args.class_labels, ac.num_classes),
         generate_graph=args.generate_graph,
+        embed_graph=args.embed_graph,
     )
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s")
     for f in result.manifest["files"]:

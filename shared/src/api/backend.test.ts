@@ -6,6 +6,7 @@ import {
   BackendReadyResponseSchema,
   DecodeRequestSchema,
   DecodeResponseSchema,
+  EmbedRequestSchema,
   EncodeRequestSchema,
   EncodeResponseSchema,
   GenerateRequestSchema,
@@ -139,5 +140,27 @@ describe('backend responses', () => {
         images: [{ format: 'png', width: 0, height: 1, data: '' }],
       })?.[0],
     ).toBe('images.0.width');
+  });
+});
+
+describe('variations and embeddings on the backend', () => {
+  it('takes one prefix per image, each of at most T-1 (contract) tokens', () => {
+    expect(firstError(GenerateRequestSchema, { ...generate, prefixes: [[1, 2], [], [3]] })).toBe('ok');
+    expect(firstError(GenerateRequestSchema, { ...generate, prefixes: [[1]] })).toEqual([
+      'prefixes',
+      "'prefixes' must have one entry per class_ids entry (3), got 1",
+    ]);
+    expect(firstError(GenerateRequestSchema, { ...generate, prefixes: [[1], [-1], [2]] })).toEqual([
+      'prefixes.1.0',
+      "'prefixes' must be an integer in [0, 16777215], got -1",
+    ]);
+  });
+
+  it('embeds a batch of token rows', () => {
+    expect(firstError(EmbedRequestSchema, { model: 'gigatok-nano', tokens: [[1, 2, 3]] })).toBe('ok');
+    expect(firstError(EmbedRequestSchema, { model: 'gigatok-nano', tokens: [] })).toEqual([
+      'tokens',
+      "'tokens' must have at least 1 entry",
+    ]);
   });
 });

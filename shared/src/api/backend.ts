@@ -91,6 +91,16 @@ export const GenerateRequestSchema = z
     temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }),
     top_k: intField('top_k', 0, LIMITS.maxCodebookSize),
     top_p: numberField('top_p', 0, 1, { minExclusive: true }),
+    prefixes: batch(
+      'prefixes',
+      z
+        .array(intField('prefixes', 0, LIMITS.maxCodebookSize - 1), {
+          error: () => "'prefixes' entries must be arrays of tokens",
+        })
+        .max(LIMITS.maxTokensPerImage - 1, {
+          error: () => `'prefixes' entries must have at most ${LIMITS.maxTokensPerImage - 1} tokens`,
+        }),
+    ).optional(),
     return_images: boolField('return_images').optional(),
     format: ImageFormatSchema.optional(),
     request_id: patternField(
@@ -100,11 +110,22 @@ export const GenerateRequestSchema = z
       128,
     ).optional(),
   })
+  .superRefine((body, ctx) => {
+    if (body.prefixes !== undefined && body.prefixes.length !== body.class_ids.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prefixes'],
+        message: `'prefixes' must have one entry per class_ids entry (${body.class_ids.length}), got ${body.prefixes.length}`,
+      });
+    }
+  })
   .meta({
     id: 'BackendGenerateRequest',
     description:
       'Sample class_ids.length images; image i uses class_ids[i] (null: unconditional) and the uniforms of ' +
-      '(seed, i). request_id lets POST /v1/generate/{request_id}/cancel stop it.',
+      '(seed, i). prefixes (variations): one array per image of its first tokens, 0 to T-1 of them, ' +
+      'returned as given; the sampled positions keep their own uniforms, so an empty prefix is plain ' +
+      'generation. request_id lets POST /v1/generate/{request_id}/cancel stop it.',
   });
 export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
 
@@ -117,6 +138,26 @@ export const GenerateResponseSchema = z
   })
   .meta({ id: 'BackendGenerateResponse', description: 'Sampled tokens per image, and images when asked.' });
 export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
+
+export const EmbedRequestSchema = z
+  .strictObject({ model: ModelIdSchema, tokens: batch('tokens', TokenRowSchema) })
+  .meta({
+    id: 'BackendEmbedRequest',
+    description:
+      'AR representations of token rows (embed.onnx): the mean hidden state at layer n_layer/2 with the null ' +
+      'class in front. Each row holds tokens_per_image tokens.',
+  });
+export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
+
+export const EmbedResponseSchema = z
+  .strictObject({
+    model: ModelIdSchema,
+    layer: z.number().int().min(0),
+    dim: z.number().int().min(1),
+    embeddings: z.array(z.array(z.number())),
+  })
+  .meta({ id: 'BackendEmbedResponse', description: 'One float32 vector per token row, in input order.' });
+export type EmbedResponse = z.infer<typeof EmbedResponseSchema>;
 
 export const RequestIdParamSchema = z.object({
   request_id: patternField('request_id', REQUEST_ID_RE, '1 to 128 characters of [A-Za-z0-9_-]', 128),

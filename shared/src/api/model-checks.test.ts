@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../errors.ts';
 import { generationParamsKey } from '../ids.ts';
 import type { ManifestSummary } from '../model-manifest.ts';
-import { checkSamplingForModel, checkTokensForModel, resolveGenerationParams } from './model-checks.ts';
+import {
+  checkSamplingForModel,
+  checkTokensForModel,
+  resolveGenerationParams,
+  resolveVariationParams,
+  variationKeep,
+} from './model-checks.ts';
+import { VariationRequestSchema } from './public.ts';
 
 const summary: ManifestSummary = {
   id: 'gigatok-nano',
@@ -119,6 +126,64 @@ describe('resolveGenerationParams', () => {
     const b = resolveGenerationParams({ count: 2, class_id: 2, seed: 9 }, summary, 1);
     expect(await generationParamsKey({ model: 'gigatok-nano', ...a })).toBe(
       await generationParamsKey({ model: 'gigatok-nano', ...b }),
+    );
+  });
+});
+
+describe('variations', () => {
+  const source = `tok_${'a'.repeat(32)}`;
+
+  it('keeps `keep` tokens, or keep_fraction of them rounded, or half by default, never all', () => {
+    expect(variationKeep({ keep: 3 }, summary)).toBe(3);
+    expect(variationKeep({ keep: 0 }, summary)).toBe(0);
+    expect(variationKeep({ keep_fraction: 0.25 }, summary)).toBe(1);
+    expect(variationKeep({ keep_fraction: 0.6 }, summary)).toBe(2);
+    expect(variationKeep({ keep_fraction: 1 }, summary)).toBe(3);
+    expect(variationKeep({}, summary)).toBe(2);
+    const err = apiErrorOf(() => variationKeep({ keep: 4 }, summary));
+    expect(err.field).toBe('keep');
+    expect(err.limit).toBe(3);
+    expect(err.message).toBe("'keep' must be in [0, 3] (the model's tokens per image - 1), got 4");
+  });
+
+  it('resolves to the generation parameters of the same sampling fields plus the variation', () => {
+    const params = resolveVariationParams(
+      { token_id: source, keep: 2, class_id: 3, count: 2 },
+      summary,
+      source,
+      8,
+    );
+    expect(params).toEqual({
+      ...resolveGenerationParams({ class_id: 3, count: 2 }, summary, 8),
+      variation: { source_token_id: source, keep: 2 },
+    });
+    expect(resolveVariationParams({ token_id: source }, summary, source, 1).class_ids).toEqual([null]);
+  });
+
+  it('keys a variation apart from the plain generation with the same seed', async () => {
+    const plain = resolveGenerationParams({}, summary, 4);
+    const variation = resolveVariationParams({ token_id: source, keep: 0 }, summary, source, 4);
+    expect(await generationParamsKey({ model: 'm', ...plain })).not.toBe(
+      await generationParamsKey({ model: 'm', ...variation }),
+    );
+  });
+
+  it('requires exactly one source and at most one of keep and keep_fraction', () => {
+    const issues = (value: unknown) => {
+      const r = VariationRequestSchema.safeParse(value);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ token_id: source })).toEqual([]);
+    expect(issues({ image: 'AAAA', keep: 1 })).toEqual([]);
+    expect(issues({})).toEqual(["image: exactly one of 'image' and 'token_id' must be given"]);
+    expect(issues({ image: 'AAAA', token_id: source })).toEqual([
+      "token_id: exactly one of 'image' and 'token_id' must be given",
+    ]);
+    expect(issues({ token_id: source, keep: 1, keep_fraction: 0.5 })).toEqual([
+      "keep_fraction: give at most one of 'keep' and 'keep_fraction'",
+    ]);
+    expect(issues({ token_id: source, keep_fraction: 1.5 })[0]).toMatch(
+      /'keep_fraction' must be a number in \[0, 1\]/,
     );
   });
 });

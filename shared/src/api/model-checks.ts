@@ -2,7 +2,7 @@
 // ranges; only the model knows its codebook size, token count and classes.
 import { ApiError, ErrorCode as Codes } from '../errors.ts';
 import type { ManifestSummary } from '../model-manifest.ts';
-import type { GenerationParams, GenerationRequest } from './public.ts';
+import type { GenerationParams, GenerationRequest, VariationRequest } from './public.ts';
 
 function invalid(field: string, detail: string, limit: number | string): never {
   throw new ApiError(Codes.invalid_parameter, detail, { field, limit, errors: [{ field, detail }] });
@@ -109,5 +109,46 @@ export function resolveGenerationParams(
     top_k: request.top_k ?? defaults.top_k,
     top_p: request.top_p ?? defaults.top_p,
     output: { images: request.output?.images ?? true, format: request.output?.format ?? 'png' },
+  };
+}
+
+/**
+ * Tokens a variation keeps: `keep`, or `keep_fraction` of tokens_per_image rounded to the nearest token,
+ * or half of them when neither is given; never all of them (keeping T tokens leaves nothing to sample).
+ */
+export function variationKeep(
+  request: Pick<VariationRequest, 'keep' | 'keep_fraction'>,
+  summary: Pick<ManifestSummary, 'tokens_per_image'>,
+): number {
+  const T = summary.tokens_per_image;
+  if (request.keep !== undefined) {
+    if (request.keep > T - 1) {
+      invalid(
+        'keep',
+        `'keep' must be in [0, ${T - 1}] (the model's tokens per image - 1), got ${request.keep}`,
+        T - 1,
+      );
+    }
+    return request.keep;
+  }
+  const fraction = request.keep_fraction ?? 0.5;
+  return Math.min(Math.round(fraction * T), T - 1);
+}
+
+/**
+ * The generation parameters of a variation of the token set `sourceTokenId`: those of
+ * resolveGenerationParams for the same sampling fields, plus `variation` (source and tokens kept).
+ */
+export function resolveVariationParams(
+  request: VariationRequest,
+  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes' | 'sampling_defaults' | 'tokens_per_image'>,
+  sourceTokenId: string,
+  seed: number = randomSeed(),
+): GenerationParams {
+  const keep = variationKeep(request, summary);
+  const { image: _image, token_id: _tokenId, keep: _keep, keep_fraction: _fraction, ...sampling } = request;
+  return {
+    ...resolveGenerationParams(sampling, summary, seed),
+    variation: { source_token_id: sourceTokenId, keep },
   };
 }

@@ -33,6 +33,11 @@ describe('OpenAPI metadata', () => {
       'BackendEncodeRequest',
       'BackendGenerateRequest',
       'BackendDecodeResponse',
+      'VariationRequest',
+      'EmbeddingRequest',
+      'Embedding',
+      'BackendEmbedRequest',
+      'BackendEmbedResponse',
     ]) {
       expect(ids.has(id), id).toBe(true);
     }

@@ -245,10 +245,22 @@ export const GenerationParamsSchema = z
     top_k: intField('top_k', 0, LIMITS.maxCodebookSize),
     top_p: numberField('top_p', 0, 1, { minExclusive: true }),
     output: z.strictObject({ images: z.boolean(), format: ImageFormatSchema }),
+    variation: z
+      .strictObject({
+        source_token_id: TokenIdSchema,
+        keep: intField('keep', 0, LIMITS.maxTokensPerImage - 1),
+      })
+      .optional()
+      .meta({
+        description:
+          'Set for a variation (POST /v1/variations): every image starts with the first `keep` tokens of the ' +
+          'source token set and samples the rest.',
+      }),
   })
   .meta({
     id: 'GenerationParams',
-    description: 'Resolved parameters: image i uses class_ids[i] and the uniforms of (seed, i).',
+    description:
+      'Resolved parameters: image i uses class_ids[i] and the uniforms of (seed, i), one per token position.',
   });
 export type GenerationParams = z.infer<typeof GenerationParamsSchema>;
 
@@ -311,6 +323,102 @@ export const ListGenerationsQuerySchema = z.object({
     })
     .optional(),
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/variations
+
+const sourceImage = base64Field('image', LIMITS.maxImageBase64Chars, 'the image file (PNG, JPEG or WebP)');
+
+/** Exactly one of `image` and `token_id`: the source of a variation or an embedding. */
+function oneSource(
+  body: { image?: string | undefined; token_id?: string | undefined },
+  ctx: z.RefinementCtx,
+) {
+  if ((body.image === undefined) === (body.token_id === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: body.image === undefined ? ['image'] : ['token_id'],
+      message: "exactly one of 'image' and 'token_id' must be given",
+    });
+  }
+}
+
+export const VariationRequestSchema = z
+  .strictObject({
+    image: sourceImage.optional(),
+    token_id: TokenIdSchema.optional(),
+    model: ModelIdSchema.optional(),
+    keep: intField('keep', 0, LIMITS.maxTokensPerImage - 1).optional(),
+    keep_fraction: numberField('keep_fraction', 0, 1).optional(),
+    class_id: z.union([classId, z.null()]).optional(),
+    count: intField('count', 1, LIMITS.maxCount).optional(),
+    seed: intField('seed', 0, LIMITS.maxSeed).optional(),
+    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale).optional(),
+    cfg_schedule: CfgScheduleSchema.optional(),
+    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }).optional(),
+    top_k: intField('top_k', 0, LIMITS.maxCodebookSize).optional(),
+    top_p: numberField('top_p', 0, 1, { minExclusive: true }).optional(),
+    output: OutputOptionsSchema.optional(),
+    webhook: WebhookSubscriptionSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    oneSource(body, ctx);
+    if (body.keep !== undefined && body.keep_fraction !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keep_fraction'],
+        message: "give at most one of 'keep' and 'keep_fraction'",
+      });
+    }
+  })
+  .meta({
+    id: 'VariationRequest',
+    description:
+      "Variations of an image: keep the first tokens of its 1D token sequence (GigaTok's tokens run coarse to " +
+      'fine, so the kept tokens fix the layout) and sample the rest. The source is an image (base64, ' +
+      'tokenized first) or a token set id. keep: tokens kept, in [0, tokens_per_image - 1]; or keep_fraction ' +
+      'of tokens_per_image, rounded to the nearest token and capped at tokens_per_image - 1; default half. ' +
+      'class_id: the class the rest is sampled under (absent or null: unconditional). The result is a ' +
+      'generation job (same async, webhook, Prefer: wait and idempotency semantics as POST /v1/generations); ' +
+      'keep 0 draws exactly what /v1/generations draws for the same seed and class.',
+  });
+export type VariationRequest = z.infer<typeof VariationRequestSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/embeddings
+
+export const EmbeddingRequestSchema = z
+  .strictObject({
+    image: sourceImage.optional(),
+    token_id: TokenIdSchema.optional(),
+    model: ModelIdSchema.optional(),
+  })
+  .superRefine(oneSource)
+  .meta({
+    id: 'EmbeddingRequest',
+    description:
+      'The AR representation of an image (GigaTok Sec. 4, linear probing): give the image (base64, tokenized ' +
+      'first) or a token set id of one image.',
+  });
+export type EmbeddingRequest = z.infer<typeof EmbeddingRequestSchema>;
+
+export const EmbeddingResponseSchema = z
+  .strictObject({
+    object: z.literal('embedding'),
+    model: ModelIdSchema,
+    token_id: TokenIdSchema,
+    layer: z.number().int().min(0),
+    dim: z.number().int().min(1),
+    embedding: z.array(z.number()),
+  })
+  .meta({
+    id: 'Embedding',
+    description:
+      'Mean hidden state of the AR model after `layer` (n_layer / 2) blocks, over the null class token and the ' +
+      'image tokens 0..T-2: float32 values. With Accept: application/octet-stream the body is the same ' +
+      'vector as dim little-endian float32 values.',
+  });
+export type EmbeddingResponse = z.infer<typeof EmbeddingResponseSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Webhooks, models, health
