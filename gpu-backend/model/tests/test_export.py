@@ -58,7 +58,7 @@ def test_manifest_lists_every_file_with_its_sha256_and_size(tiny_export):
         "head_dim": 16,
         "embedding_layer": 1,
     }
-    assert m["graphs"] == {k: {"file": f"{k}.onnx"} for k in ("encoder", "decoder", "ar_step", "generate")}
+    assert m["graphs"] == {k: {"file": f"{k}.onnx"} for k in ("encoder", "decoder", "ar_step", "generate", "embed")}
     on_disk = sorted(p.name for p in tiny_export.out.iterdir() if p.name != "manifest.json")
     assert [f["path"] for f in m["files"]] == on_disk
     for f in m["files"]:
@@ -115,6 +115,8 @@ def test_large_graphs_keep_weights_in_one_external_data_file(tiny_models, tmp_pa
             "encoder.onnx",
             "encoder.onnx.data",
             "generate.onnx",  # shares ar_step.onnx.data
+            "embed.onnx",  # its own side file: sharing is only done with weights inside ar_step.onnx
+            "embed.onnx.data",
         ]
     )
     graph = onnx.load(str(tmp_path / "decoder.onnx"), load_external_data=False)

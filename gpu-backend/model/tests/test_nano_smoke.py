@@ -24,7 +24,13 @@ def test_smoke_run_writes_a_model_directory_results_and_report(tmp_path):
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["model_id"] == "gigatok-nano"
     assert manifest["class_labels"] == [str(i) for i in range(10)]
-    assert {f["path"] for f in manifest["files"]} == {"encoder.onnx", "decoder.onnx", "ar_step.onnx", "generate.onnx"}
+    assert {f["path"] for f in manifest["files"]} == {
+        "encoder.onnx",
+        "decoder.onnx",
+        "ar_step.onnx",
+        "generate.onnx",
+        "embed.onnx",
+    }
 
     results = json.loads((tmp_path / "results.json").read_text())
     for key in ("teacher", "tokenizer-reg", "tokenizer-noreg", "ar-reg", "ar-noreg", "export", "evaluate"):
