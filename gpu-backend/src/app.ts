@@ -7,6 +7,7 @@ import type { AppDeps, AppEnv } from './context.ts';
 import { logger } from './log.ts';
 import { signedBody } from './middleware/auth.ts';
 import { decodeRoutes } from './routes/decode.ts';
+import { embedRoutes } from './routes/embed.ts';
 import { encodeRoutes } from './routes/encode.ts';
 import { generateRoutes } from './routes/generate.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/v1/encode', encodeRoutes);
   app.route('/v1/decode', decodeRoutes);
   app.route('/v1/generate', generateRoutes);
+  app.route('/v1/embed', embedRoutes);
 
   app.notFound((c) =>
     problemResponse(new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`), {

@@ -203,24 +203,26 @@ export class GraphSampler {
     return Math.max(1, Math.ceil((runs * this.#avgRunMs) / 1000));
   }
 
-  /** Samples `classIds.length` token sequences; image i uses (seed, i). Rejects with the signal's reason when aborted. */
-  generate(
-    request: { seed: number; classIds: readonly (number | null)[]; params: SamplingParams },
-    signal?: AbortSignal,
-  ): Promise<Int32Array[]> {
+  /**
+   * Samples `classIds.length` token sequences; image i uses (seed, i) and starts with `prefixes[i]` when
+   * given. Rejects with the signal's reason when aborted.
+   */
+  generate(request: GraphRequest, signal?: AbortSignal): Promise<Int32Array[]> {
     const { spec } = this;
     if (this.#closed)
       return Promise.reject(new ApiError('backend_unavailable', 'the sampler is shutting down'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const rows = request.classIds.map((classId, i) => ({
+    const rows: GraphRow[] = request.classIds.map((classId, i) => ({
       seed: request.seed,
       imageIndex: i,
       classId,
       params: request.params,
+      ...(request.prefixes === undefined ? {} : { prefix: request.prefixes[i] ?? [] }),
     }));
     try {
-      // Checked per request, so a bad request fails alone instead of failing a shared run.
-      generateFeeds(spec, rows);
+      // Checked per request (each row alone: prefix lengths may differ within a request), so a bad
+      // request fails alone instead of failing a shared run.
+      for (const row of rows) generateFeeds(spec, [row]);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -290,7 +292,7 @@ export class GraphSampler {
   async #loop(): Promise<void> {
     while (this.#pending.length > 0) {
       if (this.#pending.length < this.options.maxRowsPerRun) await this.#waitForBatch();
-      const batch = this.#pending.splice(0, this.options.maxRowsPerRun);
+      const batch = this.#takeRun();
       if (batch.length === 0) continue;
       const now = performance.now();
       for (const q of batch) this.options.onQueued?.({ queueUs: (now - q.enqueuedAt) * 1000 });
@@ -321,6 +323,25 @@ export class GraphSampler {
         this.#inRun = 0;
       }
     }
+  }
+
+  /**
+   * The next run: the oldest queued image and, in queue order, up to `maxRowsPerRun - 1` others with the
+   * same prefix length (generate.onnx takes one `prefix_tokens` [B, K] per run). Images with other
+   * lengths keep their place for a later run.
+   */
+  #takeRun(): QueuedRow[] {
+    const head = this.#pending[0];
+    if (head === undefined) return [];
+    const K = head.row.prefix?.length ?? 0;
+    const batch: QueuedRow[] = [];
+    const rest: QueuedRow[] = [];
+    for (const q of this.#pending) {
+      if (batch.length < this.options.maxRowsPerRun && (q.row.prefix?.length ?? 0) === K) batch.push(q);
+      else rest.push(q);
+    }
+    this.#pending = rest;
+    return batch;
   }
 
   /** Waits until the queue holds a full run or the oldest image waited `maxQueueDelayMs`. */

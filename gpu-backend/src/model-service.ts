@@ -1,4 +1,4 @@
-// One loaded model as a service: encode and decode through dynamic batchers, generate through
+// One loaded model as a service: encode, decode and embed through dynamic batchers, generate through
 // generate.onnx (GraphSampler) when the model has it, else the per-step AR sampler, with metrics.
 // Routes call this; it knows nothing about HTTP.
 import { ApiError } from '@gigatok/shared';
@@ -28,6 +28,8 @@ export interface EncodedImage {
 export class ModelService {
   readonly #encoder: DynamicBatcher<Float32Array, Int32Array>;
   readonly #decoder: DynamicBatcher<Int32Array, Float32Array>;
+  /** embed.onnx behind a batcher; undefined when the model directory has no embed graph. */
+  readonly #embedder: DynamicBatcher<Int32Array, Float32Array> | undefined;
   /** GraphSampler (generate.onnx, one run per batch) or ArSampler (ar_step.onnx, one run per step). */
   readonly sampler: ArSampler | GraphSampler | undefined;
   /** Which sampler generate uses: `graph` (generate.onnx) or `steps` (ar_step.onnx); undefined: cannot generate. */
@@ -82,6 +84,33 @@ export class ModelService {
       onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'decoder', queueUs),
     });
     const ar = model.manifest.ar;
+    const embed = model.embed;
+    this.#embedder =
+      embed === undefined
+        ? undefined
+        : new DynamicBatcher<Int32Array, Float32Array>({
+            ...common,
+            label: `${id}/embed`,
+            run: async (rows) => {
+              const n = rows.length;
+              const tokens = new BigInt64Array(n * T);
+              for (const [i, row] of rows.entries())
+                for (let t = 0; t < T; t++) tokens[i * T + t] = BigInt(row[t]!);
+              // The null class in front: the representation of the image alone (GigaTok's probe).
+              const classes = new BigInt64Array(n).fill(BigInt(ar.null_class_id));
+              const out = await embed.run({
+                token_ids: int64(tokens, [n, T]),
+                class_ids: int64(classes, [n]),
+              });
+              const values = outputFloat32(out, 'embedding', `${id}/embed`).data;
+              if (values.length % n !== 0 || values.length === 0)
+                throw new Error(`${id}/embed returned ${values.length} values for ${n} rows`);
+              const dim = values.length / n;
+              return rows.map((_, i) => values.slice(i * dim, (i + 1) * dim));
+            },
+            onBatch: ({ size: s, computeUs }) => metrics?.recordExec(id, 'embed', s, computeUs),
+            onQueued: ({ queueUs }) => metrics?.recordQueue(id, 'embed', queueUs),
+          });
     // The no-cache baseline (`recompute`) exists only on the per-step path.
     const useGraph = model.generate !== undefined && generatePath !== 'steps' && samplerMode === 'kv';
     if (generatePath === 'graph' && !useGraph) {
@@ -140,11 +169,12 @@ export class ModelService {
   }
 
   /** Images in the queues, for the pending gauge. */
-  pending(): { encoder: number; decoder: number; ar_step: number; generate: number } {
+  pending(): { encoder: number; decoder: number; ar_step: number; generate: number; embed: number } {
     const generating = this.sampler?.pendingImages ?? 0;
     return {
       encoder: this.#encoder.queued,
       decoder: this.#decoder.queued,
+      embed: this.#embedder?.queued ?? 0,
       ar_step: this.generatePath === 'steps' ? generating : 0,
       generate: this.generatePath === 'graph' ? generating : 0,
     };
@@ -216,8 +246,69 @@ export class ModelService {
     );
   }
 
+  /** Whether the model directory has embed.onnx. */
+  get canEmbed(): boolean {
+    return this.#embedder !== undefined;
+  }
+
+  /**
+   * Token rows (already checked) -> AR representations: the mean hidden state at layer
+   * `ar.embedding_layer` (n_layer / 2) with the null class in front, one float32 vector per row.
+   * Rows of concurrent requests share runs; a row's vector does not depend on its batch.
+   */
+  async embed(rows: readonly Int32Array[], signal?: AbortSignal): Promise<Float32Array[]> {
+    if (this.#embedder === undefined) {
+      throw new ApiError(
+        'invalid_parameter',
+        `model ${this.id} has no embed graph (export it again to add embed.onnx)`,
+        { field: 'model' },
+      );
+    }
+    return this.#embedder.submit(rows, signal);
+  }
+
+  /**
+   * Checks variation prefixes: one per image, each of 0 to T-1 tokens in [0, V). Field paths name the
+   * offender (`prefixes.i`, `prefixes.i.j`).
+   */
+  checkPrefixes(prefixes: readonly (readonly number[])[], images: number): void {
+    const { tokens_per_image: T, codebook_size: V } = this.model.manifest.tokenizer;
+    if (prefixes.length !== images) {
+      throw new ApiError(
+        'invalid_parameter',
+        `'prefixes' must have ${images} entries, got ${prefixes.length}`,
+        {
+          field: 'prefixes',
+          limit: images,
+        },
+      );
+    }
+    for (const [i, prefix] of prefixes.entries()) {
+      if (prefix.length > T - 1) {
+        throw new ApiError(
+          'invalid_parameter',
+          `'prefixes.${i}' must hold at most ${T - 1} tokens (tokens per image - 1), got ${prefix.length}`,
+          { field: `prefixes.${i}`, limit: T - 1 },
+        );
+      }
+      for (const [j, t] of prefix.entries()) {
+        if (!Number.isInteger(t) || t < 0 || t >= V) {
+          throw new ApiError('invalid_parameter', `'prefixes.${i}.${j}' must be in [0, ${V - 1}], got ${t}`, {
+            field: `prefixes.${i}.${j}`,
+            limit: `[0, ${V - 1}]`,
+          });
+        }
+      }
+    }
+  }
+
   async generate(
-    request: { seed: number; classIds: readonly (number | null)[]; params: SamplingParams },
+    request: {
+      seed: number;
+      classIds: readonly (number | null)[];
+      params: SamplingParams;
+      prefixes?: readonly (readonly number[])[];
+    },
     signal?: AbortSignal,
   ): Promise<Int32Array[]> {
     if (this.sampler === undefined) {
@@ -232,11 +323,17 @@ export class ModelService {
         limit: V,
       });
     }
+    if (request.prefixes !== undefined) this.checkPrefixes(request.prefixes, request.classIds.length);
     return this.sampler.generate(request, signal);
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#encoder.close(), this.#decoder.close(), this.sampler?.close()]);
+    await Promise.all([
+      this.#encoder.close(),
+      this.#decoder.close(),
+      this.#embedder?.close(),
+      this.sampler?.close(),
+    ]);
     await disposeModel(this.model);
   }
 }

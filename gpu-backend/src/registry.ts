@@ -23,6 +23,8 @@ export interface LoadedModel {
    * generate path is not `steps`.
    */
   generate: Graph | undefined;
+  /** embed.onnx (the AR representation), when the manifest lists it. */
+  embed: Graph | undefined;
   /** The worker thread holding the sessions, when they run off the main thread. */
   host: OrtHost | undefined;
 }
@@ -126,6 +128,12 @@ async function warmUp(model: LoadedModel): Promise<void> {
     const params = { cfgScale: 1, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
     await runGenerateGraph(spec, [{ seed: 0, imageIndex: 0, classId: 0, params }]);
   }
+  if (model.embed !== undefined) {
+    await model.embed.run({
+      token_ids: int64(new BigInt64Array(T), [1, T]),
+      class_ids: int64(BigInt64Array.of(BigInt(model.manifest.ar.null_class_id)), [1]),
+    });
+  }
 }
 
 export async function loadModel(dir: string, config: LoadOptions): Promise<LoadedModel> {
@@ -150,7 +158,7 @@ export async function loadModel(dir: string, config: LoadOptions): Promise<Loade
       `${absolute}: GIGATOK_GENERATE_PATH=graph but manifest.json lists no graphs.generate (or no ar_step)`,
     );
   }
-  const load = (name: 'encoder' | 'decoder' | 'ar_step' | 'generate', file: string) =>
+  const load = (name: 'encoder' | 'decoder' | 'ar_step' | 'generate' | 'embed', file: string) =>
     Graph.load(inside(absolute, file), `${id}/${name}`, session, host);
   let model: LoadedModel | undefined;
   try {
@@ -165,7 +173,10 @@ export async function loadModel(dir: string, config: LoadOptions): Promise<Loade
       generateFile === undefined || arStep === undefined || generatePath === 'steps'
         ? undefined
         : await load('generate', generateFile);
-    model = { id, dir: absolute, manifest, encoder, decoder, arStep, generate, host };
+    // embed.onnx may read its weights from ar_step.onnx (external data), so it is loaded from its path.
+    const embedFile = manifest.graphs.embed?.file;
+    const embed = embedFile === undefined ? undefined : await load('embed', embedFile);
+    model = { id, dir: absolute, manifest, encoder, decoder, arStep, generate, embed, host };
     if (config.warmup) await warmUp(model);
   } catch (error) {
     await host?.close();
@@ -188,5 +199,6 @@ export async function disposeModel(model: LoadedModel): Promise<void> {
   await model.decoder.dispose();
   await model.arStep?.dispose();
   await model.generate?.dispose();
+  await model.embed?.dispose();
   await model.host?.close();
 }

@@ -9,6 +9,12 @@
 // that starts at the very next step and runs interleaved, step by step, with the others (up to
 // `maxActiveCohorts`), instead of waiting for them to finish. Each image draws its uniforms from
 // (seed, image index, step), and rows never mix, so tokens do not depend on cohort composition.
+//
+// Variations (issue 11). A row with a prefix of K tokens runs the same steps: positions 0..K-1 go
+// through the step graph as usual (the prefill of the class token and the prefix into the KV cache,
+// one position per run since the graph takes one token), but their token is the prefix's instead of
+// a draw. Position p always uses u(seed, image, p), so a prefix never shifts the randomness of later
+// positions, K = 0 is plain generation, and rows with different K share a cohort.
 import { ApiError, uniform } from '@gigatok/shared';
 import { QueueFullError } from './batcher.ts';
 import { logger } from './log.ts';
@@ -51,6 +57,8 @@ export interface GenerateRequest {
   /** One per image; null = unconditional. Image i uses uniforms (seed, i). */
   classIds: readonly (number | null)[];
   params: SamplingParams;
+  /** Optional forced first tokens per image (variations), each 0..T-1 tokens long, checked by the caller. */
+  prefixes?: readonly (readonly number[])[];
 }
 
 interface Sequence {
@@ -58,6 +66,8 @@ interface Sequence {
   imageIndex: number;
   classId: number;
   params: SamplingParams;
+  /** Tokens forced at positions 0..prefix.length-1. */
+  prefix: readonly number[];
   tokens: Int32Array;
   enqueuedAt: number;
   job: Job;
@@ -156,6 +166,7 @@ export class ArSampler {
         imageIndex: i,
         classId: c ?? spec.nullClass,
         params: request.params,
+        prefix: request.prefixes?.[i] ?? [],
         tokens: new Int32Array(spec.tokens),
         enqueuedAt: now,
         job,
@@ -375,6 +386,10 @@ export class ArSampler {
       throw new Error(`ar_step logits have ${logits.length} values, expected ${2 * n} x ${vocab}`);
     }
     for (const [i, s] of cohort.rows.entries()) {
+      if (p < s.prefix.length) {
+        s.tokens[p] = s.prefix[p]!;
+        continue;
+      }
       const cfg = cfgAt(s.params.cfgScale, s.params.cfgSchedule, p, tokens);
       const u = uniform(s.seed, s.imageIndex, p);
       s.tokens[p] = drawToken(logits, i * vocab, logits, (n + i) * vocab, cfg, s.params, u, this.#scratch);

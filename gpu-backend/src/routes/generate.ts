@@ -1,5 +1,6 @@
 // POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached; through generate.onnx
-// or step by step, see model-service.ts), optionally decoded to images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
+// or step by step, see model-service.ts), optionally from forced first tokens (`prefixes`:
+// variations), optionally decoded to images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
 import {
   ApiError,
   checkSamplingForModel,
@@ -44,6 +45,7 @@ generateRoutes.post('/', async (c) => {
             topK: body.top_k,
             topP: body.top_p,
           },
+          ...(body.prefixes === undefined ? {} : { prefixes: body.prefixes }),
         },
         signal,
       ),
