@@ -7,6 +7,7 @@ import { env } from 'cloudflare:workers';
 import {
   BackendAuthError,
   DecodeRequestSchema,
+  EmbedRequestSchema,
   EncodeRequestSchema,
   encodeTokens,
   fromBase64,
@@ -159,10 +160,11 @@ export class BackendStub {
       if (mode === 'error500') return problemJson(500, problem('internal', 'boom'));
       if (mode === 'error400')
         return problemJson(400, problem('invalid_parameter', "'top_k' is bad", { field: 'top_k' }));
-      // Image i draws token t from u(seed, i, t): the counter-based stream the real sampler uses.
+      // Image i draws token t from u(seed, i, t): the counter-based stream the real sampler uses; a
+      // prefix (variations) fixes the first tokens, as the real sampler does.
       const tokens = request.class_ids.map((_, i) =>
-        [...Array(NANO.tokens_per_image).keys()].map((t) =>
-          Math.floor(uniform(request.seed, i, t) * NANO.codebook_size),
+        [...Array(NANO.tokens_per_image).keys()].map(
+          (t) => request.prefixes?.[i]?.[t] ?? Math.floor(uniform(request.seed, i, t) * NANO.codebook_size),
         ),
       );
       const format = request.format ?? 'png';
@@ -170,6 +172,17 @@ export class BackendStub {
         ? await Promise.all(tokens.map((row) => renderImage(row, format)))
         : undefined;
       return c.json({ model: request.model, seed: request.seed, tokens, ...(images ? { images } : {}) });
+    });
+    this.app.post('/v1/embed', async (c) => {
+      const parsed = EmbedRequestSchema.safeParse(await c.req.json());
+      if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
+      // A 4-value stand-in vector that depends on every token but the last (as the real one does).
+      const embeddings = parsed.data.tokens.map((row) => {
+        const used = row.slice(0, -1);
+        const sum = used.reduce((a, b) => a + b, 0);
+        return [sum / used.length, used[0]! / 1024, Math.fround(Math.sin(sum)), -1.5];
+      });
+      return c.json({ model: parsed.data.model, layer: 2, dim: 4, embeddings });
     });
     this.app.post('/v1/generate/:id/cancel', (c) => c.json({ canceled: true }));
   }

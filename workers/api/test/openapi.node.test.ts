@@ -23,6 +23,7 @@ describe('OpenAPI document', () => {
   it('describes every public route', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/v1/detokenize',
+      '/v1/embeddings',
       '/v1/generations',
       '/v1/generations/{id}',
       '/v1/generations/{id}/cancel',
@@ -31,6 +32,7 @@ describe('OpenAPI document', () => {
       '/v1/models',
       '/v1/tokenize',
       '/v1/tokens/{id}',
+      '/v1/variations',
       '/v1/webhooks/secret',
     ]);
   });
@@ -38,7 +40,15 @@ describe('OpenAPI document', () => {
   it('takes its schemas from shared, ranges included, without internal backend schemas', () => {
     const schemas = doc.components.schemas;
     expect(Object.keys(schemas)).toEqual(
-      expect.arrayContaining(['Generation', 'GenerationRequest', 'Problem', 'TokenizeResponse']),
+      expect.arrayContaining([
+        'Generation',
+        'GenerationRequest',
+        'Problem',
+        'TokenizeResponse',
+        'VariationRequest',
+        'EmbeddingRequest',
+        'Embedding',
+      ]),
     );
     expect(Object.keys(schemas).filter((id) => id.startsWith('Backend'))).toEqual([]);
     const request = schemas.GenerationRequest as {

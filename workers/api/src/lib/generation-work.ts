@@ -1,5 +1,6 @@
 // What running a generation means: find the result of these exact parameters (seed included) in R2,
-// or ask the backend's /v1/generate for it, store every token set and image content-addressed, and
+// or ask the backend's /v1/generate for it (a variation: with the source's first `keep` tokens as every
+// image's prefix), store every token set and image content-addressed, and
 // describe the result. Safe to repeat: every write is write-once under a content id.
 import {
   ApiError,
@@ -100,6 +101,13 @@ export async function produceResult(
 
   const { params } = target;
   const summary = await getModel(env, job.model);
+  let prefixes: number[][] | undefined;
+  if (params.variation !== undefined) {
+    // The source set is content-addressed and write-once: it is in R2 since the request stored it.
+    const source = await readRow(env.ARTIFACTS, params.variation.source_token_id);
+    const prefix = source.slice(0, params.variation.keep);
+    prefixes = params.class_ids.map(() => prefix);
+  }
   const answer = await callBackendJson(
     env,
     {
@@ -114,6 +122,7 @@ export async function produceResult(
         temperature: params.temperature,
         top_k: params.top_k,
         top_p: params.top_p,
+        ...(prefixes === undefined ? {} : { prefixes }),
         return_images: params.output.images,
         format: params.output.format,
         request_id: job.id,

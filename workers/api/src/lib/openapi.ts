@@ -3,6 +3,8 @@
 // Pure: no Worker bindings, so a Node test can validate it with an OpenAPI validator.
 import {
   DetokenizeRequestSchema,
+  EmbeddingRequestSchema,
+  EmbeddingResponseSchema,
   GenerationListSchema,
   GenerationRequestSchema,
   GenerationSchema,
@@ -13,6 +15,7 @@ import {
   TOKENS_MEDIA_TYPE,
   TokenizeJsonRequestSchema,
   TokensResponseSchema,
+  VariationRequestSchema,
   WebhookPayloadSchema,
   WebhookSecretResponseSchema,
 } from '@gigatok/shared';
@@ -29,9 +32,16 @@ function idOf(schema: z.ZodType): string {
 
 const ref = (schema: z.ZodType): Json => ({ $ref: `#/components/schemas/${idOf(schema)}` });
 
-const REQUEST_SCHEMAS = [TokenizeJsonRequestSchema, DetokenizeRequestSchema, GenerationRequestSchema];
+const REQUEST_SCHEMAS = [
+  TokenizeJsonRequestSchema,
+  DetokenizeRequestSchema,
+  GenerationRequestSchema,
+  VariationRequestSchema,
+  EmbeddingRequestSchema,
+];
 const RESPONSE_SCHEMAS = [
   TokensResponseSchema,
+  EmbeddingResponseSchema,
   GenerationSchema,
   GenerationListSchema,
   ModelListSchema,
@@ -118,6 +128,24 @@ const artifactHeaders = {
 };
 
 const generationHeaders = { Location: header('URL of the generation.') };
+
+/** Idempotency-Key and Prefer, the headers of every request that creates a generation job. */
+const jobHeaders = [
+  {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description: 'Same key and body: the same generation. Same key, other body: 422.',
+    schema: { type: 'string', minLength: 1, maxLength: LIMITS.maxIdempotencyKeyLength },
+  },
+  {
+    name: 'Prefer',
+    in: 'header',
+    required: false,
+    description: `wait=N (N <= ${LIMITS.maxPreferWaitSeconds}): wait up to N seconds for the result (RFC 7240).`,
+    schema: { type: 'string' },
+  },
+];
 
 function paths(): Json {
   return {
@@ -208,22 +236,7 @@ function paths(): Json {
       post: {
         operationId: 'createGeneration',
         summary: 'Start a generation',
-        parameters: [
-          {
-            name: 'Idempotency-Key',
-            in: 'header',
-            required: false,
-            description: 'Same key and body: the same generation. Same key, other body: 422.',
-            schema: { type: 'string', minLength: 1, maxLength: LIMITS.maxIdempotencyKeyLength },
-          },
-          {
-            name: 'Prefer',
-            in: 'header',
-            required: false,
-            description: `wait=N (N <= ${LIMITS.maxPreferWaitSeconds}): wait up to N seconds for the result (RFC 7240).`,
-            schema: { type: 'string' },
-          },
-        ],
+        parameters: jobHeaders,
         requestBody: jsonBody(GenerationRequestSchema),
         responses: {
           '201': json(
@@ -255,6 +268,53 @@ function paths(): Json {
         responses: {
           '200': json('A page of generations.', GenerationListSchema),
           ...problems(400, ...COMMON),
+        },
+      },
+    },
+    '/v1/variations': {
+      post: {
+        operationId: 'createVariation',
+        summary: 'Start variations of an image (keep its first tokens, sample the rest)',
+        description:
+          'A generation job like POST /v1/generations (poll /v1/generations/{id}, webhooks, Prefer: wait, ' +
+          'Idempotency-Key). An uploaded image is tokenized first (through the tokenize cache).',
+        parameters: jobHeaders,
+        requestBody: jsonBody(VariationRequestSchema),
+        responses: {
+          '201': json(
+            'Finished (within Prefer: wait, or served from storage).',
+            GenerationSchema,
+            generationHeaders,
+          ),
+          '202': json('Accepted; poll the Location.', GenerationSchema, generationHeaders),
+          ...problems(400, ...COMMON, 404, 413, 415, 422, ...BACKEND),
+        },
+      },
+    },
+    '/v1/embeddings': {
+      post: {
+        operationId: 'createEmbedding',
+        summary: "The AR model's representation of an image (mean hidden state at layer n_layer/2)",
+        description:
+          'Stored under the token set id: the same image or token set is embedded once (X-Cache: hit).',
+        requestBody: jsonBody(EmbeddingRequestSchema),
+        responses: {
+          '200': {
+            description: 'The embedding.',
+            headers: {
+              'X-Cache': header('hit or miss', { type: 'string', enum: ['hit', 'miss'] }),
+              'X-Token-Id': header('The token set embedded (tok_...).'),
+              'X-Embedding-Dim': header('Number of float32 values.'),
+              'X-Embedding-Layer': header('The AR layer read.'),
+            },
+            content: {
+              'application/json': { schema: ref(EmbeddingResponseSchema) },
+              'application/octet-stream': {
+                schema: { ...binary, description: 'X-Embedding-Dim little-endian float32 values.' },
+              },
+            },
+          },
+          ...problems(400, ...COMMON, 404, 406, 413, 415, ...BACKEND),
         },
       },
     },

@@ -4,6 +4,7 @@
 //   images/<img_id>      PNG or WebP bytes
 //   tokenize/<tki_key>   the tok_id an image (bytes + model + preprocessing) tokenized to
 //   generations/<gpk>    the token ids a set of generation parameters (seed included) produced
+//   embeddings/<tok_id>  the AR embedding of a one-image token set: little-endian float32 values
 import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 
 const WRITE_ONCE = (): Headers => new Headers({ 'If-None-Match': '*' });
@@ -27,6 +28,7 @@ export const tokensKey = (tokenId: string) => `tokens/${tokenId}`;
 export const imageKey = (imageId: string) => `images/${imageId}`;
 export const tokenizeKey = (inputKey: string) => `tokenize/${inputKey}`;
 export const generationKey = (paramsKey: string) => `generations/${paramsKey}`;
+export const embeddingKey = (tokenId: string) => `embeddings/${tokenId}`;
 
 export interface StoredTokensMeta {
   model: string;
@@ -97,5 +99,45 @@ export async function putGeneration(bucket: R2Bucket, paramsKey: string, value: 
   return putOnce(bucket, generationKey(paramsKey), JSON.stringify(value), {
     contentType: 'application/json',
     customMetadata: { model: value.model, count: String(value.token_ids.length) },
+  });
+}
+
+/** The embedding of a token set: its values and the layer they were read at. */
+export interface StoredEmbedding {
+  values: Float32Array;
+  layer: number;
+}
+
+/** Little-endian float32 bytes of `values` (the stored and the binary answer's layout). */
+export function float32Bytes(values: Float32Array): Uint8Array {
+  const out = new Uint8Array(values.length * 4);
+  const view = new DataView(out.buffer);
+  for (const [i, v] of values.entries()) view.setFloat32(i * 4, v, true);
+  return out;
+}
+
+export async function getEmbedding(bucket: R2Bucket, tokenId: string): Promise<StoredEmbedding | null> {
+  const object = await bucket.get(embeddingKey(tokenId));
+  if (!object) return null;
+  const bytes = new DataView(await object.arrayBuffer());
+  const values = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < values.length; i++) values[i] = bytes.getFloat32(i * 4, true);
+  return { values, layer: Number(object.customMetadata?.layer ?? 0) };
+}
+
+export async function putEmbedding(
+  bucket: R2Bucket,
+  tokenId: string,
+  model: string,
+  stored: StoredEmbedding,
+) {
+  return putOnce(bucket, embeddingKey(tokenId), float32Bytes(stored.values), {
+    contentType: 'application/octet-stream',
+    customMetadata: {
+      model,
+      layer: String(stored.layer),
+      dim: String(stored.values.length),
+      dtype: 'float32-le',
+    },
   });
 }

@@ -3,53 +3,29 @@
 //   GET  /              list, newest first, cursor pagination
 //   GET  /{id}          one job
 //   POST /{id}/cancel   cancel a queued or running job
-// Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the same key with the same body returns
-// the same job; with a different body it is refused (422).
+// Submission (Idempotency-Key, Prefer: wait, answers from R2) is lib/generation-submit.ts, shared with
+// POST /v1/variations, whose jobs are generations too.
 import {
   ApiError,
-  canonicalJSON,
-  checkWebhookUrl,
   ErrorCode,
   fromZodError,
   GenerationRequestSchema,
-  generationParamsKey,
-  IdempotencyKeySchema,
   JOB_ID_RE,
   LIMITS,
   ListGenerationsQuerySchema,
-  newJobId,
-  parsePreferWait,
   resolveGenerationParams,
-  sha256Hex,
-  WEBHOOK_EVENT_TYPES,
 } from '@gigatok/shared';
-import { type Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { callBackend } from '../lib/backend.ts';
 import { config } from '../lib/config.ts';
+import { submitGeneration } from '../lib/generation-submit.ts';
 import { generationView } from '../lib/generation-view.ts';
-import { storedResult } from '../lib/generation-work.ts';
-import { withHeaders } from '../lib/http-errors.ts';
-import {
-  cancelJob,
-  countActiveJobs,
-  failJob,
-  findIdempotencyKey,
-  getJob,
-  getTenantJob,
-  insertJob,
-  type Job,
-  type JobCursor,
-  listTenantJobs,
-  TERMINAL,
-} from '../lib/jobs.ts';
+import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/jobs.ts';
 import { getModel } from '../lib/models.ts';
 import { readJson } from '../lib/request-body.ts';
 import { emitEvent } from '../lib/webhook-delivery.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
-import type { GenerationMessage } from '../queue.ts';
-
-const POLL_MS = 250;
 
 function notFound(id: string): ApiError {
   return new ApiError(ErrorCode.not_found, `no generation '${id}'`);
@@ -74,149 +50,17 @@ function decodeCursor(text: string): JobCursor {
   return { createdAt: Number(match[1]), id: match[2]! };
 }
 
-/** The answer for a job: 201 once it is finished (the result is there), else 202 (still running). */
-function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string> = {}): Response {
-  const status = TERMINAL.has(job.status) ? 201 : 202;
-  return c.json(generationView(job), status, {
-    Location: `/v1/generations/${job.id}`,
-    'Cache-Control': 'no-store',
-    ...extra,
-  });
-}
-
-async function waitForJob(db: D1Database, job: Job, seconds: number): Promise<Job> {
-  const deadline = Date.now() + seconds * 1000;
-  let current = job;
-  while (!TERMINAL.has(current.status) && Date.now() < deadline) {
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(POLL_MS, Math.max(deadline - Date.now(), 0))),
-    );
-    current = (await getJob(db, job.id)) ?? current;
-  }
-  return current;
-}
-
-/** Same key, same request: replay the job. Same key, other request: 422. */
-async function replay(
-  c: Context<AppEnv>,
-  key: string,
-  requestHash: string,
-  waitSeconds: number,
-): Promise<Response | null> {
-  const { tenantId } = c.get('caller');
-  const existing = await findIdempotencyKey(c.env.DB, tenantId, key);
-  if (!existing) return null;
-  if (existing.requestHash !== requestHash) {
-    throw new ApiError(
-      ErrorCode.idempotency_key_reused,
-      'this Idempotency-Key was used with a different request body; use a new key for a new request',
-    );
-  }
-  const job = await getTenantJob(c.env.DB, tenantId, existing.jobId);
-  if (!job) throw new Error(`idempotency key points to a missing job ${existing.jobId}`);
-  const waited = waitSeconds > 0 ? await waitForJob(c.env.DB, job, waitSeconds) : job;
-  return jobResponse(c, waited, { 'Idempotent-Replayed': 'true' });
-}
-
 export const generations = new Hono<AppEnv>()
   .post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
-    const { tenantId } = c.get('caller');
-    const cfg = config(c.env);
     const raw = await readJson(c.req.raw);
     const parsed = GenerationRequestSchema.safeParse(raw);
     if (!parsed.success) throw fromZodError(parsed.error);
     const request = parsed.data;
-    const waitSeconds = parsePreferWait(c.req.header('prefer')) ?? 0;
-
-    const keyHeader = c.req.header('idempotency-key');
-    let idempotency: { key: string; requestHash: string } | undefined;
-    if (keyHeader !== undefined) {
-      const key = IdempotencyKeySchema.safeParse(keyHeader);
-      if (!key.success) throw fromZodError(key.error, 'Idempotency-Key');
-      idempotency = { key: key.data, requestHash: await sha256Hex(canonicalJSON(raw)) };
-      const replayed = await replay(c, idempotency.key, idempotency.requestHash, waitSeconds);
-      if (replayed) return replayed;
-    }
-
-    const model = request.model ?? cfg.defaultModel;
-    const summary = await getModel(c.env, model);
-    const webhook = request.webhook
-      ? {
-          url: checkWebhookUrl(request.webhook.url, {
-            allowInsecureLoopback: cfg.allowInsecureWebhooks,
-          }).toString(),
-          events: [...(request.webhook.events ?? WEBHOOK_EVENT_TYPES)],
-        }
-      : null;
-    const params = resolveGenerationParams(request, summary);
-    const paramsKey = await generationParamsKey({ model, ...params });
-
-    const now = Date.now();
-    const job: Job = {
-      id: newJobId(),
-      tenantId,
-      status: 'queued',
-      model,
-      params,
-      paramsKey,
-      webhook,
-      cached: false,
-      attempts: 0,
-      leaseUntil: null,
-      error: null,
-      result: null,
-      createdAt: now,
-      startedAt: null,
-      completedAt: null,
-    };
-    // The same parameters (seed included) ran before: answer from R2 at once, nothing to queue.
-    const result = await storedResult(c.env, { tenantId, model, params, paramsKey });
-    if (result) {
-      Object.assign(job, { status: 'succeeded', cached: true, result, startedAt: now, completedAt: now });
-    } else if ((await countActiveJobs(c.env.DB, tenantId)) >= cfg.maxQueuedJobsPerTenant) {
-      throw withHeaders(
-        new ApiError(
-          ErrorCode.queue_full,
-          `this tenant already has ${cfg.maxQueuedJobsPerTenant} generations queued or running; retry when some finish`,
-          { limit: cfg.maxQueuedJobsPerTenant },
-        ),
-        { 'Retry-After': '10' },
-      );
-    }
-
-    try {
-      await insertJob(c.env.DB, job, idempotency);
-    } catch (error) {
-      // A concurrent request with the same key won the insert: answer as its replay.
-      if (idempotency && /UNIQUE|constraint/i.test(String(error))) {
-        const replayed = await replay(c, idempotency.key, idempotency.requestHash, waitSeconds);
-        if (replayed) return replayed;
-      }
-      throw error;
-    }
-
-    if (job.status === 'succeeded') {
-      await emitEvent(c.env, job, 'generation.completed');
-      return jobResponse(c, job);
-    }
-    try {
-      await c.env.GENERATIONS.send({ job_id: job.id } satisfies GenerationMessage, { contentType: 'json' });
-    } catch (cause) {
-      // Not queued means never run: fail it now rather than leave it queued forever.
-      await failJob(
-        c.env.DB,
-        job.id,
-        new ApiError(ErrorCode.internal, 'the job could not be queued').toProblem(),
-      );
-      throw withHeaders(
-        new ApiError(ErrorCode.backend_unavailable, 'the generation queue is unavailable; retry later', {
-          cause,
-        }),
-        { 'Retry-After': '5' },
-      );
-    }
-    const current = waitSeconds > 0 ? await waitForJob(c.env.DB, job, waitSeconds) : job;
-    return jobResponse(c, current, waitSeconds > 0 ? { 'Preference-Applied': `wait=${waitSeconds}` } : {});
+    return submitGeneration(c, raw, request.webhook, async () => {
+      const model = request.model ?? config(c.env).defaultModel;
+      const summary = await getModel(c.env, model);
+      return { model, params: resolveGenerationParams(request, summary) };
+    });
   })
   .get('/', async (c) => {
     const parsed = ListGenerationsQuerySchema.safeParse(c.req.query());

@@ -1,0 +1,129 @@
+// An uploaded image as a stored token set: the tokenize key (image bytes + model + preprocessing), the
+// R2 pointer it names when the image was tokenized before, else the backend's /v1/encode, the token set
+// stored content-addressed. Shared by POST /v1/tokenize, /v1/variations and /v1/embeddings.
+import {
+  ApiError,
+  decodeTokens,
+  EncodeResponseSchema,
+  ErrorCode,
+  fromBase64,
+  LIMITS,
+  sha256Hex,
+  TOKENS_MEDIA_TYPE,
+  type TokenSet,
+  toBase64,
+  tokenizeKey,
+} from '@gigatok/shared';
+import { BackendError, callBackend } from './backend.ts';
+import { readBlob } from './edge-cache.ts';
+import { sniffImageType } from './image-sniff.ts';
+import { getModel } from './models.ts';
+import { mediaType } from './request-body.ts';
+import { getTokenizePointer, putTokenizePointer, tokensKey } from './storage.ts';
+import { storeTokenSet } from './token-store.ts';
+
+/**
+ * The backend's preprocessing (resize the short side, centre-crop to the model's size). Part of the
+ * tokenize key: a change of preprocessing must be a new descriptor, so old cache entries stop matching.
+ */
+export const PREPROCESSING = 'resize-short-center-crop/v1';
+
+/** Problems with the image itself, which the backend names `images.0` (its batch) and this API `image`. */
+const IMAGE_PROBLEMS: ReadonlySet<string> = new Set([
+  ErrorCode.invalid_image,
+  ErrorCode.image_too_large,
+  ErrorCode.unsupported_media_type,
+]);
+
+/** Asks the backend to encode one image; it answers GTOK (preferred) or JSON. */
+export async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array): Promise<number[][]> {
+  let response: Response;
+  try {
+    response = await callBackend(env, {
+      method: 'POST',
+      path: '/v1/encode',
+      json: { model, images: [toBase64(bytes)] },
+      accept: `${TOKENS_MEDIA_TYPE}, application/json;q=0.5`,
+    });
+  } catch (error) {
+    if (error instanceof BackendError && IMAGE_PROBLEMS.has(error.code)) {
+      throw new ApiError(error.code, error.message.replaceAll("'images.0'", "'image'"), {
+        field: 'image',
+        limit: error.limit,
+      });
+    }
+    throw error;
+  }
+  if (mediaType(response.headers.get('content-type')) === TOKENS_MEDIA_TYPE) {
+    const set = decodeTokens(new Uint8Array(await response.arrayBuffer()));
+    return [...Array(set.count).keys()].map((i) =>
+      Array.from(set.tokens.subarray(i * set.tokensPerImage, (i + 1) * set.tokensPerImage)),
+    );
+  }
+  const parsed = EncodeResponseSchema.safeParse(await response.json());
+  if (!parsed.success)
+    throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/encode with an unexpected shape');
+  return parsed.data.tokens;
+}
+
+type NativeBase64 = { fromBase64?: (text: string) => Uint8Array };
+
+/**
+ * Base64 already checked by the schema. workerd's native decoder when there is one; shared's fromBase64
+ * (also linear in time and stack) otherwise.
+ */
+export function decodeBase64(text: string): Uint8Array {
+  const native = (Uint8Array as unknown as NativeBase64).fromBase64;
+  return native ? native(text) : fromBase64(text);
+}
+
+/** Size and type checks of an uploaded image: the bytes decide what it is, a declared type is never trusted. */
+export function checkImageBytes(bytes: Uint8Array, declaredType = ''): void {
+  if (bytes.length === 0) {
+    throw new ApiError(ErrorCode.invalid_image, "'image' is empty", { field: 'image' });
+  }
+  if (bytes.length > LIMITS.maxImageBytes) {
+    throw new ApiError(ErrorCode.image_too_large, `the image must be at most ${LIMITS.maxImageBytes} bytes`, {
+      field: 'image',
+      limit: LIMITS.maxImageBytes,
+    });
+  }
+  if (!sniffImageType(bytes)) {
+    const claimed = declaredType ? ` (declared as ${declaredType})` : '';
+    throw new ApiError(ErrorCode.invalid_image, `'image' is not a PNG, JPEG, WebP or GIF file${claimed}`, {
+      field: 'image',
+    });
+  }
+}
+
+export interface ImageTokens {
+  tokenId: string;
+  set: TokenSet;
+  gtok: Uint8Array;
+  /** Whether the tokens came from R2 (the backend was not called). */
+  hit: boolean;
+}
+
+/** The token set of checked image bytes for `model`: from R2 when tokenized before, else from the backend. */
+export async function tokenizeImage(
+  env: Env,
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+  model: string,
+  bytes: Uint8Array,
+): Promise<ImageTokens> {
+  const inputKey = await tokenizeKey({
+    model,
+    preprocessing: PREPROCESSING,
+    image_sha256: await sha256Hex(bytes),
+  });
+  const pointed = await getTokenizePointer(env.ARTIFACTS, inputKey);
+  if (pointed) {
+    const blob = await readBlob(env.ARTIFACTS, tokensKey(pointed), ctx);
+    if (blob) return { tokenId: pointed, set: decodeTokens(blob.bytes), gtok: blob.bytes, hit: true };
+  }
+  const summary = await getModel(env, model);
+  const rows = await encodeOnBackend(env, model, bytes);
+  const stored = await storeTokenSet(env.ARTIFACTS, summary, rows, 1);
+  await putTokenizePointer(env.ARTIFACTS, inputKey, stored.id, model);
+  return { tokenId: stored.id, set: stored.set, gtok: stored.gtok, hit: false };
+}

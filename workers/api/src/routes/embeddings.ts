@@ -1,0 +1,76 @@
+// POST /v1/embeddings: the AR model's representation of one image (GigaTok Sec. 4 probes the AR model's
+// middle layer: linear-probe accuracy rises with the tokenizer's semantic regularization). The mean
+// hidden state at layer n_layer/2 with the null class in front, from the backend's /v1/embed, stored in R2
+// under the token set's content id, so a token set is embedded once. JSON, or with
+// Accept: application/octet-stream the vector as little-endian float32 bytes.
+import {
+  ApiError,
+  EmbeddingRequestSchema,
+  EmbedResponseSchema,
+  ErrorCode,
+  fromZodError,
+} from '@gigatok/shared';
+import { Hono } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { callBackendJson } from '../lib/backend.ts';
+import { negotiate } from '../lib/negotiate.ts';
+import { readJson } from '../lib/request-body.ts';
+import { float32Bytes, getEmbedding, putEmbedding, type StoredEmbedding } from '../lib/storage.ts';
+import { resolveTokenSource } from '../lib/token-source.ts';
+import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
+import { JSON_TYPE, notAcceptable } from './tokens.ts';
+
+export const BINARY_TYPE = 'application/octet-stream';
+
+export const embeddings = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
+  const offered = [JSON_TYPE, BINARY_TYPE] as const;
+  const answerType = negotiate(c.req.header('accept'), offered);
+  if (!answerType) throw notAcceptable(offered);
+  const parsed = EmbeddingRequestSchema.safeParse(await readJson(c.req.raw));
+  if (!parsed.success) throw fromZodError(parsed.error);
+  const source = await resolveTokenSource(c, parsed.data);
+
+  let stored: StoredEmbedding | null = await getEmbedding(c.env.ARTIFACTS, source.tokenId);
+  const hit = stored !== null;
+  if (!stored) {
+    const answer = await callBackendJson(
+      c.env,
+      { method: 'POST', path: '/v1/embed', json: { model: source.model, tokens: [source.row] } },
+      EmbedResponseSchema,
+    );
+    const vector = answer.embeddings[0];
+    if (answer.model !== source.model || answer.embeddings.length !== 1 || vector?.length !== answer.dim) {
+      throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/embed with an unexpected shape');
+    }
+    stored = { values: Float32Array.from(vector), layer: answer.layer };
+    // Write-once: a concurrent first request may have stored it already, with the same content.
+    await putEmbedding(c.env.ARTIFACTS, source.tokenId, source.model, stored);
+  }
+
+  const headers = {
+    'X-Cache': hit ? 'hit' : 'miss',
+    'X-Token-Id': source.tokenId,
+    'X-Embedding-Dim': String(stored.values.length),
+    'X-Embedding-Layer': String(stored.layer),
+    'Cache-Control': 'private, max-age=31536000, immutable',
+    Vary: 'Accept',
+  };
+  if (answerType === BINARY_TYPE) {
+    return c.body(float32Bytes(stored.values) as Uint8Array<ArrayBuffer>, 200, {
+      ...headers,
+      'Content-Type': BINARY_TYPE,
+    });
+  }
+  return c.json(
+    {
+      object: 'embedding',
+      model: source.model,
+      token_id: source.tokenId,
+      layer: stored.layer,
+      dim: stored.values.length,
+      embedding: Array.from(stored.values),
+    },
+    200,
+    headers,
+  );
+});

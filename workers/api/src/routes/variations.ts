@@ -1,0 +1,24 @@
+// POST /v1/variations: variations of an image. GigaTok's 1D tokens run coarse to fine (multi-level query
+// init), so keeping the first `keep` tokens of the source and sampling the rest keeps its layout and
+// changes its detail. The result is a generation job, with every semantics of POST /v1/generations
+// (async, webhooks, Prefer: wait, Idempotency-Key, same parameters served from R2).
+import { fromZodError, resolveVariationParams, VariationRequestSchema } from '@gigatok/shared';
+import { Hono } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { submitGeneration } from '../lib/generation-submit.ts';
+import { getModel } from '../lib/models.ts';
+import { readJson } from '../lib/request-body.ts';
+import { resolveTokenSource } from '../lib/token-source.ts';
+import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
+
+export const variations = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
+  const raw = await readJson(c.req.raw);
+  const parsed = VariationRequestSchema.safeParse(raw);
+  if (!parsed.success) throw fromZodError(parsed.error);
+  const request = parsed.data;
+  return submitGeneration(c, raw, request.webhook, async () => {
+    const source = await resolveTokenSource(c, request);
+    const summary = await getModel(c.env, source.model);
+    return { model: source.model, params: resolveVariationParams(request, summary, source.tokenId) };
+  });
+});
