@@ -102,12 +102,20 @@ def generate(
     settings: SamplingSettings,
     seed: int,
     batch_size: int = 500,
+    prefix: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Tokens int64 [N, T] for class ids [N] (image i uses uniforms (seed, i)); KV-cached steps
-    through `GPT.step`, the function the ar_step graph exports."""
+    through `GPT.step`, the function the ar_step graph exports.
+
+    `prefix` int64 [N, K] (variations): image i's tokens 0..K-1 are prefix[i], run through the cache
+    as if sampled; position p still uses u(seed, i, p), so K = 0 is plain generation and a prefix
+    equal to an image's own first tokens gives that image back (the backend's semantics)."""
     ar.eval()
     cfg = ar.config
     t = cfg.block_size
+    k = 0 if prefix is None else prefix.shape[1]
+    if prefix is not None and (prefix.shape[0] != len(class_ids) or k > t):
+        raise ValueError(f"'prefix' must be [{len(class_ids)}, K <= {t}], got {list(prefix.shape)}")
     out = []
     for start in range(0, len(class_ids), batch_size):
         cls = class_ids[start : start + batch_size]
@@ -127,6 +135,8 @@ def generate(
             logits = logits / max(settings.temperature, 1e-5)
             logits = filter_logits(logits, settings.top_k, settings.top_p)
             tok = draw(torch.softmax(logits.float(), dim=-1), u[:, p])
+            if p < k:
+                tok = prefix[start : start + n, p].to(tok.dtype)
             tokens.append(tok)
             prev = tok[:, None].repeat(2, 1) if guided else tok[:, None]
         out.append(torch.stack(tokens, dim=1))
