@@ -99,3 +99,12 @@ def test_smoke_run_on_random_models_writes_both_tables(tmp_path):
     assert "AR layer 2 of 4" in text and "raw pixels" in text
     assert docs.read_text(encoding="utf-8") == "# Default model\n\n" + text
     json.dumps(psnrs)  # plain floats
+
+
+def test_subset_is_class_balanced_seeded_and_whole_when_asked():
+    labels = np.repeat(np.arange(10), 50)  # sorted by class, as the nano splits are stored
+    picked = ev.subset(labels, 40)
+    assert np.bincount(labels[picked], minlength=10).tolist() == [4] * 10
+    assert len(set(picked.tolist())) == 40
+    assert np.array_equal(ev.subset(labels, 40), picked)
+    assert np.array_equal(ev.subset(labels, None), np.arange(500))

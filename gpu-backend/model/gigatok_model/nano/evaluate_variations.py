@@ -77,6 +77,19 @@ class ProbeRow:
     test_accuracy: float
 
 
+def subset(labels: np.ndarray, n: int | None, seed: int = SEED) -> np.ndarray:
+    """Indices of n items (all when None) spread evenly over the classes, in a seeded order. The
+    splits are stored sorted by digit, so a plain prefix would hold one class only."""
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng([seed, n])
+    classes = np.unique(labels)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    # Round-robin over the classes: class-balanced for any n.
+    order = [idx[i] for i in range(max(len(p) for p in per_class)) for idx in per_class if i < len(idx)]
+    return np.array(order[:n], dtype=np.int64)
+
+
 # ---------------------------------------------------------------------------------------------
 # Variations
 
@@ -180,8 +193,8 @@ def probe_rows(
     """One row per (name, tokenizer, AR model), each AR model reading its own tokenizer's tokens, then
     raw pixels."""
     (tr_img, tr_lab), (te_img, te_lab) = data.split("train"), data.split("test")
-    tr_img, tr_lab = tr_img[: budget.probe_train], tr_lab[: budget.probe_train]
-    te_img, te_lab = te_img[: budget.probe_test], te_lab[: budget.probe_test]
+    tr, te = subset(tr_lab, budget.probe_train), subset(te_lab, budget.probe_test)
+    tr_img, tr_lab, te_img, te_lab = tr_img[tr], tr_lab[tr], te_img[te], te_lab[te]
     ytr, yte = torch.from_numpy(tr_lab).long(), torch.from_numpy(te_lab).long()
     rows = []
     for name, tok, ar in models:
@@ -215,7 +228,7 @@ def render(
         MARK_BEGIN,
         "### Variations from a token prefix",
         "",
-        f"{budget.sources} test images x {budget.per_source} variations each, unconditional (null class), "
+        f"{budget.sources} test images (class-balanced, seeded) x {budget.per_source} variations each, unconditional (null class), "
         f"sampling {settings.label()}, seed {SEED}; PSNR of the decoded variations against the source "
         "image (uint8, as served); teacher agreement = share of variations the teacher puts in the class it "
         "gives the source (label accuracy: the source's true digit). "
@@ -270,9 +283,8 @@ def run(work: Path, budget: Budget) -> str:
     ar = train_ar.load(work / "ar-reg.pt")
     settings = recommended_settings(work)
     images, labels = data.split("test")
-    keep_rows = variation_rows(
-        tok, ar, teacher, images[: budget.sources], labels[: budget.sources], settings, budget.per_source
-    )
+    picked = subset(labels, budget.sources)
+    keep_rows = variation_rows(tok, ar, teacher, images[picked], labels[picked], settings, budget.per_source)
     models = [("semantic reg.", tok, ar)]
     # The ablation pair (tokenizer and AR model trained without semantic regularization), when present.
     if (work / "tokenizer-noreg.pt").is_file() and (work / "ar-noreg.pt").is_file():
