@@ -18,6 +18,10 @@ import {
 import { type BackoffOptions, DEFAULT_BACKOFF, sleep } from './retry.ts';
 import {
   type CreateGenerationParams,
+  type CreateVariationParams,
+  type EmbeddingParams,
+  type EmbeddingResponse,
+  EmbeddingResponseSchema,
   type Generation,
   type GenerationList,
   GenerationListSchema,
@@ -251,6 +255,48 @@ export class GigaTokClient {
     params: CreateGenerationParams,
     options: CreateGenerationOptions = {},
   ): Promise<Generation> {
+    return this.#submitJob('/v1/generations', params, options);
+  }
+
+  /**
+   * POST /v1/variations: variations of an image (keep its first tokens, sample the rest), a generation
+   * job with createGeneration's options (Idempotency-Key, `wait`); poll it with getGeneration.
+   */
+  async createVariation(
+    params: CreateVariationParams,
+    options: CreateGenerationOptions = {},
+  ): Promise<Generation> {
+    return this.#submitJob('/v1/variations', params, options);
+  }
+
+  /**
+   * POST /v1/embeddings: the AR representation of one image (base64 `image` or `token_id`) as a
+   * Float32Array; `cached` tells whether the server had it stored (X-Cache: hit).
+   */
+  async embedding(
+    params: EmbeddingParams,
+    options: RequestOptions = {},
+  ): Promise<Omit<EmbeddingResponse, 'embedding'> & { embedding: Float32Array; cached: boolean }> {
+    const response = await this.request({
+      method: 'POST',
+      path: '/v1/embeddings',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(params),
+      // Same body, same stored vector: safe to repeat.
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    const cached = response.headers.get('x-cache') === 'hit';
+    const body = await readJson(response, EmbeddingResponseSchema);
+    return { ...body, embedding: Float32Array.from(body.embedding), cached };
+  }
+
+  async #submitJob(
+    path: string,
+    params: CreateGenerationParams | CreateVariationParams,
+    options: CreateGenerationOptions,
+  ): Promise<Generation> {
     const key =
       options.idempotencyKey === false ? undefined : (options.idempotencyKey ?? crypto.randomUUID());
     const wait = options.wait;
@@ -261,7 +307,7 @@ export class GigaTokClient {
     const timeoutMs = Math.max(options.timeoutMs ?? this.#transport.timeoutMs, (wait ?? 0) * 1000 + 15_000);
     const response = await this.request({
       method: 'POST',
-      path: '/v1/generations',
+      path,
       headers: {
         'content-type': 'application/json',
         'idempotency-key': key,

@@ -47,6 +47,9 @@ export {
 export { parseRetryAfter } from './retry.ts';
 export {
   type CreateGenerationParams,
+  type CreateVariationParams,
+  type EmbeddingParams,
+  type EmbeddingResponse,
   type Generation,
   type GenerationList,
   type GenerationStatus,

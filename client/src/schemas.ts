@@ -2,9 +2,17 @@
 // names the client's signatures read best with. Nothing is redefined here; only re-exported.
 
 import type { Generation } from '@gigatok/shared';
-import { type GenerationRequestSchema, type GenerationStatus, TERMINAL_STATUSES } from '@gigatok/shared';
+import {
+  type EmbeddingRequestSchema,
+  type GenerationRequestSchema,
+  type GenerationStatus,
+  TERMINAL_STATUSES,
+  type VariationRequestSchema,
+} from '@gigatok/shared';
 
 export {
+  type EmbeddingResponse,
+  EmbeddingResponseSchema,
   type Generation,
   type GenerationList,
   GenerationListSchema,
@@ -21,6 +29,12 @@ export {
 
 /** The body of POST /v1/generations as the caller writes it (zod input type: every field optional). */
 export type CreateGenerationParams = (typeof GenerationRequestSchema)['_zod']['input'];
+
+/** The body of POST /v1/variations (image as base64, or token_id; keep or keep_fraction). */
+export type CreateVariationParams = (typeof VariationRequestSchema)['_zod']['input'];
+
+/** The body of POST /v1/embeddings. */
+export type EmbeddingParams = (typeof EmbeddingRequestSchema)['_zod']['input'];
 
 export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
 

@@ -427,3 +427,45 @@ describe('webhooks', () => {
     ).toThrow();
   });
 });
+
+describe('variations and embeddings', () => {
+  it('submits a variation to /v1/variations with an Idempotency-Key and Prefer: wait, and types its problems', async () => {
+    api.script({
+      status: 400,
+      headers: { 'content-type': 'application/problem+json' },
+      body: problemBody('invalid_parameter', "'keep' must be in [0, 31], got 40", 'keep'),
+    });
+    const tokenId = `tok_${'a'.repeat(32)}`;
+    const error = await client()
+      .createVariation({ token_id: tokenId, keep: 40 }, { wait: 5, idempotencyKey: 'k-1' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokApiError);
+    expect(error).toMatchObject({ status: 400, code: 'invalid_parameter', field: 'keep' });
+    const [sent] = requestsTo('/v1/variations');
+    expect(sent!.method).toBe('POST');
+    expect(sent!.headers['idempotency-key']).toBe('k-1');
+    expect(sent!.headers.prefer).toBe('wait=5');
+    expect(JSON.parse(new TextDecoder().decode(sent!.body))).toEqual({ token_id: tokenId, keep: 40 });
+  });
+
+  it('reads an embedding as a Float32Array and reports whether it was stored', async () => {
+    const tokenId = `tok_${'b'.repeat(32)}`;
+    const body = {
+      object: 'embedding',
+      model: MODEL.id,
+      token_id: tokenId,
+      layer: 2,
+      dim: 3,
+      embedding: [0.5, -1.25, 3],
+    };
+    api.script({
+      status: 200,
+      headers: { 'content-type': 'application/json', 'x-cache': 'hit' },
+      body: JSON.stringify(body),
+    });
+    const result = await client().embedding({ token_id: tokenId });
+    expect(result).toMatchObject({ model: MODEL.id, token_id: tokenId, layer: 2, dim: 3, cached: true });
+    expect(result.embedding).toEqual(Float32Array.of(0.5, -1.25, 3));
+    expect(requestsTo('/v1/embeddings')).toHaveLength(1);
+  });
+});
