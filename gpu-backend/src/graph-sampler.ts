@@ -220,9 +220,14 @@ export class GraphSampler {
       ...(request.prefixes === undefined ? {} : { prefix: request.prefixes[i] ?? [] }),
     }));
     try {
-      // Checked per request (each row alone: prefix lengths may differ within a request), so a bad
-      // request fails alone instead of failing a shared run.
-      for (const row of rows) generateFeeds(spec, [row]);
+      // Checked per request, so a bad request fails alone instead of failing a shared run; rows with
+      // other prefix lengths than the first (they run separately) are checked by length group.
+      const K = rows[0]?.prefix?.length ?? 0;
+      generateFeeds(
+        spec,
+        rows.filter((r) => (r.prefix?.length ?? 0) === K),
+      );
+      for (const row of rows) if ((row.prefix?.length ?? 0) !== K) generateFeeds(spec, [row]);
     } catch (error) {
       return Promise.reject(error);
     }
