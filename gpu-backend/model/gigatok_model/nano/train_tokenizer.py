@@ -11,6 +11,15 @@ recovers. Two standard remedies fix it: the first `ae_warmup` steps train a cont
 autoencoder (the decoder gets the unit latents themselves), after which the codebook is seeded
 with latents of the batch; and codes that go unused are restarted on current latents (the "random
 restart" of Jukebox, Dhariwal et al. 2020, Sec. 3.1).
+
+What limits a CPU-budget run is how fast spatial detail starts to flow through the Q-Former
+bottleneck: a CNN-only autoencoder of the same conv layers reaches MSE 0.025 in 150 steps, while
+through the Q-Formers the reconstructions stay at the mean digit shape for hundreds of steps.
+`nano_init` shortens that phase: PyTorch's default fan-in init for convs and linears instead of
+the public truncated normal(0.02), which is meant for wide layers trained for days (continuous
+phase, step 150: MSE 0.072 with it, 0.095 without). Tried and not kept: a higher peak LR (6e-4:
+0.095), decoder 2D queries started from the tokens whose multi-level block covers them (0.072,
+no better than starting from the first token).
 """
 
 from __future__ import annotations
@@ -118,6 +127,15 @@ class CodeRestarter:
         self.restarted += dead.numel()
 
 
+@torch.no_grad()
+def nano_init(tok: GigaTok) -> GigaTok:
+    """Fan-in (PyTorch default) init of every conv and linear layer; see the module docstring."""
+    for m in tok.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.reset_parameters()
+    return tok
+
+
 def continuous_forward(tok: GigaTok, x: torch.Tensor, semantic: bool):
     """The autoencoder without quantization: unit latents [n, d] go straight to the decoder."""
     h = tok.encode_latent(x)
@@ -147,7 +165,7 @@ def train(
     gen = setup_torch(recipe.seed)
     clock = Clock()
     cfg = tokenizer_config("nano")
-    tok = GigaTok(cfg).train()
+    tok = nano_init(GigaTok(cfg)).train()
     ema = copy.deepcopy(tok).eval().requires_grad_(False)
     semantic = recipe.semantic_weight > 0
     if semantic and teacher is None:
