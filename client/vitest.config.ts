@@ -9,7 +9,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     // Generous: CLI runs start a TypeScript toolchain each, and the machine is shared.
-    testTimeout: 30_000,
+    testTimeout: 120_000,
     // CLI runs are child processes compiling TypeScript on start: two at a time is what two cores take.
     maxConcurrency: 2,
   },

@@ -39,7 +39,8 @@ async function setup(options: FakeApiOptions = {}) {
         {
           cwd: dir,
           env: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)),
-          timeout: 25_000,
+          // A CLI run starts node + tsx; on a loaded machine that alone has taken over 25 s.
+          timeout: 90_000,
         },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
