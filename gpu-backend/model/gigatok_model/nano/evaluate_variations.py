@@ -268,7 +268,12 @@ def replace_block(text: str, block: str) -> str:
 
 
 def recommended_settings(work: Path) -> SamplingSettings:
-    """The exported model's sampling_defaults when the work dir has the model, else the defaults."""
+    """The run's chosen sampling settings: results.json of a full run, else the manifest a smoke
+    run exports into the work dir, else the defaults. (The table in docs/default-model.md of
+    2026-11-28 predates the results.json lookup and used the defaults; its header says so.)"""
+    results = work / "results.json"
+    if results.is_file():
+        return SamplingSettings(**json.loads(results.read_text())["recommended"])
     manifest = work / "model" / "manifest.json"
     if manifest.is_file():
         return SamplingSettings(**json.loads(manifest.read_text())["sampling_defaults"])
