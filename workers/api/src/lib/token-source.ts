@@ -15,35 +15,47 @@ export interface TokenSource {
   row: number[];
 }
 
+/**
+ * The one row of a token set the caller owns (field `token_id`). Another tenant's id answers
+ * exactly like an id that does not exist; `model`, when given, must be the set's model.
+ */
+export async function ownedTokenRow(
+  c: Context<AppEnv>,
+  tokenId: string,
+  model: string | undefined,
+): Promise<TokenSource> {
+  const { tenantId } = c.get('caller');
+  const blob = (await owns(c.env.DB, tenantId, tokenId))
+    ? await readBlob(c.env.ARTIFACTS, tokensKey(tokenId), c.executionCtx)
+    : null;
+  if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${tokenId}'`, { field: 'token_id' });
+  const set = decodeTokens(blob.bytes);
+  if (model !== undefined && model !== set.model) {
+    throw new ApiError(
+      ErrorCode.invalid_parameter,
+      `'model' must match the token set's model '${set.model}', got '${model}'`,
+      { field: 'model' },
+    );
+  }
+  if (set.count !== 1) {
+    throw new ApiError(
+      ErrorCode.invalid_tokens,
+      `token set '${tokenId}' holds ${set.count} images; one is required`,
+      {
+        field: 'token_id',
+        limit: 1,
+      },
+    );
+  }
+  return { model: set.model, tokenId, row: tokenRows(set.tokens, set.tokensPerImage)[0]! };
+}
+
 export async function resolveTokenSource(
   c: Context<AppEnv>,
   body: { image?: string | undefined; token_id?: string | undefined; model?: string | undefined },
 ): Promise<TokenSource> {
   const { tenantId } = c.get('caller');
-  if (body.token_id !== undefined) {
-    const tokenId = body.token_id;
-    // Another tenant's id answers exactly like an id that does not exist.
-    const blob = (await owns(c.env.DB, tenantId, tokenId))
-      ? await readBlob(c.env.ARTIFACTS, tokensKey(tokenId), c.executionCtx)
-      : null;
-    if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${tokenId}'`, { field: 'token_id' });
-    const set = decodeTokens(blob.bytes);
-    if (body.model !== undefined && body.model !== set.model) {
-      throw new ApiError(
-        ErrorCode.invalid_parameter,
-        `'model' must match the token set's model '${set.model}', got '${body.model}'`,
-        { field: 'model' },
-      );
-    }
-    if (set.count !== 1) {
-      throw new ApiError(
-        ErrorCode.invalid_tokens,
-        `token set '${tokenId}' holds ${set.count} images; one is required`,
-        { field: 'token_id', limit: 1 },
-      );
-    }
-    return { model: set.model, tokenId, row: tokenRows(set.tokens, set.tokensPerImage)[0]! };
-  }
+  if (body.token_id !== undefined) return ownedTokenRow(c, body.token_id, body.model);
   const bytes = decodeBase64(body.image!);
   checkImageBytes(bytes);
   const model = body.model ?? config(c.env).defaultModel;
