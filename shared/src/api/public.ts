@@ -187,6 +187,19 @@ export const OutputOptionsSchema = z
     description: 'Whether to render images (default true) and in which format (png).',
   });
 
+/** Fields every generation job takes (POST /v1/generations and POST /v1/variations). */
+const generationJobFields = {
+  count: intField('count', 1, LIMITS.maxCount).optional(),
+  seed: intField('seed', 0, LIMITS.maxSeed).optional(),
+  cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale).optional(),
+  cfg_schedule: CfgScheduleSchema.optional(),
+  temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }).optional(),
+  top_k: intField('top_k', 0, LIMITS.maxCodebookSize).optional(),
+  top_p: numberField('top_p', 0, 1, { minExclusive: true }).optional(),
+  output: OutputOptionsSchema.optional(),
+  webhook: WebhookSubscriptionSchema.optional(),
+};
+
 export const GenerationRequestSchema = z
   .strictObject({
     model: ModelIdSchema.optional(),
@@ -203,15 +216,7 @@ export const GenerationRequestSchema = z
           }),
       ])
       .optional(),
-    count: intField('count', 1, LIMITS.maxCount).optional(),
-    seed: intField('seed', 0, LIMITS.maxSeed).optional(),
-    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale).optional(),
-    cfg_schedule: CfgScheduleSchema.optional(),
-    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }).optional(),
-    top_k: intField('top_k', 0, LIMITS.maxCodebookSize).optional(),
-    top_p: numberField('top_p', 0, 1, { minExclusive: true }).optional(),
-    output: OutputOptionsSchema.optional(),
-    webhook: WebhookSubscriptionSchema.optional(),
+    ...generationJobFields,
   })
   .superRefine((body, ctx) => {
     if (Array.isArray(body.class_id) && body.count !== undefined && body.count !== body.class_id.length) {
@@ -351,15 +356,7 @@ export const VariationRequestSchema = z
     keep: intField('keep', 0, LIMITS.maxTokensPerImage - 1).optional(),
     keep_fraction: numberField('keep_fraction', 0, 1).optional(),
     class_id: z.union([classId, z.null()]).optional(),
-    count: intField('count', 1, LIMITS.maxCount).optional(),
-    seed: intField('seed', 0, LIMITS.maxSeed).optional(),
-    cfg_scale: numberField('cfg_scale', 0, LIMITS.maxCfgScale).optional(),
-    cfg_schedule: CfgScheduleSchema.optional(),
-    temperature: numberField('temperature', 0, LIMITS.maxTemperature, { minExclusive: true }).optional(),
-    top_k: intField('top_k', 0, LIMITS.maxCodebookSize).optional(),
-    top_p: numberField('top_p', 0, 1, { minExclusive: true }).optional(),
-    output: OutputOptionsSchema.optional(),
-    webhook: WebhookSubscriptionSchema.optional(),
+    ...generationJobFields,
   })
   .superRefine((body, ctx) => {
     oneSource(body, ctx);
