@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import QFormerSize, TokenizerConfig, multi_level_blocks
+from .configs import QFormerSize, TokenizerConfig, covering_tokens, multi_level_blocks
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -298,7 +298,9 @@ class QFormerEncoder(nn.Module):
 
 class QFormerDecoder(nn.Module):
     """T 1D tokens -> g*g 2D features: learned 2D query positions cross-attend to the tokens
-    (public `ViTDecoder`; queries start as the first token, as with every 2D-init flag off)."""
+    (public `ViTDecoder`). Queries start as the first token (`decoder_query_init="first_token"`,
+    the public model with every 2D-init flag off) or as the finest token covering each cell
+    (`"covering_token"`, the nano default model)."""
 
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
@@ -306,6 +308,12 @@ class QFormerDecoder(nn.Module):
         self.width = size.width
         self.grid = cfg.grid_size
         self.distill_depth = cfg.distill_depth
+        # A constant gather index (a buffer would change the public checkpoint's keys).
+        self.query_source = (
+            covering_tokens(cfg.num_latent_tokens, cfg.grid_size)
+            if cfg.decoder_query_init == "covering_token"
+            else None
+        )
         self.decoder_embed = nn.Linear(cfg.z_channels, size.width)
         self.ln_pre = nn.LayerNorm(cfg.z_channels)
         self.positional_embedding = _pos_param(self.grid**2, size.width)
@@ -331,7 +339,10 @@ class QFormerDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """[B, z, 1, T] -> ([B, z, g, g], inner features [B, g*g, width] after `distill_depth`)."""
         x = self.decoder_embed(self.ln_pre(z.flatten(2).transpose(1, 2)))
-        q = x[:, :1].expand(-1, self.grid * self.grid, -1)
+        if self.query_source is None:
+            q = x[:, :1].expand(-1, self.grid * self.grid, -1)
+        else:
+            q = x[:, self.query_source]
         qpos = self.positional_embedding.transpose(0, 1)
         pos = self.latent_token_positional_embedding[: x.shape[1]].transpose(0, 1)
         inner = None

@@ -1,5 +1,6 @@
 """ONNX export of small random models: contract I/O, manifest, parity, external data, fp16, CLI."""
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -123,6 +124,14 @@ def test_large_graphs_keep_weights_in_one_external_data_file(tiny_models, tmp_pa
     assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
     assert (tmp_path / "decoder.onnx").stat().st_size < 0.2 * (tmp_path / "decoder.onnx.data").stat().st_size
     report = verify_model_dir(tmp_path, *tiny_models)
+    assert report.ok, report.table()
+
+
+def test_covering_token_decoder_queries_export_and_match_pytorch(tiny_cfgs, tmp_path):
+    tc, ac = tiny_cfgs
+    tok = random_tokenizer(dataclasses.replace(tc, decoder_query_init="covering_token"), 0)
+    result = export_model_dir(tok, random_ar(ac, 0), tmp_path, model_id="tiny-cover", log=lambda *_: None)
+    report = verify_model_dir(tmp_path, result.tokenizer, result.ar)
     assert report.ok, report.table()
 
 

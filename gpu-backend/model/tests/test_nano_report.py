@@ -36,3 +36,9 @@ def test_differences_inside_the_seed_spread_are_not_called_an_improvement():
 def test_higher_fid_in_both_settings_is_a_no():
     text = report.verdict(row(23.0, (5.0, 5.1), (6.0, 6.1)), row(23.0, (2.0, 2.1), (3.0, 3.1)))
     assert text.startswith("**No**")
+
+
+def test_the_shipped_stages_are_held_to_the_sixty_minute_budget():
+    assert "(met)" in report.shipped_time({"shipped": {"wall_s": 3500.0, "cpu_s": 6900.0}})
+    assert "(NOT met)" in report.shipped_time({"shipped": {"wall_s": 3700.0, "cpu_s": 7000.0}})
+    assert report.shipped_time({}) == ""  # results from before the split

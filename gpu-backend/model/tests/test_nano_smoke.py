@@ -33,8 +33,9 @@ def test_smoke_run_writes_a_model_directory_results_and_report(tmp_path):
     }
 
     results = json.loads((tmp_path / "results.json").read_text())
-    for key in ("teacher", "tokenizer-reg", "tokenizer-noreg", "ar-reg", "ar-noreg", "export", "evaluate"):
+    for key in train_all.SHIPPED_STAGES + ("tokenizer-noreg", "ar-noreg", "evaluate-noreg", "shipped", "total"):
         assert key in results["times"]
+    assert results["ablation"] is True  # --smoke always covers the ablation path
     assert [r["tokenizer"] for r in results["rows"]] == [
         "semantic reg. (shipped)",
         "no semantic reg. (ablation)",

@@ -1,13 +1,17 @@
 """The tokenizer's pieces behave as the public GigaTok code does."""
 
+import dataclasses
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from gigatok_model.configs import multi_level_blocks, tokenizer_config
+from gigatok_model.configs import QFormerSize, covering_tokens, multi_level_blocks, tokenizer_config
 from gigatok_model.export import smooth_images
 from gigatok_model.tokenizer import (
     AdaptiveGroupNorm,
     GigaTok,
+    QFormerDecoder,
     QFormerEncoder,
     depth_to_space,
     rotation_trick,
@@ -35,6 +39,44 @@ def test_multi_level_queries_equal_shape_derived_average_pooling():
     torch.testing.assert_close(got, want)
     # Group 0 is the global mean; the last group's first block is the top-left corner.
     torch.testing.assert_close(got[:, 0], x.mean(dim=1))
+
+
+def test_covering_tokens_point_each_grid_cell_at_the_finest_block_over_it():
+    # nano: 32 tokens, the finest group is 16 tokens on a 4x4 block grid over the 8x8 cells.
+    cover = covering_tokens(32, 8)
+    assert len(cover) == 64
+    assert cover[0] == cover[1] == cover[8] == cover[9] == 16  # top-left 2x2 cells: block 0
+    assert cover[63] == 31 and cover[7] == 19 and cover[56] == 28
+    # 64 tokens: the finest group is 32 blocks of 4 rows x 8 columns, each 2 cells tall.
+    cover = covering_tokens(64, 8)
+    assert cover[:8] == list(range(32, 40)) and cover[8:16] == list(range(32, 40))
+    # The same blocks the encoder pools for its finest queries: a block's mean is its token's query.
+    cfg = tokenizer_config("nano")
+    x = torch.randn(1, 64, 3)
+    finest = QFormerEncoder(cfg).multi_level_queries(x)[0, 16:]
+    for token in range(16, 32):
+        cells = [i for i, t in enumerate(covering_tokens(32, 8)) if t == token]
+        torch.testing.assert_close(finest[token - 16], x[0, cells].mean(dim=0))
+
+
+@pytest.mark.parametrize("init", ["first_token", "covering_token"])
+def test_decoder_queries_start_from_the_configured_tokens(init):
+    cfg = dataclasses.replace(
+        tokenizer_config("nano"), decoder=QFormerSize(32, 0, 2), distill_depth=None, decoder_query_init=init
+    )
+    dec = QFormerDecoder(cfg).eval()
+    z = torch.randn(2, cfg.z_channels, 1, cfg.num_latent_tokens)
+    # With no layers the output is conv_out(ln_post(initial queries)).
+    x = dec.decoder_embed(dec.ln_pre(z.flatten(2).transpose(1, 2)))
+    src = covering_tokens(32, 8) if init == "covering_token" else [0] * 64
+    q = dec.ln_post(x[:, src]).transpose(1, 2).reshape(2, 32, 8, 8)
+    torch.testing.assert_close(dec(z)[0], dec.conv_out(q))
+
+
+def test_an_unknown_decoder_query_init_is_refused():
+    cfg = dataclasses.replace(tokenizer_config("nano"), decoder_query_init="learned")
+    with pytest.raises(ValueError, match="decoder_query_init"):
+        cfg.validate()
 
 
 def test_depth_to_space_is_dcr_ordered():
