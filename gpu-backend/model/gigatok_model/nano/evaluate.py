@@ -215,18 +215,20 @@ def main() -> None:
         print(sweep_table(results, recommended))
     else:
         recommended = SamplingSettings(**json.loads(args.manifest.read_text())["sampling_defaults"])
-    rows = [
-        evaluate_variant("semantic reg.", tok_reg, ar_reg, teacher, data, recommended, ref),
-        evaluate_variant(
-            "no semantic reg.",
-            train_tokenizer.load(work / "tokenizer-noreg.pt"),
-            train_ar.load(work / "ar-noreg.pt"),
-            teacher,
-            data,
-            recommended,
-            ref,
-        ),
-    ]
+    rows = [evaluate_variant("semantic reg.", tok_reg, ar_reg, teacher, data, recommended, ref)]
+    # The ablation pair, when the work dir has it (`train_all --ablation`).
+    if (work / "tokenizer-noreg.pt").is_file() and (work / "ar-noreg.pt").is_file():
+        rows.append(
+            evaluate_variant(
+                "no semantic reg.",
+                train_tokenizer.load(work / "tokenizer-noreg.pt"),
+                train_ar.load(work / "ar-noreg.pt"),
+                teacher,
+                data,
+                recommended,
+                ref,
+            )
+        )
     print(results_table(rows, recommended))
     print(f"reference FID (1,000 real train images vs test): {reference_fid(teacher, data, ref):.2f}")
 
