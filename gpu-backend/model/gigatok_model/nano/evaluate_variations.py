@@ -269,8 +269,7 @@ def replace_block(text: str, block: str) -> str:
 
 def recommended_settings(work: Path) -> SamplingSettings:
     """The run's chosen sampling settings: results.json of a full run, else the manifest a smoke
-    run exports into the work dir, else the defaults. (The table in docs/default-model.md of
-    2026-11-28 predates the results.json lookup and used the defaults; its header says so.)"""
+    run exports into the work dir, else the defaults. The table's header names the settings used."""
     results = work / "results.json"
     if results.is_file():
         return SamplingSettings(**json.loads(results.read_text())["recommended"])
