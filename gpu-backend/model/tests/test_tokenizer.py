@@ -48,14 +48,14 @@ def test_covering_tokens_point_each_grid_cell_at_the_finest_block_over_it():
     assert cover[0] == cover[1] == cover[8] == cover[9] == 16  # top-left 2x2 cells: block 0
     assert cover[63] == 31 and cover[7] == 19 and cover[56] == 28
     # 64 tokens: the finest group is 32 blocks of 4 rows x 8 columns, each 2 cells tall.
-    cover = covering_tokens(64, 8)
-    assert cover[:8] == list(range(32, 40)) and cover[8:16] == list(range(32, 40))
+    cover64 = covering_tokens(64, 8)
+    assert cover64[:8] == list(range(32, 40)) and cover64[8:16] == list(range(32, 40))
     # The same blocks the encoder pools for its finest queries: a block's mean is its token's query.
     cfg = tokenizer_config("nano")
     x = torch.randn(1, 64, 3)
     finest = QFormerEncoder(cfg).multi_level_queries(x)[0, 16:]
     for token in range(16, 32):
-        cells = [i for i, t in enumerate(covering_tokens(32, 8)) if t == token]
+        cells = [i for i, t in enumerate(cover) if t == token]
         torch.testing.assert_close(finest[token - 16], x[0, cells].mean(dim=0))
 
 

@@ -197,6 +197,15 @@ def reference_fid(teacher: nano_teacher.Teacher, data: nano_data.NanoData, ref_p
     return metrics.frechet_distance(teacher_view(teacher, x_tr[np.sort(pick)]).pooled.numpy(), ref_pooled)
 
 
+def ablation_pair(work: Path) -> tuple[GigaTok, GPT] | None:
+    """The tokenizer and AR model trained without semantic regularization (`train_all
+    --ablation`), or None when the work dir lacks either checkpoint."""
+    tok, ar = work / "tokenizer-noreg.pt", work / "ar-noreg.pt"
+    if not (tok.is_file() and ar.is_file()):
+        return None
+    return train_tokenizer.load(tok), train_ar.load(ar)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work-dir", type=Path, default=nano_data.DEFAULT_WORK_DIR)
@@ -216,19 +225,9 @@ def main() -> None:
     else:
         recommended = SamplingSettings(**json.loads(args.manifest.read_text())["sampling_defaults"])
     rows = [evaluate_variant("semantic reg.", tok_reg, ar_reg, teacher, data, recommended, ref)]
-    # The ablation pair, when the work dir has it (`train_all --ablation`).
-    if (work / "tokenizer-noreg.pt").is_file() and (work / "ar-noreg.pt").is_file():
-        rows.append(
-            evaluate_variant(
-                "no semantic reg.",
-                train_tokenizer.load(work / "tokenizer-noreg.pt"),
-                train_ar.load(work / "ar-noreg.pt"),
-                teacher,
-                data,
-                recommended,
-                ref,
-            )
-        )
+    ablation = ablation_pair(work)
+    if ablation is not None:
+        rows.append(evaluate_variant("no semantic reg.", *ablation, teacher, data, recommended, ref))
     print(results_table(rows, recommended))
     print(f"reference FID (1,000 real train images vs test): {reference_fid(teacher, data, ref):.2f}")
 

@@ -36,7 +36,7 @@ from . import data as nano_data
 from . import metrics, sampling
 from . import teacher as nano_teacher
 from . import train_ar, train_tokenizer
-from .evaluate import decode_u8, teacher_view
+from .evaluate import ablation_pair, decode_u8, teacher_view
 from .sampling import SamplingSettings
 from .util import log, setup_torch
 
@@ -290,15 +290,9 @@ def run(work: Path, budget: Budget) -> str:
     picked = subset(labels, budget.sources)
     keep_rows = variation_rows(tok, ar, teacher, images[picked], labels[picked], settings, budget.per_source)
     models = [("semantic reg.", tok, ar)]
-    # The ablation pair (tokenizer and AR model trained without semantic regularization), when present.
-    if (work / "tokenizer-noreg.pt").is_file() and (work / "ar-noreg.pt").is_file():
-        models.append(
-            (
-                "no semantic reg.",
-                train_tokenizer.load(work / "tokenizer-noreg.pt"),
-                train_ar.load(work / "ar-noreg.pt"),
-            )
-        )
+    ablation = ablation_pair(work)
+    if ablation is not None:
+        models.append(("no semantic reg.", *ablation))
     probe = probe_rows(models, data, budget)
     n_train = len(data.train_idx) if budget.probe_train is None else min(budget.probe_train, len(data.train_idx))
     n_test = len(data.test_idx) if budget.probe_test is None else min(budget.probe_test, len(data.test_idx))
