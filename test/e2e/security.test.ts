@@ -225,7 +225,7 @@ describe('constant-time comparisons', () => {
     },
     {
       file: 'workers/api/src/middleware/auth.ts',
-      uses: /findKeyByHash\(c\.env\.DB, await hashApiKey\(secret\)\)/,
+      uses: /lookupApiKey\(c\.env, c\.executionCtx, await hashApiKey\(secret\)\)/,
       what: 'API keys: looked up by SHA-256 digest, the secret itself is never compared',
     },
     {

@@ -40,6 +40,9 @@ export default defineConfig({
                 // Short deadlines so timeout paths run in milliseconds, not the production 30 s.
                 BACKEND_TIMEOUT_MS: '500',
                 GENERATE_TIMEOUT_MS: '2000',
+                // A checked API key is trusted for 1 s here (30 s in wrangler.toml), so the revocation
+                // bound is tested in about a second.
+                AUTH_CACHE_TTL_SECONDS: '1',
                 TEST_MIGRATIONS: await readD1Migrations(here('./migrations')),
               },
             },

@@ -1,5 +1,6 @@
 // The Worker's binding types (generated Env plus the secrets wrangler cannot see) and the typed
 // variables that middleware hands to route handlers.
+import type { ServerTiming } from './lib/server-timing.ts';
 
 declare global {
   namespace Cloudflare {
@@ -22,5 +23,5 @@ export interface Caller {
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: { caller: Caller };
+  Variables: { caller: Caller; timing: ServerTiming };
 };

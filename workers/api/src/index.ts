@@ -5,6 +5,7 @@ import type { AppEnv } from './env.ts';
 import { renderError, renderNotFound } from './lib/error-boundary.ts';
 import { requireApiKey } from './middleware/auth.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
+import { serverTiming } from './middleware/server-timing.ts';
 import { queue } from './queue.ts';
 import { admin } from './routes/admin.ts';
 import { detokenize } from './routes/detokenize.ts';
@@ -21,6 +22,9 @@ import { webhooks } from './routes/webhooks.ts';
 import { scheduled } from './scheduled.ts';
 
 const app = new Hono<AppEnv>();
+
+// Outermost: every answer, errors and 404s included, carries Server-Timing.
+app.use(serverTiming);
 
 // No API key: liveness, the API description, and the admin routes (their own token; they answer 404
 // unless the ADMIN_TOKEN secret is set).

@@ -98,11 +98,16 @@ describe('POST /v1/generations', () => {
     expect(again.job!.result).toEqual(first.job!.result);
     expect(backend.generateCalls(seed)).toHaveLength(1);
 
-    // Another tenant asking for the same parameters gets the result too, and may then read it.
-    const other = await create(bob.key, body);
-    expect(other.job).toMatchObject({ cached: true });
+    // Another tenant's identical request is not answered from Alice's history: the backend runs it
+    // again (cached: false), with the same tokens; Bob's own repeat is then his cache hit.
+    const other = await create(bob.key, body, { prefer: 'wait=10' });
+    expect(other.job).toMatchObject({ status: 'succeeded', cached: false });
+    expect(other.job!.result).toEqual(first.job!.result);
+    expect(backend.generateCalls(seed)).toHaveLength(2);
     expect((await api(bob.key, other.job!.result!.images[0]!.image_url!)).status).toBe(200);
-    expect(backend.generateCalls(seed)).toHaveLength(1);
+    const bobAgain = await create(bob.key, body);
+    expect(bobAgain.job).toMatchObject({ status: 'succeeded', cached: true });
+    expect(backend.generateCalls(seed)).toHaveLength(2);
   });
 
   it('gives the same tokens for the same seed even when only the output options differ', async () => {

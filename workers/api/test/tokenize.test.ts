@@ -387,12 +387,21 @@ describe('GET /v1/tokens/{id}', () => {
     expect(await response.json()).toMatchObject({ code: 'not_found' });
   });
 
-  it('gives the other tenant access once it tokenizes the same image itself', async () => {
+  it('gives the other tenant access once it tokenizes the same image itself, as its own miss', async () => {
     const image = await testPng(seed++);
     const own = (await (await tokenizeRaw(alice.key, image)).json()) as TokensBody;
     expect((await api(bob.key, `/v1/tokens/${own.id}`)).status).toBe(404);
-    expect((await tokenizeRaw(bob.key, image)).headers.get('x-cache')).toBe('hit');
+    // Bob's history has no such image: a miss, and the backend encodes it again (same tokens, same id).
+    const encodes = backend.count('/v1/encode');
+    const bobs = await tokenizeRaw(bob.key, image);
+    expect(bobs.headers.get('x-cache')).toBe('miss');
+    expect(((await bobs.json()) as TokensBody).id).toBe(own.id);
+    expect(backend.count('/v1/encode')).toBe(encodes + 1);
     expect((await api(bob.key, `/v1/tokens/${own.id}`)).status).toBe(200);
+    // Each tenant's own repeat is a hit.
+    expect((await tokenizeRaw(bob.key, image)).headers.get('x-cache')).toBe('hit');
+    expect((await tokenizeRaw(alice.key, image)).headers.get('x-cache')).toBe('hit');
+    expect(backend.count('/v1/encode')).toBe(encodes + 1);
   });
 
   it('answers 404 for malformed and unknown ids', async () => {

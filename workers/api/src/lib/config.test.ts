@@ -26,4 +26,15 @@ describe('config', () => {
       expect(() => config({ ...base, WEBHOOK_RETRY_DELAYS: bad }), bad).toThrow(/var WEBHOOK_RETRY_DELAYS/);
     }
   });
+
+  it('trusts a checked API key for AUTH_CACHE_TTL_SECONDS (default 30 s, 0 to 60)', () => {
+    expect(config({ ...base }).authCacheTtlMs).toBe(30_000);
+    expect(config({ ...base, AUTH_CACHE_TTL_SECONDS: '0' }).authCacheTtlMs).toBe(0);
+    expect(config({ ...base, AUTH_CACHE_TTL_SECONDS: '0.5' }).authCacheTtlMs).toBe(500);
+    for (const bad of ['61', '-1', 'x']) {
+      expect(() => config({ ...base, AUTH_CACHE_TTL_SECONDS: bad }), bad).toThrow(
+        /var AUTH_CACHE_TTL_SECONDS must be a number of seconds in \[0, 60\]/,
+      );
+    }
+  });
 });

@@ -10,6 +10,11 @@ export interface Config {
   defaultModel: string;
   /** Seconds between webhook attempts (its length is the number of retries); undefined: the built-in schedule. */
   webhookRetryDelays: readonly number[] | undefined;
+  /**
+   * How long a checked API key is trusted without asking D1 again (isolate and colo caches): the
+   * bound on how long a revoked key keeps working. 0 checks D1 on every request.
+   */
+  authCacheTtlMs: number;
 }
 
 function positiveInt(env: Env, name: keyof Env & string): number {
@@ -40,6 +45,22 @@ function delayList(env: Env, name: 'WEBHOOK_RETRY_DELAYS'): number[] | undefined
   return values;
 }
 
+/** The longest revocation delay this API accepts (docs/architecture.md, API keys). */
+export const MAX_AUTH_CACHE_TTL_SECONDS = 60;
+const DEFAULT_AUTH_CACHE_TTL_SECONDS = 30;
+
+function authCacheTtlSeconds(env: Env): number {
+  const raw = env.AUTH_CACHE_TTL_SECONDS;
+  if (raw === undefined || raw === '') return DEFAULT_AUTH_CACHE_TTL_SECONDS;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > MAX_AUTH_CACHE_TTL_SECONDS) {
+    throw new Error(
+      `var AUTH_CACHE_TTL_SECONDS must be a number of seconds in [0, ${MAX_AUTH_CACHE_TTL_SECONDS}], got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
 const cache = new WeakMap<Env, Config>();
 
 export function config(env: Env): Config {
@@ -61,6 +82,7 @@ export function config(env: Env): Config {
     allowInsecureWebhooks: env.ALLOW_INSECURE_WEBHOOKS === '1',
     defaultModel: env.DEFAULT_MODEL,
     webhookRetryDelays: delayList(env, 'WEBHOOK_RETRY_DELAYS'),
+    authCacheTtlMs: authCacheTtlSeconds(env) * 1000,
   });
   cache.set(env, value);
   return value;

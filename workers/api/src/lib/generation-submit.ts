@@ -36,8 +36,6 @@ import {
 } from './jobs.ts';
 import { emitEvent } from './webhook-delivery.ts';
 
-const POLL_MS = 250;
-
 /** The answer for a job: 201 once it is finished (the result is there), else 202 (still running). */
 function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string> = {}): Response {
   const status = TERMINAL.has(job.status) ? 201 : 202;
@@ -48,13 +46,23 @@ function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string>
   });
 }
 
+/**
+ * How `Prefer: wait` reads the job: 250 ms after submitting, then half as long again each time, at
+ * most 3 s apart. A job that takes 1 s costs 3 reads, one of 7 s 7, a whole 30 s wait 15 (a fixed
+ * 250 ms poll cost 4, 28 and 120). The job may finish in any isolate, and a promise resolved from
+ * another request's context cannot wake this one in workerd, so D1 is read rather than signalled.
+ */
+export const WAIT_POLL = { firstMs: 250, factor: 1.5, maxMs: 3000 } as const;
+
 async function waitForJob(db: D1Database, job: Job, seconds: number): Promise<Job> {
   const deadline = Date.now() + seconds * 1000;
   let current = job;
+  let interval: number = WAIT_POLL.firstMs;
   while (!TERMINAL.has(current.status) && Date.now() < deadline) {
     await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(POLL_MS, Math.max(deadline - Date.now(), 0))),
+      setTimeout(resolve, Math.min(interval, Math.max(deadline - Date.now(), 0))),
     );
+    interval = Math.min(interval * WAIT_POLL.factor, WAIT_POLL.maxMs);
     current = (await getJob(db, job.id)) ?? current;
   }
   return current;

@@ -56,15 +56,18 @@ async function readRow(bucket: R2Bucket, tokenId: string): Promise<number[]> {
 }
 
 /**
- * The result of these parameters when R2 already holds it (images included when asked); null when
- * the backend has work to do. Records the tenant's ownership of what it returns.
+ * The result of these parameters when this tenant generated them before and R2 holds it (images
+ * included when asked); null when the backend has work to do. Records the tenant's ownership of what
+ * it returns. Another tenant's run of the same parameters is not looked at: the backend runs them
+ * again for this tenant (same tokens, the blobs are not rewritten), so no tenant learns from
+ * `cached: true` what another generated.
  */
 export async function storedResult(
   env: Env,
   target: GenerationTarget,
   decode = false,
 ): Promise<GenerationResult | null> {
-  const stored = await getGeneration(env.ARTIFACTS, target.paramsKey);
+  const stored = await getGeneration(env.ARTIFACTS, target.tenantId, target.paramsKey);
   if (!stored) return null;
   let imageIds: (string | null)[] = stored.token_ids.map(() => null);
   if (target.params.output.images) {
@@ -78,10 +81,7 @@ export async function storedResult(
     if (!images) return null;
     imageIds = images.ids;
   }
-  await recordOwnership(env.DB, target.tenantId, [
-    ...stored.token_ids,
-    ...imageIds.filter((id) => id !== null),
-  ]);
+  await recordOwnership(env, target.tenantId, [...stored.token_ids, ...imageIds.filter((id) => id !== null)]);
   return describe(target, stored.token_ids, imageIds);
 }
 
@@ -157,7 +157,7 @@ export async function produceResult(
     );
   }
   // Written last: its presence promises that every token set above is stored.
-  await putGeneration(env.ARTIFACTS, job.paramsKey, {
+  await putGeneration(env.ARTIFACTS, job.tenantId, job.paramsKey, {
     model: job.model,
     seed: params.seed,
     token_ids: tokenIds,

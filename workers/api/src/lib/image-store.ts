@@ -40,10 +40,47 @@ export async function storeEncodedImage(
   return bytes;
 }
 
+/** Decodes `sources` in one backend call and stores each image under its id; returns the bytes by id. */
+export async function decodeImages(
+  env: Env,
+  model: string,
+  sources: readonly (ImageSource & { imageId: string })[],
+  format: ImageFormat,
+): Promise<Map<string, Uint8Array>> {
+  const decoded = new Map<string, Uint8Array>();
+  if (sources.length === 0) return decoded;
+  const answer = await callBackendJson(
+    env,
+    {
+      method: 'POST',
+      path: '/v1/decode',
+      json: { model, tokens: await Promise.all(sources.map((s) => s.row())), format },
+    },
+    DecodeResponseSchema,
+  );
+  if (answer.images.length !== sources.length) {
+    throw new ApiError(
+      ErrorCode.backend_error,
+      `the backend decoded ${answer.images.length} of ${sources.length} images`,
+    );
+  }
+  await Promise.all(
+    sources.map(async (source, k) => {
+      const bytes = await storeEncodedImage(env.ARTIFACTS, source.imageId, answer.images[k]!, {
+        model,
+        tokenId: source.tokenId,
+        format,
+      });
+      decoded.set(source.imageId, bytes);
+    }),
+  );
+  return decoded;
+}
+
 /**
  * Makes sure every source has its image in `format`; decodes only the missing ones, in one backend
- * call. Returns the image ids (in source order), which were already stored, and the new bytes; null
- * when images are missing and `decode` is false (the caller only wanted what is already stored).
+ * call. Returns the image ids (in source order) and the new bytes; null when images are missing and
+ * `decode` is false (the caller only wanted what is already stored).
  */
 export async function ensureImages(
   env: Env,
@@ -51,39 +88,10 @@ export async function ensureImages(
   sources: readonly ImageSource[],
   format: ImageFormat,
   options: { decode: boolean } = { decode: true },
-): Promise<{ ids: string[]; stored: boolean[]; decoded: Map<string, Uint8Array> } | null> {
+): Promise<{ ids: string[]; decoded: Map<string, Uint8Array> } | null> {
   const ids = await Promise.all(sources.map((s) => imageId({ token_id: s.tokenId, format })));
   const stored = await Promise.all(ids.map(async (id) => (await env.ARTIFACTS.head(imageKey(id))) !== null));
-  const missing = sources.map((_, i) => i).filter((i) => !stored[i]);
-  const decoded = new Map<string, Uint8Array>();
+  const missing = sources.flatMap((source, i) => (stored[i] ? [] : [{ ...source, imageId: ids[i]! }]));
   if (missing.length > 0 && !options.decode) return null;
-  if (missing.length > 0) {
-    const answer = await callBackendJson(
-      env,
-      {
-        method: 'POST',
-        path: '/v1/decode',
-        json: { model, tokens: await Promise.all(missing.map((i) => sources[i]!.row())), format },
-      },
-      DecodeResponseSchema,
-    );
-    if (answer.images.length !== missing.length) {
-      throw new ApiError(
-        ErrorCode.backend_error,
-        `the backend decoded ${answer.images.length} of ${missing.length} images`,
-      );
-    }
-    await Promise.all(
-      missing.map(async (sourceIndex, k) => {
-        const id = ids[sourceIndex]!;
-        const bytes = await storeEncodedImage(env.ARTIFACTS, id, answer.images[k]!, {
-          model,
-          tokenId: sources[sourceIndex]!.tokenId,
-          format,
-        });
-        decoded.set(id, bytes);
-      }),
-    );
-  }
-  return { ids, stored, decoded };
+  return { ids, decoded: await decodeImages(env, model, missing, format) };
 }

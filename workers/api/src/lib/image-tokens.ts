@@ -18,8 +18,10 @@ import { BackendError, callBackend } from './backend.ts';
 import { readBlob } from './edge-cache.ts';
 import { sniffImageType } from './image-sniff.ts';
 import { getModel } from './models.ts';
+import { recordOwnership } from './ownership.ts';
 import { mediaType } from './request-body.ts';
-import { getTokenizePointer, putTokenizePointer, tokensKey } from './storage.ts';
+import type { ServerTiming } from './server-timing.ts';
+import { putTokenizePointer, tokenizePointerKey, tokensKey } from './storage.ts';
 import { storeTokenSet } from './token-store.ts';
 
 /**
@@ -104,26 +106,43 @@ export interface ImageTokens {
   hit: boolean;
 }
 
-/** The token set of checked image bytes for `model`: from R2 when tokenized before, else from the backend. */
+/** Where a tokenize request runs: the caller's tenant, the request's waitUntil and timing. */
+export interface TokenizeScope {
+  tenantId: string;
+  ctx: { waitUntil(promise: Promise<unknown>): void };
+  timing: ServerTiming;
+}
+
+/**
+ * The token set of checked image bytes for `model`: from R2 when this tenant tokenized them before,
+ * else from the backend. Either way the tenant owns the token set afterwards; the per-tenant pointer is
+ * written after the grant, so a pointer found means the grant is there.
+ */
 export async function tokenizeImage(
   env: Env,
-  ctx: { waitUntil(promise: Promise<unknown>): void },
+  scope: TokenizeScope,
   model: string,
   bytes: Uint8Array,
 ): Promise<ImageTokens> {
+  const { tenantId, ctx, timing } = scope;
   const inputKey = await tokenizeKey({
     model,
     preprocessing: PREPROCESSING,
     image_sha256: await sha256Hex(bytes),
   });
-  const pointed = await getTokenizePointer(env.ARTIFACTS, inputKey);
-  if (pointed) {
-    const blob = await readBlob(env.ARTIFACTS, tokensKey(pointed), ctx);
+  const pointer = await timing.measure(
+    'blob',
+    readBlob(env.ARTIFACTS, tokenizePointerKey(tenantId, inputKey), ctx),
+  );
+  if (pointer) {
+    const pointed = new TextDecoder().decode(pointer.bytes).trim();
+    const blob = await timing.measure('blob', readBlob(env.ARTIFACTS, tokensKey(pointed), ctx));
     if (blob) return { tokenId: pointed, set: decodeTokens(blob.bytes), gtok: blob.bytes, hit: true };
   }
   const summary = await getModel(env, model);
-  const rows = await encodeOnBackend(env, model, bytes);
+  const rows = await timing.measure('backend', encodeOnBackend(env, model, bytes));
   const stored = await storeTokenSet(env.ARTIFACTS, summary, rows, 1);
-  await putTokenizePointer(env.ARTIFACTS, inputKey, stored.id, model);
+  await timing.measure('d1', recordOwnership(env, tenantId, [stored.id], ctx));
+  await putTokenizePointer(env.ARTIFACTS, tenantId, inputKey, stored.id, model);
   return { tokenId: stored.id, set: stored.set, gtok: stored.gtok, hit: false };
 }

@@ -1,5 +1,8 @@
 // Proactive content negotiation on Accept (RFC 9110 section 12.5.1): picks the offered media type with
 // the highest quality, the most specific matching range deciding each type's quality.
+import { ApiError, ErrorCode } from '@gigatok/shared';
+
+export const JSON_TYPE = 'application/json';
 
 interface MediaRange {
   type: string;
@@ -67,5 +70,16 @@ export function negotiate<T extends string>(
       choice = type;
     }
   }
+  return choice;
+}
+
+export function notAcceptable(offered: readonly string[]): ApiError {
+  return new ApiError(ErrorCode.not_acceptable, `this resource is available as ${offered.join(' or ')}`);
+}
+
+/** The best of `offered` for the Accept header; 406 naming what is offered when none is acceptable. */
+export function acceptable<T extends string>(accept: string | null | undefined, offered: readonly T[]): T {
+  const choice = negotiate(accept, offered);
+  if (!choice) throw notAcceptable(offered);
   return choice;
 }

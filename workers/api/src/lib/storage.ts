@@ -2,8 +2,11 @@
 // every write is conditional (`If-None-Match: *`) and a second writer of the same content is a no-op.
 //   tokens/<tok_id>      GTOK binary (shared/src/token-format.ts)
 //   images/<img_id>      PNG or WebP bytes
-//   tokenize/<tki_key>   the tok_id an image (bytes + model + preprocessing) tokenized to
-//   generations/<gpk>    the token ids a set of generation parameters (seed included) produced
+//   tokenize/<tenant>/<tki_key>  the tok_id an image (bytes + model + preprocessing) tokenized to
+//   generations/<tenant>/<gpk>   the token ids a set of generation parameters (seed included) produced
+// The last two are cache indexes, one per tenant: the blobs they point to are shared by content, but
+// "was this computed before" is answered from the caller's own history only, so no tenant can learn
+// from a cache hit (or its speed) what another tenant tokenized or generated.
 //   embeddings/<tok_id>  the AR embedding of a one-image token set: little-endian float32 values
 import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 
@@ -26,8 +29,9 @@ export async function putOnce(
 
 export const tokensKey = (tokenId: string) => `tokens/${tokenId}`;
 export const imageKey = (imageId: string) => `images/${imageId}`;
-export const tokenizeKey = (inputKey: string) => `tokenize/${inputKey}`;
-export const generationKey = (paramsKey: string) => `generations/${paramsKey}`;
+export const tokenizePointerKey = (tenantId: string, inputKey: string) => `tokenize/${tenantId}/${inputKey}`;
+export const generationPointerKey = (tenantId: string, paramsKey: string) =>
+  `generations/${tenantId}/${paramsKey}`;
 export const embeddingKey = (tokenId: string) => `embeddings/${tokenId}`;
 
 export interface StoredTokensMeta {
@@ -70,14 +74,14 @@ export async function putImage(
   });
 }
 
-/** The pointer from a tokenize input key to its token set, when the input was tokenized before. */
-export async function getTokenizePointer(bucket: R2Bucket, inputKey: string): Promise<string | null> {
-  const object = await bucket.get(tokenizeKey(inputKey));
-  return object ? (await object.text()).trim() : null;
-}
-
-export async function putTokenizePointer(bucket: R2Bucket, inputKey: string, tokenId: string, model: string) {
-  return putOnce(bucket, tokenizeKey(inputKey), tokenId, {
+export async function putTokenizePointer(
+  bucket: R2Bucket,
+  tenantId: string,
+  inputKey: string,
+  tokenId: string,
+  model: string,
+) {
+  return putOnce(bucket, tokenizePointerKey(tenantId, inputKey), tokenId, {
     contentType: 'text/plain; charset=utf-8',
     customMetadata: { token_id: tokenId, model },
   });
@@ -90,13 +94,22 @@ export interface StoredGeneration {
   token_ids: string[];
 }
 
-export async function getGeneration(bucket: R2Bucket, paramsKey: string): Promise<StoredGeneration | null> {
-  const object = await bucket.get(generationKey(paramsKey));
+export async function getGeneration(
+  bucket: R2Bucket,
+  tenantId: string,
+  paramsKey: string,
+): Promise<StoredGeneration | null> {
+  const object = await bucket.get(generationPointerKey(tenantId, paramsKey));
   return object ? ((await object.json()) as StoredGeneration) : null;
 }
 
-export async function putGeneration(bucket: R2Bucket, paramsKey: string, value: StoredGeneration) {
-  return putOnce(bucket, generationKey(paramsKey), JSON.stringify(value), {
+export async function putGeneration(
+  bucket: R2Bucket,
+  tenantId: string,
+  paramsKey: string,
+  value: StoredGeneration,
+) {
+  return putOnce(bucket, generationPointerKey(tenantId, paramsKey), JSON.stringify(value), {
     contentType: 'application/json',
     customMetadata: { model: value.model, count: String(value.token_ids.length) },
   });

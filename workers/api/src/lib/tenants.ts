@@ -41,13 +41,13 @@ export async function findKeyByHash(db: D1Database, keyHash: string): Promise<Ke
   return row ? { keyId: row.id, tenantId: row.tenant_id, revokedAt: row.revoked_at } : null;
 }
 
-/** Revokes a key; true when it existed and was live. */
-export async function revokeApiKey(db: D1Database, keyId: string): Promise<boolean> {
-  const result = await db
-    .prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+/** Revokes a key; the hash of the key when it existed and was live, else null. */
+export async function revokeApiKey(db: D1Database, keyId: string): Promise<string | null> {
+  const row = await db
+    .prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING key_hash')
     .bind(Date.now(), keyId)
-    .run();
-  return result.meta.changes === 1;
+    .first<{ key_hash: string }>();
+  return row?.key_hash ?? null;
 }
 
 export async function webhookSecret(db: D1Database, tenantId: string): Promise<string | null> {

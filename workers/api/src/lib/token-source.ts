@@ -6,7 +6,7 @@ import type { AppEnv } from '../env.ts';
 import { config } from './config.ts';
 import { readBlob } from './edge-cache.ts';
 import { checkImageBytes, decodeBase64, tokenizeImage } from './image-tokens.ts';
-import { owns, recordOwnership } from './ownership.ts';
+import { bySource, owns } from './ownership.ts';
 import { tokensKey } from './storage.ts';
 
 export interface TokenSource {
@@ -25,8 +25,10 @@ export async function ownedTokenRow(
   model: string | undefined,
 ): Promise<TokenSource> {
   const { tenantId } = c.get('caller');
-  const blob = (await owns(c.env.DB, tenantId, tokenId))
-    ? await readBlob(c.env.ARTIFACTS, tokensKey(tokenId), c.executionCtx)
+  const timing = c.get('timing');
+  const { owned } = await timing.measure('own', owns(c.env, tenantId, tokenId, c.executionCtx), bySource);
+  const blob = owned
+    ? await timing.measure('blob', readBlob(c.env.ARTIFACTS, tokensKey(tokenId), c.executionCtx))
     : null;
   if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${tokenId}'`, { field: 'token_id' });
   const set = decodeTokens(blob.bytes);
@@ -59,8 +61,12 @@ export async function resolveTokenSource(
   const bytes = decodeBase64(body.image!);
   checkImageBytes(bytes);
   const model = body.model ?? config(c.env).defaultModel;
-  const tokens = await tokenizeImage(c.env, c.executionCtx, model, bytes);
-  // The caller may fetch the source's tokens too (GET /v1/tokens/{id}), as after POST /v1/tokenize.
-  await recordOwnership(c.env.DB, tenantId, [tokens.tokenId]);
+  // The caller owns the source's tokens afterwards (GET /v1/tokens/{id}), as after POST /v1/tokenize.
+  const tokens = await tokenizeImage(
+    c.env,
+    { tenantId, ctx: c.executionCtx, timing: c.get('timing') },
+    model,
+    bytes,
+  );
   return { model, tokenId: tokens.tokenId, row: tokenRows(tokens.set.tokens, tokens.set.tokensPerImage)[0]! };
 }

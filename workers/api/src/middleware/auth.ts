@@ -1,11 +1,12 @@
-// API key authentication: `Authorization: Bearer gtk_live_…` (RFC 6750), looked up by its SHA-256 in
-// D1. Missing, malformed, unknown and revoked keys all answer 401 with the same code; the detail says
-// which, which tells an attacker nothing a valid key holder would not know.
+// API key authentication: `Authorization: Bearer gtk_live_…` (RFC 6750), looked up by its SHA-256
+// (lib/api-keys.ts: isolate and colo caches in front of D1). Missing, malformed, unknown and revoked
+// keys all answer 401 with the same code; the detail says which, which tells an attacker nothing a
+// valid key holder would not know.
 import { API_KEY_RE, ApiError, ErrorCode, hashApiKey } from '@gigatok/shared';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env.ts';
+import { lookupApiKey } from '../lib/api-keys.ts';
 import { withHeaders } from '../lib/http-errors.ts';
-import { findKeyByHash } from '../lib/tenants.ts';
 
 function unauthorized(detail: string, error?: 'invalid_token'): ApiError {
   const challenge = error ? `Bearer realm="gigatok", error="${error}"` : 'Bearer realm="gigatok"';
@@ -19,9 +20,14 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   if (!match) throw unauthorized('the Authorization header must be "Bearer <API key>"', 'invalid_token');
   const secret = match[1]!;
   if (!API_KEY_RE.test(secret)) throw unauthorized('the API key is malformed', 'invalid_token');
-  const record = await findKeyByHash(c.env.DB, await hashApiKey(secret));
-  if (!record) throw unauthorized('the API key is not valid', 'invalid_token');
-  if (record.revokedAt !== null) throw unauthorized('the API key has been revoked', 'invalid_token');
-  c.set('caller', { tenantId: record.tenantId, keyId: record.keyId });
+  const timing = c.get('timing');
+  const start = performance.now();
+  const found = await lookupApiKey(c.env, c.executionCtx, await hashApiKey(secret));
+  timing.record('auth', performance.now() - start, found.source);
+  if (found.status !== 'valid') {
+    const detail = found.status === 'revoked' ? 'the API key has been revoked' : 'the API key is not valid';
+    throw unauthorized(detail, 'invalid_token');
+  }
+  c.set('caller', found.identity);
   await next();
 });

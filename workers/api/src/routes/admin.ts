@@ -19,6 +19,7 @@ import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { z } from 'zod';
 import type { AppEnv } from '../env.ts';
+import { forgetApiKey } from '../lib/api-keys.ts';
 import { withHeaders } from '../lib/http-errors.ts';
 import { readJson } from '../lib/request-body.ts';
 import { insertApiKey, insertTenant, revokeApiKey, tenantExists } from '../lib/tenants.ts';
@@ -75,8 +76,9 @@ export const admin = new Hono<AppEnv>()
   })
   .post('/keys/:id/revoke', async (c) => {
     const id = c.req.param('id');
-    if (!API_KEY_ID_RE.test(id) || !(await revokeApiKey(c.env.DB, id))) {
-      throw new ApiError(ErrorCode.not_found, `no live API key '${id}'`);
-    }
+    const keyHash = API_KEY_ID_RE.test(id) ? await revokeApiKey(c.env.DB, id) : null;
+    if (keyHash === null) throw new ApiError(ErrorCode.not_found, `no live API key '${id}'`);
+    // This isolate and colo refuse the key from now on; other colos within AUTH_CACHE_TTL_SECONDS.
+    await forgetApiKey(keyHash);
     return c.json({ object: 'api_key', id, revoked: true }, 200, { 'Cache-Control': 'no-store' });
   });

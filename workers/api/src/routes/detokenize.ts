@@ -1,22 +1,21 @@
 // POST /v1/detokenize: tokens -> image (PNG or WebP). The tokens come inline (one row) or as the id of a
 // token set the caller owns. The image is content-addressed (img_… from the token set id and format):
-// rendered once by the backend, then served from R2 (X-Cache: hit).
-import { checkTokensForModel, DetokenizeRequestSchema, fromZodError } from '@gigatok/shared';
+// rendered by the backend the first time this tenant asks, then served from R2 (X-Cache: hit).
+import { checkTokensForModel, DetokenizeRequestSchema, fromZodError, imageId } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE } from '../lib/conditional.ts';
 import { config } from '../lib/config.ts';
 import { readBlob } from '../lib/edge-cache.ts';
-import { ensureImages } from '../lib/image-store.ts';
+import { decodeImages } from '../lib/image-store.ts';
 import { getModel } from '../lib/models.ts';
-import { negotiate } from '../lib/negotiate.ts';
-import { recordOwnership } from '../lib/ownership.ts';
+import { acceptable } from '../lib/negotiate.ts';
+import { bySource, owns, recordOwnership } from '../lib/ownership.ts';
 import { readJson } from '../lib/request-body.ts';
 import { imageKey } from '../lib/storage.ts';
 import { ownedTokenRow } from '../lib/token-source.ts';
 import { storeTokenSet } from '../lib/token-store.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
-import { notAcceptable } from './tokens.ts';
 
 export const detokenize = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
   const parsed = DetokenizeRequestSchema.safeParse(await readJson(c.req.raw));
@@ -24,7 +23,7 @@ export const detokenize = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT
   const body = parsed.data;
   const format = body.format ?? 'png';
   const contentType = `image/${format}`;
-  if (!negotiate(c.req.header('accept'), [contentType])) throw notAcceptable([contentType]);
+  acceptable(c.req.header('accept'), [contentType]);
   const { tenantId } = c.get('caller');
 
   let model: string;
@@ -39,20 +38,28 @@ export const detokenize = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT
     tokenId = (await storeTokenSet(c.env.ARTIFACTS, summary, [row], 1)).id;
   }
 
-  const { ids, stored, decoded } = (await ensureImages(c.env, model, [{ tokenId, row: () => row }], format))!;
-  const id = ids[0]!;
-  let bytes = decoded.get(id);
-  if (!bytes) {
-    const blob = await readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx);
-    if (!blob) throw new Error(`image ${id} vanished from R2`);
-    bytes = blob.bytes;
+  // X-Cache says whether this tenant rendered this image before; another tenant's copy of the same
+  // blob is rendered again (and rewrites nothing), so the answer reveals nothing about other tenants.
+  const timing = c.get('timing');
+  const id = await imageId({ token_id: tokenId, format });
+  const mine = (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
+  let bytes: Uint8Array | undefined = mine
+    ? (await timing.measure('blob', readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx)))?.bytes
+    : undefined;
+  const hit = bytes !== undefined;
+  if (bytes === undefined) {
+    const decoded = await timing.measure(
+      'backend',
+      decodeImages(c.env, model, [{ tokenId, imageId: id, row: () => row }], format),
+    );
+    bytes = decoded.get(id)!;
+    await timing.measure('d1', recordOwnership(c.env, tenantId, [tokenId, id], c.executionCtx));
   }
-  await recordOwnership(c.env.DB, tenantId, [tokenId, id]);
   return c.body(bytes.slice(), 200, {
     'Content-Type': contentType,
     'X-Image-Id': id,
     'X-Token-Id': tokenId,
-    'X-Cache': stored[0] ? 'hit' : 'miss',
+    'X-Cache': hit ? 'hit' : 'miss',
     Location: `/v1/images/${id}`,
     ETag: `"${id}"`,
     'Cache-Control': IMMUTABLE_PRIVATE,

@@ -1,7 +1,7 @@
 // POST /v1/embeddings: the AR model's representation of one image (GigaTok Sec. 4 probes the AR model's
 // middle layer: linear-probe accuracy rises with the tokenizer's semantic regularization). The mean
 // hidden state at layer n_layer/2 with the null class in front, from the backend's /v1/embed, stored in R2
-// under the token set's content id, so a token set is embedded once. JSON, or with
+// under the token set's content id, so a token set is embedded once per tenant. JSON, or with
 // Accept: application/octet-stream the vector as little-endian float32 bytes.
 import {
   ApiError,
@@ -13,30 +13,36 @@ import {
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { callBackendJson } from '../lib/backend.ts';
-import { negotiate } from '../lib/negotiate.ts';
+import { acceptable, JSON_TYPE } from '../lib/negotiate.ts';
+import { bySource, embeddingGrantId, owns, recordOwnership } from '../lib/ownership.ts';
 import { readJson } from '../lib/request-body.ts';
-import { float32Bytes, getEmbedding, putEmbedding, type StoredEmbedding } from '../lib/storage.ts';
+import { float32Bytes, getEmbedding, putEmbedding } from '../lib/storage.ts';
 import { resolveTokenSource } from '../lib/token-source.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
-import { JSON_TYPE, notAcceptable } from './tokens.ts';
 
 export const BINARY_TYPE = 'application/octet-stream';
 
 export const embeddings = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
-  const offered = [JSON_TYPE, BINARY_TYPE] as const;
-  const answerType = negotiate(c.req.header('accept'), offered);
-  if (!answerType) throw notAcceptable(offered);
+  const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, BINARY_TYPE] as const);
   const parsed = EmbeddingRequestSchema.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw fromZodError(parsed.error);
   const source = await resolveTokenSource(c, parsed.data);
+  const { tenantId } = c.get('caller');
+  const timing = c.get('timing');
 
-  let stored: StoredEmbedding | null = await getEmbedding(c.env.ARTIFACTS, source.tokenId);
+  // A hit is this tenant's own earlier request: the blob is shared by content, the history is not.
+  const grantId = embeddingGrantId(source.tokenId);
+  const mine = (await timing.measure('own', owns(c.env, tenantId, grantId, c.executionCtx), bySource)).owned;
+  let stored = mine ? await timing.measure('blob', getEmbedding(c.env.ARTIFACTS, source.tokenId)) : null;
   const hit = stored !== null;
   if (!stored) {
-    const answer = await callBackendJson(
-      c.env,
-      { method: 'POST', path: '/v1/embed', json: { model: source.model, tokens: [source.row] } },
-      EmbedResponseSchema,
+    const answer = await timing.measure(
+      'backend',
+      callBackendJson(
+        c.env,
+        { method: 'POST', path: '/v1/embed', json: { model: source.model, tokens: [source.row] } },
+        EmbedResponseSchema,
+      ),
     );
     const vector = answer.embeddings[0];
     if (answer.model !== source.model || answer.embeddings.length !== 1 || vector?.length !== answer.dim) {
@@ -45,6 +51,7 @@ export const embeddings = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT
     stored = { values: Float32Array.from(vector), layer: answer.layer };
     // Write-once: a concurrent first request may have stored it already, with the same content.
     await putEmbedding(c.env.ARTIFACTS, source.tokenId, source.model, stored);
+    await timing.measure('d1', recordOwnership(c.env, tenantId, [grantId], c.executionCtx));
   }
 
   const headers = {

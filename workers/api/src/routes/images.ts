@@ -1,25 +1,27 @@
-// GET /v1/images/{id}: a decoded or generated image (PNG or WebP), for its owner only.
+// GET /v1/images/{id}: a decoded or generated image (PNG or WebP), for its owner only. Like
+// GET /v1/tokens/{id}, the warm path touches no D1.
 import { ApiError, ErrorCode, IMAGE_ID_RE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/conditional.ts';
 import { readBlob } from '../lib/edge-cache.ts';
-import { negotiate } from '../lib/negotiate.ts';
-import { owns } from '../lib/ownership.ts';
+import { acceptable } from '../lib/negotiate.ts';
+import { bySource, owns } from '../lib/ownership.ts';
 import { imageKey } from '../lib/storage.ts';
-import { notAcceptable } from './tokens.ts';
 
 export const images = new Hono<AppEnv>().get('/:id', async (c) => {
   const id = c.req.param('id');
   const { tenantId } = c.get('caller');
-  if (!IMAGE_ID_RE.test(id) || !(await owns(c.env.DB, tenantId, id))) {
-    throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
-  }
+  const timing = c.get('timing');
+  const owned =
+    IMAGE_ID_RE.test(id) &&
+    (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
+  if (!owned) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
   // One representation per id (the format is part of the id), so one strong ETag.
   const headers = { ETag: `"${id}"`, 'Cache-Control': IMMUTABLE_PRIVATE };
   if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
-  const blob = await readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx);
+  const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx));
   if (!blob) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
-  if (!negotiate(c.req.header('accept'), [blob.contentType])) throw notAcceptable([blob.contentType]);
+  acceptable(c.req.header('accept'), [blob.contentType]);
   return c.body(blob.bytes, 200, { ...headers, 'Content-Type': blob.contentType });
 });

@@ -1,7 +1,7 @@
 // POST /v1/tokenize: image -> tokens. The image arrives as multipart (field `image`, optional field
 // `model`), as a raw image body (`?model=`), or as JSON `{ image: <base64>, model? }`. Tokenizing is
 // content-addressed: the same image bytes, model and preprocessing map to one tokenize key, and a key
-// found in R2 is answered from R2 without reaching the backend (X-Cache: hit).
+// this tenant tokenized before is answered from R2 without reaching the backend (X-Cache: hit).
 import {
   ApiError,
   ErrorCode,
@@ -15,12 +15,10 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { config } from '../lib/config.ts';
 import { checkImageBytes, decodeBase64, tokenizeImage } from '../lib/image-tokens.ts';
-import { negotiate } from '../lib/negotiate.ts';
-import { recordOwnership } from '../lib/ownership.ts';
+import { acceptable, JSON_TYPE } from '../lib/negotiate.ts';
 import { mediaType, readJson } from '../lib/request-body.ts';
 import { tokensBody } from '../lib/tokens-view.ts';
 import { limitBody } from '../middleware/body-limit.ts';
-import { JSON_TYPE, notAcceptable } from './tokens.ts';
 
 /** Multipart framing around the image: boundaries, part headers, the model field. */
 const MULTIPART_OVERHEAD = 64 * 1024;
@@ -105,21 +103,25 @@ export const tokenize = new Hono<AppEnv>().post(
   '/',
   (c, next) => uploadLimit(c.req.raw)(c, next),
   async (c) => {
-    const offered = [JSON_TYPE, TOKENS_MEDIA_TYPE] as const;
-    const answerType = negotiate(c.req.header('accept'), offered);
-    if (!answerType) throw notAcceptable(offered);
+    const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);
 
     const upload = await readUpload(c.req.raw, new URL(c.req.url));
     checkImageBytes(upload.bytes, upload.declaredType);
     const model = upload.model ?? config(c.env).defaultModel;
     const { tenantId } = c.get('caller');
-    const { tokenId, set, gtok, hit } = await tokenizeImage(c.env, c.executionCtx, model, upload.bytes);
-    await recordOwnership(c.env.DB, tenantId, [tokenId]);
+    const timing = c.get('timing');
+    const { tokenId, set, gtok, hit } = await tokenizeImage(
+      c.env,
+      { tenantId, ctx: c.executionCtx, timing },
+      model,
+      upload.bytes,
+    );
 
     const headers = { 'X-Cache': hit ? 'hit' : 'miss', Location: `/v1/tokens/${tokenId}`, Vary: 'Accept' };
     if (answerType === TOKENS_MEDIA_TYPE) {
       return c.body(gtok.slice(), 200, { ...headers, 'Content-Type': TOKENS_MEDIA_TYPE });
     }
-    return c.json(tokensBody(tokenId, set), 200, headers);
+    const body = timing.measureSync('enc', () => JSON.stringify(tokensBody(tokenId, set)));
+    return c.body(body, 200, { ...headers, 'Content-Type': JSON_TYPE });
   },
 );
