@@ -72,6 +72,8 @@ export interface Stack {
   /** Stops the backend only (fault tests); `restartBackend` brings it back on the same port. */
   stopBackend(signal?: NodeJS.Signals): Promise<void>;
   restartBackend(): Promise<void>;
+  /** A new Worker process on the same port and state: a fresh isolate with empty in-memory caches. */
+  restartWorker(): Promise<void>;
   /** Stops both processes and waits for them to exit. */
   stop(): Promise<void>;
   /** Recent output of the children, for failure messages. */
@@ -212,20 +214,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     backend = child;
   };
 
-  const stop = async () => {
-    // wrangler wants SIGINT to tear down workerd; the backend drains on SIGTERM.
-    await Promise.all([stopChild(worker, 'SIGINT'), stopChild(backend, 'SIGTERM')]);
-    await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
-  };
-
-  try {
-    startBackend();
-    await run(
-      bin('wrangler'),
-      ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir],
-      wranglerEnv(),
-      workerLog,
-    );
+  const startWorker = async () => {
     worker = spawn(
       bin('wrangler'),
       [
@@ -255,6 +244,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       { cwd: repoRoot, env: wranglerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     workerLog.attach(worker);
+  };
+
+  const stop = async () => {
+    // wrangler wants SIGINT to tear down workerd; the backend drains on SIGTERM.
+    await Promise.all([stopChild(worker, 'SIGINT'), stopChild(backend, 'SIGTERM')]);
+    await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
+  };
+
+  try {
+    startBackend();
+    await run(
+      bin('wrangler'),
+      ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir],
+      wranglerEnv(),
+      workerLog,
+    );
+    await startWorker();
     // Fail fast when either process dies during start-up instead of waiting out the timeout.
     const died = (child: ChildProcess, what: string) =>
       exited(child).then(() => {
@@ -266,7 +272,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker'),
       ]),
       died(backend!, 'the GPU backend'),
-      died(worker, 'the Worker (wrangler dev)'),
+      died(worker!, 'the Worker (wrangler dev)'),
     ]);
   } catch (error) {
     await stop();
@@ -299,6 +305,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await stopChild(backend, 'SIGTERM');
       startBackend();
       await waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend');
+    },
+    async restartWorker() {
+      await stopChild(worker, 'SIGINT');
+      await startWorker();
+      await waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker');
     },
   };
 }

@@ -23,6 +23,7 @@ import { mediaType } from './request-body.ts';
 import type { ServerTiming } from './server-timing.ts';
 import { putTokenizePointer, tokenizePointerKey, tokensKey } from './storage.ts';
 import { storeTokenSet } from './token-store.ts';
+import { TtlLru } from './ttl-lru.ts';
 
 /**
  * The backend's preprocessing (resize the short side, centre-crop to the model's size). Part of the
@@ -106,6 +107,13 @@ export interface ImageTokens {
   hit: boolean;
 }
 
+/**
+ * This tenant's tokenize pointers seen by this isolate (tenant + tokenize key -> token id). A pointer
+ * is write-once, so a copy never goes stale; misses are not kept, so a new pointer is seen at once.
+ */
+const pointers = new TtlLru<string>(20_000);
+const POINTER_TTL_MS = 60 * 60 * 1000;
+
 /** Where a tokenize request runs: the caller's tenant, the request's waitUntil and timing. */
 export interface TokenizeScope {
   tenantId: string;
@@ -130,19 +138,24 @@ export async function tokenizeImage(
     preprocessing: PREPROCESSING,
     image_sha256: await sha256Hex(bytes),
   });
-  const pointer = await timing.measure(
-    'blob',
-    readBlob(env.ARTIFACTS, tokenizePointerKey(tenantId, inputKey), ctx),
-  );
-  if (pointer) {
-    const pointed = new TextDecoder().decode(pointer.bytes).trim();
+  const pointerKey = tokenizePointerKey(tenantId, inputKey);
+  let pointed = pointers.get(pointerKey);
+  if (pointed === undefined) {
+    const pointer = await timing.measure('blob', readBlob(env.ARTIFACTS, pointerKey, ctx));
+    pointed = pointer ? new TextDecoder().decode(pointer.bytes).trim() : undefined;
+  }
+  if (pointed !== undefined) {
     const blob = await timing.measure('blob', readBlob(env.ARTIFACTS, tokensKey(pointed), ctx));
-    if (blob) return { tokenId: pointed, set: decodeTokens(blob.bytes), gtok: blob.bytes, hit: true };
+    if (blob) {
+      pointers.set(pointerKey, pointed, Date.now() + POINTER_TTL_MS);
+      return { tokenId: pointed, set: decodeTokens(blob.bytes), gtok: blob.bytes, hit: true };
+    }
   }
   const summary = await getModel(env, model);
   const rows = await timing.measure('backend', encodeOnBackend(env, model, bytes));
   const stored = await storeTokenSet(env.ARTIFACTS, summary, rows, 1);
   await timing.measure('d1', recordOwnership(env, tenantId, [stored.id], ctx));
   await putTokenizePointer(env.ARTIFACTS, tenantId, inputKey, stored.id, model);
+  pointers.set(pointerKey, stored.id, Date.now() + POINTER_TTL_MS);
   return { tokenId: stored.id, set: stored.set, gtok: stored.gtok, hit: false };
 }
