@@ -76,9 +76,9 @@ export const admin = new Hono<AppEnv>()
   })
   .post('/keys/:id/revoke', async (c) => {
     const id = c.req.param('id');
-    const keyHash = API_KEY_ID_RE.test(id) ? await revokeApiKey(c.env.DB, id) : null;
-    if (keyHash === null) throw new ApiError(ErrorCode.not_found, `no live API key '${id}'`);
+    const revoked = API_KEY_ID_RE.test(id) ? await revokeApiKey(c.env.DB, id) : null;
+    if (revoked === null) throw new ApiError(ErrorCode.not_found, `no live API key '${id}'`);
     // This isolate and colo refuse the key from now on; other colos within AUTH_CACHE_TTL_SECONDS.
-    await forgetApiKey(keyHash);
+    await forgetApiKey(revoked);
     return c.json({ object: 'api_key', id, revoked: true }, 200, { 'Cache-Control': 'no-store' });
   });
