@@ -248,7 +248,7 @@ describe('constant-time comparisons', () => {
   });
 
   it('does not follow redirects for webhook deliveries (redirect: manual in the delivery fetch)', () => {
-    const source = readFileSync(path.join(repoRoot, 'workers/api/src/lib/webhook-delivery.ts'), 'utf8');
+    const source = readFileSync(path.join(repoRoot, 'workers/api/src/lib/webhooks/delivery.ts'), 'utf8');
     expect(source).toMatch(/redirect: 'manual'/);
   });
 });

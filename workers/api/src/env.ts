@@ -1,6 +1,6 @@
 // The Worker's binding types (generated Env plus the secrets wrangler cannot see) and the typed
 // variables that middleware hands to route handlers.
-import type { ServerTiming } from './lib/server-timing.ts';
+import type { ServerTiming } from './lib/http/server-timing.ts';
 
 declare global {
   namespace Cloudflare {

@@ -2,7 +2,7 @@
 // exports it with the queue consumers and the cron sweep of lost jobs.
 import { Hono } from 'hono';
 import type { AppEnv } from './env.ts';
-import { renderError, renderNotFound } from './lib/error-boundary.ts';
+import { renderError, renderNotFound } from './lib/http/error-boundary.ts';
 import { requireApiKey } from './middleware/auth.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { serverTiming } from './middleware/server-timing.ts';

@@ -1,7 +1,7 @@
 // The queue handler: routes each batch to its consumer by queue name. Messages of a batch are handled
 // concurrently and each is acked or retried on its own, so one slow job does not hold the others.
-import { deadLetterGeneration, type GenerationMessage, runGeneration } from './lib/generation-queue.ts';
-import { deadLetterWebhook, deliverWebhook, type WebhookMessage } from './lib/webhook-delivery.ts';
+import { deadLetterGeneration, runGeneration } from './lib/generations/consumer.ts';
+import { deadLetterWebhook, deliverWebhook } from './lib/webhooks/delivery.ts';
 
 export const QUEUES = {
   generations: 'gigatok-generations',
@@ -18,8 +18,6 @@ const consumers: Record<string, Handler> = {
   [QUEUES.webhooks]: deliverWebhook as Handler,
   [QUEUES.webhooksDead]: deadLetterWebhook as Handler,
 };
-
-export type { GenerationMessage, WebhookMessage };
 
 export async function queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const consumer = consumers[batch.queue];

@@ -1,8 +1,8 @@
 // The cron handler (wrangler.toml [triggers]): re-enqueues jobs that sat queued and unclaimed for ten
 // minutes, so a job whose queue message was lost still runs. A duplicate message is harmless: the
 // consumer's conditional claim lets one run it.
-import type { GenerationMessage } from './lib/generation-queue.ts';
-import { unclaimedJobs } from './lib/jobs.ts';
+import { unclaimedJobs } from './lib/generations/jobs.ts';
+import { enqueueGenerations } from './lib/generations/queue-message.ts';
 
 export const UNCLAIMED_AFTER_MS = 10 * 60_000;
 const SWEEP_LIMIT = 100;
@@ -11,7 +11,5 @@ export async function scheduled(_controller: ScheduledController, env: Env): Pro
   const ids = await unclaimedJobs(env.DB, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
   if (ids.length === 0) return;
   console.warn(JSON.stringify({ message: 're-enqueuing unclaimed jobs', count: ids.length }));
-  await env.GENERATIONS.sendBatch(
-    ids.map((job_id) => ({ body: { job_id } satisfies GenerationMessage, contentType: 'json' as const })),
-  );
+  await enqueueGenerations(env.GENERATIONS, ids);
 }

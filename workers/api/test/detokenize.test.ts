@@ -4,7 +4,7 @@
 import { env } from 'cloudflare:workers';
 import { imageId, tokenSetId } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sniffImageType } from '../src/lib/image-sniff.ts';
+import { sniffImageType } from '../src/lib/tokens/image-sniff.ts';
 import { backend } from './backend-stub.ts';
 import { api, newTenant, postJson, type TestKey, testPng } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document, generated from shared's schemas, checked by a real OpenAPI validator.
 import { validate } from '@readme/openapi-parser';
 import { describe, expect, it } from 'vitest';
-import { openApiDocument } from '../src/lib/openapi.ts';
+import { openApiDocument } from '../src/lib/openapi/document.ts';
 
 type Doc = {
   openapi: string;

@@ -6,8 +6,15 @@
 import { env } from 'cloudflare:workers';
 import { generationParamsKey, newJobId, resolveGenerationParams } from '@gigatok/shared';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { retryDelaySeconds } from '../src/lib/generation-queue.ts';
-import { cancelJob, claimJob, completeJob, getJob, insertJob, type Job } from '../src/lib/jobs.ts';
+import { retryDelaySeconds } from '../src/lib/generations/consumer.ts';
+import {
+  cancelJob,
+  claimJob,
+  completeJob,
+  getJob,
+  insertJob,
+  type Job,
+} from '../src/lib/generations/jobs.ts';
 import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO } from './backend-stub.ts';
 import { newTenant, runQueue, type TestKey, waitFor } from './helpers.ts';

@@ -4,8 +4,8 @@
 import { env } from 'cloudflare:workers';
 import { generateWebhookSecret, newJobId, newMessageId, WebhookPayloadSchema } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_DELAYS } from '../src/lib/webhook-delivery.ts';
-import { getDelivery, insertDelivery } from '../src/lib/webhook-store.ts';
+import { WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_DELAYS } from '../src/lib/webhooks/delivery.ts';
+import { getDelivery, insertDelivery } from '../src/lib/webhooks/store.ts';
 import { backend, HOOKS_ORIGIN } from './backend-stub.ts';
 import { api, newTenant, postJson, runQueue, type TestKey, waitFor } from './helpers.ts';
 

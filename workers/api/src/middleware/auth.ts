@@ -5,8 +5,8 @@
 import { API_KEY_RE, ApiError, ErrorCode, hashApiKey } from '@gigatok/shared';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env.ts';
-import { lookupApiKey } from '../lib/api-keys.ts';
-import { withHeaders } from '../lib/http-errors.ts';
+import { lookupApiKey } from '../lib/auth/api-keys.ts';
+import { withHeaders } from '../lib/http/http-errors.ts';
 
 function unauthorized(detail: string, error?: 'invalid_token'): ApiError {
   const challenge = error ? `Bearer realm="gigatok", error="${error}"` : 'Bearer realm="gigatok"';

@@ -4,7 +4,7 @@
 import { ApiError, ErrorCode } from '@gigatok/shared';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env.ts';
-import { withHeaders } from '../lib/http-errors.ts';
+import { withHeaders } from '../lib/http/http-errors.ts';
 
 /** The binding's window (wrangler.toml `simple.period`): the longest a refused caller must wait. */
 const PERIOD_SECONDS = 60;

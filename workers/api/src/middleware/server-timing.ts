@@ -2,7 +2,7 @@
 // errors and 404s included: it is the outermost middleware, and the error boundary answers inside it.
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env.ts';
-import { ServerTiming } from '../lib/server-timing.ts';
+import { ServerTiming } from '../lib/http/server-timing.ts';
 
 export const serverTiming = createMiddleware<AppEnv>(async (c, next) => {
   const timing = new ServerTiming();

@@ -19,10 +19,10 @@ import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { z } from 'zod';
 import type { AppEnv } from '../env.ts';
-import { forgetApiKey } from '../lib/api-keys.ts';
-import { withHeaders } from '../lib/http-errors.ts';
-import { readJson } from '../lib/request-body.ts';
-import { insertApiKey, insertTenant, revokeApiKey, tenantExists } from '../lib/tenants.ts';
+import { forgetApiKey } from '../lib/auth/api-keys.ts';
+import { insertApiKey, insertTenant, revokeApiKey, tenantExists } from '../lib/auth/tenants.ts';
+import { withHeaders } from '../lib/http/http-errors.ts';
+import { readJson } from '../lib/http/request-body.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 const TENANT_ID_RE = /^ten_[a-z2-7]{32}$/;

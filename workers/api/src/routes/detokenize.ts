@@ -4,17 +4,17 @@
 import { checkTokensForModel, DetokenizeRequestSchema, fromZodError, imageId } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { IMMUTABLE_PRIVATE } from '../lib/conditional.ts';
+import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
-import { readBlob } from '../lib/edge-cache.ts';
-import { decodeImages } from '../lib/image-store.ts';
-import { getModel } from '../lib/models.ts';
-import { acceptable } from '../lib/negotiate.ts';
-import { bySource, owns, recordOwnership } from '../lib/ownership.ts';
-import { readJson } from '../lib/request-body.ts';
-import { imageKey } from '../lib/storage.ts';
-import { ownedTokenRow } from '../lib/token-source.ts';
-import { storeTokenSet } from '../lib/token-store.ts';
+import { IMMUTABLE_PRIVATE } from '../lib/http/conditional.ts';
+import { acceptable } from '../lib/http/negotiate.ts';
+import { readJson } from '../lib/http/request-body.ts';
+import { decodeImages } from '../lib/images/store.ts';
+import { imageKey } from '../lib/storage/artifacts.ts';
+import { readBlob } from '../lib/storage/edge-cache.ts';
+import { bySource, owns, recordOwnership } from '../lib/storage/ownership.ts';
+import { ownedTokenRow } from '../lib/tokens/source.ts';
+import { storeTokenSet } from '../lib/tokens/store.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 export const detokenize = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {

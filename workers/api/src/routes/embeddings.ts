@@ -12,12 +12,12 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { callBackendJson } from '../lib/backend.ts';
-import { acceptable, JSON_TYPE } from '../lib/negotiate.ts';
-import { bySource, embeddingGrantId, owns, recordOwnership } from '../lib/ownership.ts';
-import { readJson } from '../lib/request-body.ts';
-import { float32Bytes, getEmbedding, putEmbedding } from '../lib/storage.ts';
-import { resolveTokenSource } from '../lib/token-source.ts';
+import { callBackendJson } from '../lib/backend/client.ts';
+import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
+import { readJson } from '../lib/http/request-body.ts';
+import { float32Bytes, getEmbedding, putEmbedding } from '../lib/storage/artifacts.ts';
+import { bySource, embeddingGrantId, owns, recordOwnership } from '../lib/storage/ownership.ts';
+import { resolveTokenSource } from '../lib/tokens/source.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 export const BINARY_TYPE = 'application/octet-stream';

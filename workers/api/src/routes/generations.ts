@@ -17,14 +17,14 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { callBackend } from '../lib/backend.ts';
+import { callBackend } from '../lib/backend/client.ts';
+import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
-import { submitGeneration } from '../lib/generation-submit.ts';
-import { generationView } from '../lib/generation-view.ts';
-import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/jobs.ts';
-import { getModel } from '../lib/models.ts';
-import { readJson } from '../lib/request-body.ts';
-import { emitEvent } from '../lib/webhook-delivery.ts';
+import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/generations/jobs.ts';
+import { submitGeneration } from '../lib/generations/producer.ts';
+import { generationView } from '../lib/generations/view.ts';
+import { readJson } from '../lib/http/request-body.ts';
+import { emitEvent } from '../lib/webhooks/delivery.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 function notFound(id: string): ApiError {

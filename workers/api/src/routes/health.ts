@@ -3,7 +3,7 @@
 import { BackendReadyResponseSchema, type HealthResponse } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { callBackend } from '../lib/backend.ts';
+import { callBackend } from '../lib/backend/client.ts';
 
 async function backendReadiness(env: Env): Promise<NonNullable<HealthResponse['backend']>> {
   try {

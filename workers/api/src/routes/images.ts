@@ -3,11 +3,11 @@
 import { ApiError, ErrorCode, IMAGE_ID_RE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/conditional.ts';
-import { readBlob } from '../lib/edge-cache.ts';
-import { acceptable } from '../lib/negotiate.ts';
-import { bySource, owns } from '../lib/ownership.ts';
-import { imageKey } from '../lib/storage.ts';
+import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
+import { acceptable } from '../lib/http/negotiate.ts';
+import { imageKey } from '../lib/storage/artifacts.ts';
+import { readBlob } from '../lib/storage/edge-cache.ts';
+import { bySource, owns } from '../lib/storage/ownership.ts';
 
 export const images = new Hono<AppEnv>().get('/:id', async (c) => {
   const id = c.req.param('id');

@@ -2,7 +2,7 @@
 // Worker's model cache so that listing them does not cost a backend round trip.
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { listModels } from '../lib/models.ts';
+import { listModels } from '../lib/backend/models.ts';
 
 export const models = new Hono<AppEnv>().get('/', async (c) => {
   const data = await listModels(c.env);

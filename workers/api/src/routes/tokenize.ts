@@ -14,10 +14,10 @@ import {
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { config } from '../lib/config.ts';
-import { checkImageBytes, decodeBase64, tokenizeImage } from '../lib/image-tokens.ts';
-import { acceptable, JSON_TYPE } from '../lib/negotiate.ts';
-import { mediaType, readJson } from '../lib/request-body.ts';
-import { tokensBody } from '../lib/tokens-view.ts';
+import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
+import { mediaType, readJson } from '../lib/http/request-body.ts';
+import { checkImageBytes, decodeBase64, tokenizeImage } from '../lib/tokens/tokenize.ts';
+import { tokensBody } from '../lib/tokens/view.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 
 /** Multipart framing around the image: boundaries, part headers, the model field. */

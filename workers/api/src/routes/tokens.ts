@@ -3,12 +3,12 @@
 import { ApiError, decodeTokens, ErrorCode, TOKEN_ID_RE, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/conditional.ts';
-import { readBlob } from '../lib/edge-cache.ts';
-import { acceptable, JSON_TYPE } from '../lib/negotiate.ts';
-import { bySource, owns } from '../lib/ownership.ts';
-import { tokensKey } from '../lib/storage.ts';
-import { tokensBody } from '../lib/tokens-view.ts';
+import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
+import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
+import { tokensKey } from '../lib/storage/artifacts.ts';
+import { readBlob } from '../lib/storage/edge-cache.ts';
+import { bySource, owns } from '../lib/storage/ownership.ts';
+import { tokensBody } from '../lib/tokens/view.ts';
 
 export const tokens = new Hono<AppEnv>().get('/:id', async (c) => {
   const id = c.req.param('id');

@@ -5,10 +5,10 @@
 import { fromZodError, resolveVariationParams, VariationRequestSchema } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { submitGeneration } from '../lib/generation-submit.ts';
-import { getModel } from '../lib/models.ts';
-import { readJson } from '../lib/request-body.ts';
-import { resolveTokenSource } from '../lib/token-source.ts';
+import { getModel } from '../lib/backend/models.ts';
+import { submitGeneration } from '../lib/generations/producer.ts';
+import { readJson } from '../lib/http/request-body.ts';
+import { resolveTokenSource } from '../lib/tokens/source.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 export const variations = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {

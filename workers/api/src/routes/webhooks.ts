@@ -3,7 +3,7 @@
 import { ApiError, ErrorCode } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { webhookSecret } from '../lib/tenants.ts';
+import { webhookSecret } from '../lib/auth/tenants.ts';
 
 export const webhooks = new Hono<AppEnv>().get('/secret', async (c) => {
   const secret = await webhookSecret(c.env.DB, c.get('caller').tenantId);

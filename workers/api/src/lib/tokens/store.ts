@@ -8,7 +8,7 @@ import {
   type TokenSet,
   tokenSetId,
 } from '@gigatok/shared';
-import { putTokens } from './storage.ts';
+import { putTokens } from '../storage/artifacts.ts';
 
 export interface StoredTokenSet {
   id: string;

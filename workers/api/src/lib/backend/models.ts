@@ -10,7 +10,7 @@ import {
   ManifestSummarySchema,
 } from '@gigatok/shared';
 import { z } from 'zod';
-import { BackendError, callBackendJson } from './backend.ts';
+import { BackendError, callBackendJson } from './client.ts';
 
 const FRESH_MS = 60_000;
 const STALE_MS = 24 * 3600_000;

@@ -8,15 +8,12 @@
 //  - a backend that is down hands the job back (running -> queued) and retries the message with a
 //    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
 import { ApiError, ErrorCode, problem } from '@gigatok/shared';
-import { BackendError } from './backend.ts';
-import { config } from './config.ts';
-import { produceResult } from './generation-work.ts';
+import { BackendError } from '../backend/client.ts';
+import { config } from '../config.ts';
+import { emitEvent } from '../webhooks/delivery.ts';
 import { claimJob, completeJob, failJob, getJob, releaseJob, TERMINAL } from './jobs.ts';
-import { emitEvent } from './webhook-delivery.ts';
-
-export interface GenerationMessage {
-  job_id: string;
-}
+import type { GenerationMessage } from './queue-message.ts';
+import { produceResult } from './work.ts';
 
 /** Delay before retry n (1-based): 15 s doubling to 8 min; with max_retries = 6 about 16 minutes in all. */
 export function retryDelaySeconds(attempt: number): number {

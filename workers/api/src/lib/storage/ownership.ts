@@ -6,7 +6,7 @@
 // the colo's Cache API, which the grant itself fills. A negative answer is never cached and always
 // asks D1, so a grant made a moment ago, in any isolate, is seen at once. docs/architecture.md
 // ("Ownership") has the decision and its trade-offs.
-import { TtlLru } from './ttl-lru.ts';
+import { TtlLru } from '../http/ttl-lru.ts';
 
 export type OwnershipSource = 'isolate' | 'colo' | 'd1';
 

@@ -11,8 +11,8 @@ import {
   signBackendRequest,
 } from '@gigatok/shared';
 import type { z } from 'zod';
-import { config } from './config.ts';
-import { withHeaders } from './http-errors.ts';
+import { config } from '../config.ts';
+import { withHeaders } from '../http/http-errors.ts';
 
 /** Seconds a client should wait before retrying when the backend is down or overloaded. */
 const DEFAULT_RETRY_AFTER = 5;

@@ -6,9 +6,9 @@
 // a key created a moment ago works at once. The cache is keyed by a hash of the key's hash, never by
 // the secret. docs/architecture.md ("API keys") says what a revoked key can still do inside the bound.
 import { sha256Hex } from '@gigatok/shared';
-import { config } from './config.ts';
+import { config } from '../config.ts';
+import { TtlLru } from '../http/ttl-lru.ts';
 import { findKeyByHash } from './tenants.ts';
-import { TtlLru } from './ttl-lru.ts';
 
 export interface KeyIdentity {
   keyId: string;

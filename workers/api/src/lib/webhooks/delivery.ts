@@ -3,11 +3,11 @@
 // the body are fixed when the event is created, so every retry carries the same id (receivers
 // deduplicate on it) and the same bytes; only the timestamp and signature are fresh per attempt.
 import { checkWebhookUrl, newMessageId, type WebhookEventType, webhookHeaders } from '@gigatok/shared';
-import { config } from './config.ts';
-import { generationView } from './generation-view.ts';
-import type { Job } from './jobs.ts';
-import { webhookSecret } from './tenants.ts';
-import { type Delivery, failDelivery, getDelivery, insertDelivery, recordAttempt } from './webhook-store.ts';
+import { webhookSecret } from '../auth/tenants.ts';
+import { config } from '../config.ts';
+import type { Job } from '../generations/jobs.ts';
+import { generationView } from '../generations/view.ts';
+import { type Delivery, failDelivery, getDelivery, insertDelivery, recordAttempt } from './store.ts';
 
 export interface WebhookMessage {
   delivery_id: string;

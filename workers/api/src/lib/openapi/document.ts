@@ -20,7 +20,7 @@ import {
   WebhookSecretResponseSchema,
 } from '@gigatok/shared';
 import { z } from 'zod';
-import { TIMING_METRICS } from './server-timing.ts';
+import { TIMING_METRICS } from '../http/server-timing.ts';
 
 type Json = Record<string, unknown>;
 

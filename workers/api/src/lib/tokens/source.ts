@@ -2,12 +2,12 @@
 // tokenize cache) or a token set id the caller owns, holding exactly one image.
 import { ApiError, decodeTokens, ErrorCode, tokenRows } from '@gigatok/shared';
 import type { Context } from 'hono';
-import type { AppEnv } from '../env.ts';
-import { config } from './config.ts';
-import { readBlob } from './edge-cache.ts';
-import { checkImageBytes, decodeBase64, tokenizeImage } from './image-tokens.ts';
-import { bySource, owns } from './ownership.ts';
-import { tokensKey } from './storage.ts';
+import type { AppEnv } from '../../env.ts';
+import { config } from '../config.ts';
+import { tokensKey } from '../storage/artifacts.ts';
+import { readBlob } from '../storage/edge-cache.ts';
+import { bySource, owns } from '../storage/ownership.ts';
+import { checkImageBytes, decodeBase64, tokenizeImage } from './tokenize.ts';
 
 export interface TokenSource {
   model: string;

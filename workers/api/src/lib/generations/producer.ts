@@ -18,12 +18,10 @@ import {
   type WebhookEventType,
 } from '@gigatok/shared';
 import type { Context } from 'hono';
-import type { AppEnv } from '../env.ts';
-import type { GenerationMessage } from '../queue.ts';
-import { config } from './config.ts';
-import { generationView } from './generation-view.ts';
-import { storedResult } from './generation-work.ts';
-import { withHeaders } from './http-errors.ts';
+import type { AppEnv } from '../../env.ts';
+import { config } from '../config.ts';
+import { withHeaders } from '../http/http-errors.ts';
+import { emitEvent } from '../webhooks/delivery.ts';
 import {
   countActiveJobs,
   failJob,
@@ -34,7 +32,9 @@ import {
   type Job,
   TERMINAL,
 } from './jobs.ts';
-import { emitEvent } from './webhook-delivery.ts';
+import { enqueueGenerations } from './queue-message.ts';
+import { generationView } from './view.ts';
+import { cachedResult } from './work.ts';
 
 /** The answer for a job: 201 once it is finished (the result is there), else 202 (still running). */
 function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string> = {}): Response {
@@ -150,7 +150,7 @@ export async function submitGeneration(
     completedAt: null,
   };
   // The same parameters (seed included) ran before: answer from R2 at once, nothing to queue.
-  const result = await storedResult(c.env, { tenantId, model, params, paramsKey });
+  const result = await cachedResult(c.env, { tenantId, model, params, paramsKey });
   if (result) {
     Object.assign(job, { status: 'succeeded', cached: true, result, startedAt: now, completedAt: now });
   } else if ((await countActiveJobs(c.env.DB, tenantId)) >= cfg.maxQueuedJobsPerTenant) {
@@ -180,7 +180,7 @@ export async function submitGeneration(
     return jobResponse(c, job);
   }
   try {
-    await c.env.GENERATIONS.send({ job_id: job.id } satisfies GenerationMessage, { contentType: 'json' });
+    await enqueueGenerations(c.env.GENERATIONS, [job.id]);
   } catch (cause) {
     // Not queued means never run: fail it now rather than leave it queued forever.
     await failJob(

@@ -11,15 +11,15 @@ import {
   imageId,
   tokenRows,
 } from '@gigatok/shared';
-import { callBackendJson } from './backend.ts';
-import { config } from './config.ts';
-import type { GenerationResult } from './generation-view.ts';
-import { ensureImages, storeEncodedImage } from './image-store.ts';
+import { callBackendJson } from '../backend/client.ts';
+import { getModel } from '../backend/models.ts';
+import { config } from '../config.ts';
+import { decodeImages, findImages, storeEncodedImage } from '../images/store.ts';
+import { getBytes, getGeneration, putGeneration, tokensKey } from '../storage/artifacts.ts';
+import { recordOwnership } from '../storage/ownership.ts';
+import { storeTokenSet } from '../tokens/store.ts';
 import type { Job } from './jobs.ts';
-import { getModel } from './models.ts';
-import { recordOwnership } from './ownership.ts';
-import { getBytes, getGeneration, putGeneration, tokensKey } from './storage.ts';
-import { storeTokenSet } from './token-store.ts';
+import type { GenerationResult } from './view.ts';
 
 export interface GenerationTarget {
   tenantId: string;
@@ -55,34 +55,66 @@ async function readRow(bucket: R2Bucket, tokenId: string): Promise<number[]> {
   return tokenRows(set.tokens, set.tokensPerImage)[0]!;
 }
 
-/**
- * The result of these parameters when this tenant generated them before and R2 holds it (images
- * included when asked); null when the backend has work to do. Records the tenant's ownership of what
- * it returns. Another tenant's run of the same parameters is not looked at: the backend runs them
- * again for this tenant (same tokens, the blobs are not rewritten), so no tenant learns from
- * `cached: true` what another generated.
- */
-export async function storedResult(
-  env: Env,
-  target: GenerationTarget,
-  decode = false,
-): Promise<GenerationResult | null> {
+/** What this tenant's earlier run of the parameters stored: its token ids and image sources. */
+async function earlierRun(env: Env, target: GenerationTarget) {
   const stored = await getGeneration(env.ARTIFACTS, target.tenantId, target.paramsKey);
   if (!stored) return null;
-  let imageIds: (string | null)[] = stored.token_ids.map(() => null);
-  if (target.params.output.images) {
-    const images = await ensureImages(
+  const sources = stored.token_ids.map((tokenId) => ({
+    tokenId,
+    row: () => readRow(env.ARTIFACTS, tokenId),
+  }));
+  return { tokenIds: stored.token_ids, sources };
+}
+
+/** Records the tenant's ownership of a result's token sets and images, and describes it. */
+async function ownedResult(
+  env: Env,
+  target: GenerationTarget,
+  tokenIds: string[],
+  imageIds: (string | null)[],
+): Promise<GenerationResult> {
+  await recordOwnership(env, target.tenantId, [...tokenIds, ...imageIds.filter((id) => id !== null)]);
+  return describe(target, tokenIds, imageIds);
+}
+
+/**
+ * The answer for a request whose parameters this tenant generated before, when R2 holds all of it
+ * (images included when asked); null when the backend has work to do. Another tenant's run of the
+ * same parameters is not looked at: the backend runs them again for this tenant (same tokens, the
+ * blobs are not rewritten), so no tenant learns from `cached: true` what another generated.
+ */
+export async function cachedResult(env: Env, target: GenerationTarget): Promise<GenerationResult | null> {
+  const run = await earlierRun(env, target);
+  if (!run) return null;
+  if (!target.params.output.images)
+    return ownedResult(
       env,
-      target.model,
-      stored.token_ids.map((tokenId) => ({ tokenId, row: () => readRow(env.ARTIFACTS, tokenId) })),
-      target.params.output.format,
-      { decode },
+      target,
+      run.tokenIds,
+      run.tokenIds.map(() => null),
     );
-    if (!images) return null;
-    imageIds = images.ids;
-  }
-  await recordOwnership(env, target.tenantId, [...stored.token_ids, ...imageIds.filter((id) => id !== null)]);
-  return describe(target, stored.token_ids, imageIds);
+  const images = await findImages(env, run.sources, target.params.output.format);
+  if (images.missing.length > 0) return null;
+  return ownedResult(env, target, run.tokenIds, images.ids);
+}
+
+/**
+ * This tenant's stored run of the parameters made whole: images that are not in R2 yet (the backend
+ * did not return them, or an earlier run asked for none) are decoded from the stored tokens.
+ */
+async function completedResult(env: Env, target: GenerationTarget): Promise<GenerationResult | null> {
+  const run = await earlierRun(env, target);
+  if (!run) return null;
+  if (!target.params.output.images)
+    return ownedResult(
+      env,
+      target,
+      run.tokenIds,
+      run.tokenIds.map(() => null),
+    );
+  const { ids, missing } = await findImages(env, run.sources, target.params.output.format);
+  await decodeImages(env, target.model, missing, target.params.output.format);
+  return ownedResult(env, target, run.tokenIds, ids);
 }
 
 /** Produces the job's result: from R2 when these parameters ran before, else from the backend. */
@@ -96,7 +128,7 @@ export async function produceResult(
     params: job.params,
     paramsKey: job.paramsKey,
   };
-  const fromStore = await storedResult(env, target, true);
+  const fromStore = await completedResult(env, target);
   if (fromStore) return { result: fromStore, cached: true };
 
   const { params } = target;
@@ -163,7 +195,7 @@ export async function produceResult(
     token_ids: tokenIds,
   });
   // Images the backend did not return (or not all of them) are decoded from the stored tokens.
-  const result = await storedResult(env, target, true);
+  const result = await completedResult(env, target);
   if (!result) throw new Error(`generation ${job.paramsKey} was stored but cannot be read back`);
   return { result, cached: false };
 }

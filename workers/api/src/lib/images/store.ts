@@ -9,9 +9,9 @@ import {
   type ImageFormat,
   imageId,
 } from '@gigatok/shared';
-import { callBackendJson } from './backend.ts';
-import { sniffImageType } from './image-sniff.ts';
-import { imageKey, putImage } from './storage.ts';
+import { callBackendJson } from '../backend/client.ts';
+import { imageKey, putImage } from '../storage/artifacts.ts';
+import { sniffImageType } from '../tokens/image-sniff.ts';
 
 export interface ImageSource {
   tokenId: string;
@@ -77,21 +77,14 @@ export async function decodeImages(
   return decoded;
 }
 
-/**
- * Makes sure every source has its image in `format`; decodes only the missing ones, in one backend
- * call. Returns the image ids (in source order) and the new bytes; null when images are missing and
- * `decode` is false (the caller only wanted what is already stored).
- */
-export async function ensureImages(
+/** The image ids of `sources` in `format` (source order), and the sources whose image is not in R2. */
+export async function findImages(
   env: Env,
-  model: string,
   sources: readonly ImageSource[],
   format: ImageFormat,
-  options: { decode: boolean } = { decode: true },
-): Promise<{ ids: string[]; decoded: Map<string, Uint8Array> } | null> {
+): Promise<{ ids: string[]; missing: (ImageSource & { imageId: string })[] }> {
   const ids = await Promise.all(sources.map((s) => imageId({ token_id: s.tokenId, format })));
   const stored = await Promise.all(ids.map(async (id) => (await env.ARTIFACTS.head(imageKey(id))) !== null));
   const missing = sources.flatMap((source, i) => (stored[i] ? [] : [{ ...source, imageId: ids[i]! }]));
-  if (missing.length > 0 && !options.decode) return null;
-  return { ids, decoded: await decodeImages(env, model, missing, format) };
+  return { ids, missing };
 }

@@ -14,16 +14,16 @@ import {
   toBase64,
   tokenizeKey,
 } from '@gigatok/shared';
-import { BackendError, callBackend } from './backend.ts';
-import { readBlob } from './edge-cache.ts';
+import { BackendError, callBackend } from '../backend/client.ts';
+import { getModel } from '../backend/models.ts';
+import { mediaType } from '../http/request-body.ts';
+import type { ServerTiming } from '../http/server-timing.ts';
+import { TtlLru } from '../http/ttl-lru.ts';
+import { putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/artifacts.ts';
+import { readBlob } from '../storage/edge-cache.ts';
+import { recordOwnership } from '../storage/ownership.ts';
 import { sniffImageType } from './image-sniff.ts';
-import { getModel } from './models.ts';
-import { recordOwnership } from './ownership.ts';
-import { mediaType } from './request-body.ts';
-import type { ServerTiming } from './server-timing.ts';
-import { putTokenizePointer, tokenizePointerKey, tokensKey } from './storage.ts';
-import { storeTokenSet } from './token-store.ts';
-import { TtlLru } from './ttl-lru.ts';
+import { storeTokenSet } from './store.ts';
 
 /**
  * The backend's preprocessing (resize the short side, centre-crop to the model's size). Part of the
