@@ -28,6 +28,7 @@ export const ErrorCode = {
   backend_error: 'backend_error',
   backend_unavailable: 'backend_unavailable',
   backend_timeout: 'backend_timeout',
+  service_unavailable: 'service_unavailable',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -57,6 +58,7 @@ export const errorStatus: Readonly<Record<ErrorCode, number>> = Object.freeze({
   backend_error: 502,
   backend_unavailable: 503,
   backend_timeout: 504,
+  service_unavailable: 503,
 });
 
 /**
@@ -88,6 +90,7 @@ export const errorTitle: Readonly<Record<ErrorCode, string>> = Object.freeze({
   backend_error: 'Backend error',
   backend_unavailable: 'Backend unavailable',
   backend_timeout: 'Backend timed out',
+  service_unavailable: 'Service unavailable',
 });
 
 /** RFC 9457 section 3: media type of a problem details body. */

@@ -448,10 +448,15 @@ export type ModelList = z.infer<typeof ModelListSchema>;
 
 export const HealthResponseSchema = z
   .strictObject({
-    status: z.enum(['ok', 'degraded']),
+    status: z.literal('ok'),
     backend: z.enum(['ready', 'loading', 'unavailable']).optional(),
   })
-  .meta({ id: 'Health', description: 'Liveness of the API and, when checked, readiness of the backend.' });
+  .meta({
+    id: 'Health',
+    description:
+      'Liveness of the API and, when checked, readiness of the backend. A Worker that cannot reach its ' +
+      'database answers 503 service_unavailable as problem+json instead.',
+  });
 export type HealthResponse = z.infer<typeof HealthResponseSchema>;
 
 // ---------------------------------------------------------------------------------------------------------

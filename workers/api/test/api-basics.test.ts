@@ -1,10 +1,12 @@
 // Authentication, admin key minting, rate limits, the error boundary, health and the OpenAPI document.
 
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { encodeTokens } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
+import worker from '../src/index.ts';
 import { backend } from './backend-stub.ts';
-import { api, call, newTenant, postJson, type TestKey } from './helpers.ts';
+import { api, call, newTenant, ORIGIN, postJson, type TestKey } from './helpers.ts';
 
 let alice: TestKey;
 
@@ -199,6 +201,25 @@ describe('public routes', () => {
     } finally {
       backend.mode = 'up';
     }
+  });
+
+  it('answers 503 service_unavailable as problem+json when the database cannot be reached', async () => {
+    const broken = {
+      prepare: () => {
+        throw new Error('D1 is down');
+      },
+    } as unknown as D1Database;
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(new Request(`${ORIGIN}/v1/healthz`), { ...env, DB: broken }, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.json()).toMatchObject({
+      status: 503,
+      code: 'service_unavailable',
+      detail: 'the database is unreachable',
+    });
   });
 
   it('serves the OpenAPI 3.1 document without a key', async () => {

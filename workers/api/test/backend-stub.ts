@@ -94,6 +94,8 @@ export class BackendStub {
   /** Status the webhook receiver answers, by path. */
   readonly hookStatus = new Map<string, number>();
   webhookSecrets: string[] = [];
+  /** Rewrites the GTOK body of /v1/encode answers (a backend that breaks the format); identity when unset. */
+  encodeGtok: ((gtok: Uint8Array) => Uint8Array) | undefined;
   readonly app = new Hono();
 
   constructor() {
@@ -137,7 +139,13 @@ export class BackendStub {
         );
       }
       if ((c.req.header('accept') ?? '').includes(TOKENS_MEDIA_TYPE)) {
-        const gtok = encodeTokens({ model: NANO.id, codebookSize: 1024, tokensPerImage: 32, tokens: rows });
+        const encoded = encodeTokens({
+          model: NANO.id,
+          codebookSize: 1024,
+          tokensPerImage: 32,
+          tokens: rows,
+        });
+        const gtok = this.encodeGtok ? this.encodeGtok(encoded) : encoded;
         return c.body(gtok as Uint8Array<ArrayBuffer>, 200, { 'content-type': TOKENS_MEDIA_TYPE });
       }
       return c.json({ model: NANO.id, codebook_size: 1024, tokens_per_image: 32, tokens: rows });

@@ -23,6 +23,7 @@ import { forgetApiKey } from '../lib/auth/api-keys.ts';
 import { insertApiKey, insertTenant, revokeApiKey, tenantExists } from '../lib/auth/tenants.ts';
 import { withHeaders } from '../lib/http/http-errors.ts';
 import { readJson } from '../lib/http/request-body.ts';
+import { internalRoute } from '../lib/openapi/describe.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 const TENANT_ID_RE = /^ten_[a-z2-7]{32}$/;
@@ -48,7 +49,7 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
 
 export const admin = new Hono<AppEnv>()
   .use(requireAdmin)
-  .post('/keys', limitBody(JSON_BODY_LIMIT), async (c) => {
+  .post('/keys', internalRoute(), limitBody(JSON_BODY_LIMIT), async (c) => {
     const parsed = CreateKeyRequest.safeParse(await readJson(c.req.raw, { allowEmpty: true }));
     if (!parsed.success) throw fromZodError(parsed.error);
     const body = parsed.data;
@@ -74,7 +75,7 @@ export const admin = new Hono<AppEnv>()
     });
     return c.json({ object: 'api_key', id, key, tenant_id: tenantId }, 201, { 'Cache-Control': 'no-store' });
   })
-  .post('/keys/:id/revoke', async (c) => {
+  .post('/keys/:id/revoke', internalRoute(), async (c) => {
     const id = c.req.param('id');
     const revoked = API_KEY_ID_RE.test(id) ? await revokeApiKey(c.env.DB, id) : null;
     if (revoked === null) throw new ApiError(ErrorCode.not_found, `no live API key '${id}'`);

@@ -10,6 +10,17 @@ import { IMMUTABLE_PRIVATE } from '../lib/http/conditional.ts';
 import { acceptable } from '../lib/http/negotiate.ts';
 import { readJson } from '../lib/http/request-body.ts';
 import { decodeImages } from '../lib/images/store.ts';
+import {
+  artifactHeaders,
+  BACKEND,
+  COMMON,
+  cacheHeader,
+  describe,
+  header,
+  imageContent,
+  jsonBody,
+  problems,
+} from '../lib/openapi/describe.ts';
 import { imageKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
 import { bySource, owns, recordOwnership } from '../lib/storage/ownership.ts';
@@ -17,7 +28,27 @@ import { ownedTokenRow } from '../lib/tokens/source.ts';
 import { storeTokenSet } from '../lib/tokens/store.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
-export const detokenize = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
+const operation = describe({
+  operationId: 'detokenize',
+  summary: 'Render tokens as an image',
+  requestBody: jsonBody(DetokenizeRequestSchema),
+  responses: {
+    '200': {
+      description: 'The image.',
+      headers: {
+        ...artifactHeaders,
+        'X-Image-Id': header('The image id (img_...).'),
+        'X-Token-Id': header('The token set rendered (tok_...).'),
+        'X-Cache': cacheHeader,
+        Location: header('URL of the image.'),
+      },
+      content: imageContent,
+    },
+    ...problems(400, ...COMMON, 404, 406, 413, 415, ...BACKEND),
+  },
+});
+
+export const detokenize = new Hono<AppEnv>().post('/', operation, limitBody(JSON_BODY_LIMIT), async (c) => {
   const parsed = DetokenizeRequestSchema.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw fromZodError(parsed.error);
   const body = parsed.data;

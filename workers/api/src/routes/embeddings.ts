@@ -6,6 +6,7 @@
 import {
   ApiError,
   EmbeddingRequestSchema,
+  EmbeddingResponseSchema,
   EmbedResponseSchema,
   ErrorCode,
   fromZodError,
@@ -15,6 +16,17 @@ import type { AppEnv } from '../env.ts';
 import { callBackendJson } from '../lib/backend/client.ts';
 import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
 import { readJson } from '../lib/http/request-body.ts';
+import {
+  BACKEND,
+  binary,
+  COMMON,
+  cacheHeader,
+  describe,
+  header,
+  jsonBody,
+  problems,
+  ref,
+} from '../lib/openapi/describe.ts';
 import { float32Bytes, getEmbedding, putEmbedding } from '../lib/storage/artifacts.ts';
 import { bySource, embeddingGrantId, owns, recordOwnership } from '../lib/storage/ownership.ts';
 import { resolveTokenSource } from '../lib/tokens/source.ts';
@@ -22,7 +34,33 @@ import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 export const BINARY_TYPE = 'application/octet-stream';
 
-export const embeddings = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
+const operation = describe({
+  operationId: 'createEmbedding',
+  summary: "The AR model's representation of an image (mean hidden state at layer n_layer/2)",
+  description:
+    'Stored under the token set id: a tenant that embedded the same image or token set before is answered from storage (X-Cache: hit).',
+  requestBody: jsonBody(EmbeddingRequestSchema),
+  responses: {
+    '200': {
+      description: 'The embedding.',
+      headers: {
+        'X-Cache': cacheHeader,
+        'X-Token-Id': header('The token set embedded (tok_...).'),
+        'X-Embedding-Dim': header('Number of float32 values.'),
+        'X-Embedding-Layer': header('The AR layer read.'),
+      },
+      content: {
+        'application/json': { schema: ref(EmbeddingResponseSchema) },
+        'application/octet-stream': {
+          schema: { ...binary, description: 'X-Embedding-Dim little-endian float32 values.' },
+        },
+      },
+    },
+    ...problems(400, ...COMMON, 404, 406, 413, 415, ...BACKEND),
+  },
+});
+
+export const embeddings = new Hono<AppEnv>().post('/', operation, limitBody(JSON_BODY_LIMIT), async (c) => {
   const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, BINARY_TYPE] as const);
   const parsed = EmbeddingRequestSchema.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw fromZodError(parsed.error);

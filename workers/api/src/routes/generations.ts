@@ -9,7 +9,9 @@ import {
   ApiError,
   ErrorCode,
   fromZodError,
+  GenerationListSchema,
   GenerationRequestSchema,
+  GenerationSchema,
   JOB_ID_RE,
   LIMITS,
   ListGenerationsQuerySchema,
@@ -24,6 +26,16 @@ import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/
 import { submitGeneration } from '../lib/generations/producer.ts';
 import { generationView } from '../lib/generations/view.ts';
 import { readJson } from '../lib/http/request-body.ts';
+import {
+  COMMON,
+  describe,
+  generationHeaders,
+  idParam,
+  jobHeaders,
+  json,
+  jsonBody,
+  problems,
+} from '../lib/openapi/describe.ts';
 import { emitEvent } from '../lib/webhooks/delivery.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
@@ -51,59 +63,118 @@ function decodeCursor(text: string): JobCursor {
 }
 
 export const generations = new Hono<AppEnv>()
-  .post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
-    const raw = await readJson(c.req.raw);
-    const parsed = GenerationRequestSchema.safeParse(raw);
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const request = parsed.data;
-    return submitGeneration(c, raw, request.webhook, async () => {
-      const model = request.model ?? config(c.env).defaultModel;
-      const summary = await getModel(c.env, model);
-      return { model, params: resolveGenerationParams(request, summary) };
-    });
-  })
-  .get('/', async (c) => {
-    const parsed = ListGenerationsQuerySchema.safeParse(c.req.query());
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const limit = parsed.data.limit ?? LIMITS.defaultListLimit;
-    const after = parsed.data.cursor ? decodeCursor(parsed.data.cursor) : null;
-    const page = await listTenantJobs(c.env.DB, c.get('caller').tenantId, limit, after);
-    return c.json(
-      {
-        object: 'list',
-        data: page.jobs.map(generationView),
-        next_cursor: page.next ? encodeCursor(page.next) : null,
-      },
-      200,
-      { 'Cache-Control': 'no-store' },
-    );
-  })
-  .get('/:id', async (c) => {
-    const id = c.req.param('id');
-    const job = JOB_ID_RE.test(id) ? await getTenantJob(c.env.DB, c.get('caller').tenantId, id) : null;
-    if (!job) throw notFound(id);
-    return c.json(generationView(job), 200, { 'Cache-Control': 'no-store' });
-  })
-  .post('/:id/cancel', async (c) => {
-    const id = c.req.param('id');
-    const { tenantId } = c.get('caller');
-    if (!JOB_ID_RE.test(id)) throw notFound(id);
-    const canceled = await cancelJob(c.env.DB, tenantId, id);
-    if (!canceled) {
-      const job = await getTenantJob(c.env.DB, tenantId, id);
-      if (!job) throw notFound(id);
-      throw new ApiError(ErrorCode.not_cancelable, `generation '${id}' is already ${job.status}`);
-    }
-    await emitEvent(c.env, canceled, 'generation.canceled');
-    // A claimed job may be running on the backend: ask it to stop (best effort; the consumer's
-    // fenced completion discards any late result anyway).
-    if (canceled.attempts > 0) {
-      c.executionCtx.waitUntil(
-        callBackend(c.env, { method: 'POST', path: `/v1/generate/${id}/cancel` }).then(
-          (response) => response.body?.cancel(),
-          () => undefined,
+  .post(
+    '/',
+    describe({
+      operationId: 'createGeneration',
+      summary: 'Start a generation',
+      parameters: jobHeaders,
+      requestBody: jsonBody(GenerationRequestSchema),
+      responses: {
+        '201': json(
+          'Finished (within Prefer: wait, or served from storage).',
+          GenerationSchema,
+          generationHeaders,
         ),
+        '202': json('Accepted; poll the Location.', GenerationSchema, generationHeaders),
+        ...problems(400, ...COMMON, 413, 415, 422, 503),
+      },
+    }),
+    limitBody(JSON_BODY_LIMIT),
+    async (c) => {
+      const raw = await readJson(c.req.raw);
+      const parsed = GenerationRequestSchema.safeParse(raw);
+      if (!parsed.success) throw fromZodError(parsed.error);
+      const request = parsed.data;
+      return submitGeneration(c, raw, request.webhook, async () => {
+        const model = request.model ?? config(c.env).defaultModel;
+        const summary = await getModel(c.env, model);
+        return { model, params: resolveGenerationParams(request, summary) };
+      });
+    },
+  )
+  .get(
+    '/',
+    describe({
+      operationId: 'listGenerations',
+      summary: 'List generations, newest first',
+      parameters: [
+        {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          schema: { type: 'integer', minimum: 1, maximum: LIMITS.maxListLimit },
+        },
+        {
+          name: 'cursor',
+          in: 'query',
+          required: false,
+          schema: { type: 'string', maxLength: LIMITS.maxCursorLength },
+        },
+      ],
+      responses: { '200': json('A page of generations.', GenerationListSchema), ...problems(400, ...COMMON) },
+    }),
+    async (c) => {
+      const parsed = ListGenerationsQuerySchema.safeParse(c.req.query());
+      if (!parsed.success) throw fromZodError(parsed.error);
+      const limit = parsed.data.limit ?? LIMITS.defaultListLimit;
+      const after = parsed.data.cursor ? decodeCursor(parsed.data.cursor) : null;
+      const page = await listTenantJobs(c.env.DB, c.get('caller').tenantId, limit, after);
+      return c.json(
+        {
+          object: 'list',
+          data: page.jobs.map(generationView),
+          next_cursor: page.next ? encodeCursor(page.next) : null,
+        },
+        200,
+        { 'Cache-Control': 'no-store' },
       );
-    }
-    return c.json(generationView(canceled), 200, { 'Cache-Control': 'no-store' });
-  });
+    },
+  )
+  .get(
+    '/:id',
+    describe({
+      operationId: 'getGeneration',
+      summary: 'A generation',
+      parameters: [idParam('job', 'generation')],
+      responses: { '200': json('The generation.', GenerationSchema), ...problems(...COMMON, 404) },
+    }),
+    async (c) => {
+      const id = c.req.param('id');
+      const job = JOB_ID_RE.test(id) ? await getTenantJob(c.env.DB, c.get('caller').tenantId, id) : null;
+      if (!job) throw notFound(id);
+      return c.json(generationView(job), 200, { 'Cache-Control': 'no-store' });
+    },
+  )
+  .post(
+    '/:id/cancel',
+    describe({
+      operationId: 'cancelGeneration',
+      summary: 'Cancel a queued or running generation',
+      parameters: [idParam('job', 'generation')],
+      responses: { '200': json('Canceled.', GenerationSchema), ...problems(...COMMON, 404, 409) },
+    }),
+    async (c) => {
+      const id = c.req.param('id');
+      const { tenantId } = c.get('caller');
+      if (!JOB_ID_RE.test(id)) throw notFound(id);
+      const canceled = await cancelJob(c.env.DB, tenantId, id);
+      if (!canceled) {
+        const job = await getTenantJob(c.env.DB, tenantId, id);
+        if (!job) throw notFound(id);
+        throw new ApiError(ErrorCode.not_cancelable, `generation '${id}' is already ${job.status}`);
+      }
+      await emitEvent(c.env, canceled, 'generation.canceled');
+      // A claimed job may be running on the backend: ask it to stop (best effort; the consumer's
+      // fenced completion discards any late result anyway).
+      if (canceled.attempts > 0) {
+        c.executionCtx.waitUntil(
+          callBackend(c.env, { method: 'POST', path: `/v1/generate/${id}/cancel` }).then(
+            (response) => response.body?.cancel(),
+            () => undefined,
+          ),
+        );
+      }
+      return c.json(generationView(canceled), 200, { 'Cache-Control': 'no-store' });
+    },
+  );

@@ -5,23 +5,45 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
 import { acceptable } from '../lib/http/negotiate.ts';
+import {
+  artifactHeaders,
+  COMMON,
+  describe,
+  idParam,
+  ifNoneMatch,
+  imageContent,
+  problems,
+} from '../lib/openapi/describe.ts';
 import { imageKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
 import { bySource, owns } from '../lib/storage/ownership.ts';
 
-export const images = new Hono<AppEnv>().get('/:id', async (c) => {
-  const id = c.req.param('id');
-  const { tenantId } = c.get('caller');
-  const timing = c.get('timing');
-  const owned =
-    IMAGE_ID_RE.test(id) &&
-    (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
-  if (!owned) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
-  // One representation per id (the format is part of the id), so one strong ETag.
-  const headers = { ETag: `"${id}"`, 'Cache-Control': IMMUTABLE_PRIVATE };
-  if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
-  const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx));
-  if (!blob) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
-  acceptable(c.req.header('accept'), [blob.contentType]);
-  return c.body(blob.bytes, 200, { ...headers, 'Content-Type': blob.contentType });
-});
+export const images = new Hono<AppEnv>().get(
+  '/:id',
+  describe({
+    operationId: 'getImage',
+    summary: 'A decoded or generated image',
+    parameters: [idParam('img', 'image'), ifNoneMatch],
+    responses: {
+      '200': { description: 'The image.', headers: artifactHeaders, content: imageContent },
+      '304': { description: 'Not modified.', headers: artifactHeaders },
+      ...problems(...COMMON, 404, 406),
+    },
+  }),
+  async (c) => {
+    const id = c.req.param('id');
+    const { tenantId } = c.get('caller');
+    const timing = c.get('timing');
+    const owned =
+      IMAGE_ID_RE.test(id) &&
+      (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
+    if (!owned) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
+    // One representation per id (the format is part of the id), so one strong ETag.
+    const headers = { ETag: `"${id}"`, 'Cache-Control': IMMUTABLE_PRIVATE };
+    if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
+    const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx));
+    if (!blob) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
+    acceptable(c.req.header('accept'), [blob.contentType]);
+    return c.body(blob.bytes, 200, { ...headers, 'Content-Type': blob.contentType });
+  },
+);

@@ -16,6 +16,17 @@ import type { AppEnv } from '../env.ts';
 import { config } from '../lib/config.ts';
 import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
 import { mediaType, readJson } from '../lib/http/request-body.ts';
+import {
+  BACKEND,
+  binary,
+  COMMON,
+  cacheHeader,
+  describe,
+  header,
+  problems,
+  ref,
+  tokensContent,
+} from '../lib/openapi/describe.ts';
 import { checkImageBytes, decodeBase64, tokenizeImage } from '../lib/tokens/tokenize.ts';
 import { tokensBody } from '../lib/tokens/view.ts';
 import { limitBody } from '../middleware/body-limit.ts';
@@ -99,8 +110,42 @@ function uploadLimit(request: Request) {
   return limitBody(LIMITS.maxImageBytes, ErrorCode.image_too_large, 'the image');
 }
 
+const operation = describe({
+  operationId: 'tokenize',
+  summary: 'Tokenize an image',
+  description:
+    'Content-addressed: the same image bytes, model and preprocessing, sent again by the same tenant, are ' +
+    'answered from storage (X-Cache: hit). The image type is read from its bytes, never from a header.',
+  parameters: [
+    { name: 'model', in: 'query', required: false, schema: { $ref: '#/components/schemas/ModelId' } },
+  ],
+  requestBody: {
+    required: true,
+    content: {
+      'multipart/form-data': {
+        schema: {
+          type: 'object',
+          required: ['image'],
+          properties: { image: binary, model: { $ref: '#/components/schemas/ModelId' } },
+        },
+      },
+      'image/*': { schema: binary },
+      'application/json': { schema: ref(TokenizeJsonRequestSchema) },
+    },
+  },
+  responses: {
+    '200': {
+      description: 'The tokens of the image.',
+      headers: { 'X-Cache': cacheHeader, Location: header('URL of the token set.') },
+      content: tokensContent,
+    },
+    ...problems(400, ...COMMON, 406, 413, 415, ...BACKEND),
+  },
+});
+
 export const tokenize = new Hono<AppEnv>().post(
   '/',
+  operation,
   (c, next) => uploadLimit(c.req.raw)(c, next),
   async (c) => {
     const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);

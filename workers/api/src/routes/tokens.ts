@@ -5,33 +5,57 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
 import { acceptable, JSON_TYPE } from '../lib/http/negotiate.ts';
+import {
+  artifactHeaders,
+  COMMON,
+  describe,
+  idParam,
+  ifNoneMatch,
+  problems,
+  tokensContent,
+} from '../lib/openapi/describe.ts';
 import { tokensKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
 import { bySource, owns } from '../lib/storage/ownership.ts';
 import { tokensBody } from '../lib/tokens/view.ts';
 
-export const tokens = new Hono<AppEnv>().get('/:id', async (c) => {
-  const id = c.req.param('id');
-  const { tenantId } = c.get('caller');
-  const timing = c.get('timing');
-  // Unknown, malformed and other tenants' ids are indistinguishable: all 404.
-  const owned =
-    TOKEN_ID_RE.test(id) &&
-    (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
-  if (!owned) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
-  const type = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);
-  // Two representations, two strong validators (RFC 9110 section 8.8.1: strong means byte-identical).
-  const headers = {
-    ETag: type === JSON_TYPE ? `"${id}"` : `"${id}.gtok"`,
-    'Cache-Control': IMMUTABLE_PRIVATE,
-    Vary: 'Accept',
-  };
-  if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
-  const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, tokensKey(id), c.executionCtx));
-  if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
-  if (type === TOKENS_MEDIA_TYPE) {
-    return c.body(blob.bytes, 200, { ...headers, 'Content-Type': TOKENS_MEDIA_TYPE });
-  }
-  const body = timing.measureSync('enc', () => JSON.stringify(tokensBody(id, decodeTokens(blob.bytes))));
-  return c.body(body, 200, { ...headers, 'Content-Type': 'application/json' });
-});
+export const tokens = new Hono<AppEnv>().get(
+  '/:id',
+  describe({
+    operationId: 'getTokens',
+    summary: 'A stored token set',
+    description:
+      'JSON (ETag "tok_…") or, with Accept: application/vnd.gigatok.tokens, the GTOK binary (ETag "tok_….gtok").',
+    parameters: [idParam('tok', 'token set'), ifNoneMatch],
+    responses: {
+      '200': { description: 'The token set.', headers: artifactHeaders, content: tokensContent },
+      '304': { description: 'Not modified.', headers: artifactHeaders },
+      ...problems(...COMMON, 404, 406),
+    },
+  }),
+  async (c) => {
+    const id = c.req.param('id');
+    const { tenantId } = c.get('caller');
+    const timing = c.get('timing');
+    // Unknown, malformed and other tenants' ids are indistinguishable: all 404.
+    const owned =
+      TOKEN_ID_RE.test(id) &&
+      (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
+    if (!owned) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
+    const type = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);
+    // Two representations, two strong validators (RFC 9110 section 8.8.1: strong means byte-identical).
+    const headers = {
+      ETag: type === JSON_TYPE ? `"${id}"` : `"${id}.gtok"`,
+      'Cache-Control': IMMUTABLE_PRIVATE,
+      Vary: 'Accept',
+    };
+    if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
+    const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, tokensKey(id), c.executionCtx));
+    if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
+    if (type === TOKENS_MEDIA_TYPE) {
+      return c.body(blob.bytes, 200, { ...headers, 'Content-Type': TOKENS_MEDIA_TYPE });
+    }
+    const body = timing.measureSync('enc', () => JSON.stringify(tokensBody(id, decodeTokens(blob.bytes))));
+    return c.body(body, 200, { ...headers, 'Content-Type': 'application/json' });
+  },
+);

@@ -2,23 +2,60 @@
 // init), so keeping the first `keep` tokens of the source and sampling the rest keeps its layout and
 // changes its detail. The result is a generation job, with every semantics of POST /v1/generations
 // (async, webhooks, Prefer: wait, Idempotency-Key, same parameters served from R2).
-import { fromZodError, resolveVariationParams, VariationRequestSchema } from '@gigatok/shared';
+import {
+  fromZodError,
+  GenerationSchema,
+  resolveVariationParams,
+  VariationRequestSchema,
+} from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { getModel } from '../lib/backend/models.ts';
 import { submitGeneration } from '../lib/generations/producer.ts';
 import { readJson } from '../lib/http/request-body.ts';
+import {
+  BACKEND,
+  COMMON,
+  describe,
+  generationHeaders,
+  jobHeaders,
+  json,
+  jsonBody,
+  problems,
+} from '../lib/openapi/describe.ts';
 import { resolveTokenSource } from '../lib/tokens/source.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
-export const variations = new Hono<AppEnv>().post('/', limitBody(JSON_BODY_LIMIT), async (c) => {
-  const raw = await readJson(c.req.raw);
-  const parsed = VariationRequestSchema.safeParse(raw);
-  if (!parsed.success) throw fromZodError(parsed.error);
-  const request = parsed.data;
-  return submitGeneration(c, raw, request.webhook, async () => {
-    const source = await resolveTokenSource(c, request);
-    const summary = await getModel(c.env, source.model);
-    return { model: source.model, params: resolveVariationParams(request, summary, source.tokenId) };
-  });
-});
+export const variations = new Hono<AppEnv>().post(
+  '/',
+  describe({
+    operationId: 'createVariation',
+    summary: 'Start variations of an image (keep its first tokens, sample the rest)',
+    description:
+      'A generation job like POST /v1/generations (poll /v1/generations/{id}, webhooks, Prefer: wait, ' +
+      'Idempotency-Key). An uploaded image is tokenized first (through the tokenize cache).',
+    parameters: jobHeaders,
+    requestBody: jsonBody(VariationRequestSchema),
+    responses: {
+      '201': json(
+        'Finished (within Prefer: wait, or served from storage).',
+        GenerationSchema,
+        generationHeaders,
+      ),
+      '202': json('Accepted; poll the Location.', GenerationSchema, generationHeaders),
+      ...problems(400, ...COMMON, 404, 413, 415, 422, ...BACKEND),
+    },
+  }),
+  limitBody(JSON_BODY_LIMIT),
+  async (c) => {
+    const raw = await readJson(c.req.raw);
+    const parsed = VariationRequestSchema.safeParse(raw);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const request = parsed.data;
+    return submitGeneration(c, raw, request.webhook, async () => {
+      const source = await resolveTokenSource(c, request);
+      const summary = await getModel(c.env, source.model);
+      return { model: source.model, params: resolveVariationParams(request, summary, source.tokenId) };
+    });
+  },
+);

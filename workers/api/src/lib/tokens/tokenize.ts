@@ -23,7 +23,7 @@ import { putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/ar
 import { readBlob } from '../storage/edge-cache.ts';
 import { recordOwnership } from '../storage/ownership.ts';
 import { sniffImageType } from './image-sniff.ts';
-import { storeTokenSet } from './store.ts';
+import { storeBackendGtok, storeTokenSet } from './store.ts';
 
 /**
  * The backend's preprocessing (resize the short side, centre-crop to the model's size). Part of the
@@ -38,8 +38,11 @@ const IMAGE_PROBLEMS: ReadonlySet<string> = new Set([
   ErrorCode.unsupported_media_type,
 ]);
 
+/** What the backend's /v1/encode answered: GTOK bytes (preferred), or JSON rows. */
+type Encoded = { gtok: Uint8Array } | { rows: number[][] };
+
 /** Asks the backend to encode one image; it answers GTOK (preferred) or JSON. */
-export async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array): Promise<number[][]> {
+async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array): Promise<Encoded> {
   let response: Response;
   try {
     response = await callBackend(env, {
@@ -58,15 +61,12 @@ export async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array
     throw error;
   }
   if (mediaType(response.headers.get('content-type')) === TOKENS_MEDIA_TYPE) {
-    const set = decodeTokens(new Uint8Array(await response.arrayBuffer()));
-    return [...Array(set.count).keys()].map((i) =>
-      Array.from(set.tokens.subarray(i * set.tokensPerImage, (i + 1) * set.tokensPerImage)),
-    );
+    return { gtok: new Uint8Array(await response.arrayBuffer()) };
   }
   const parsed = EncodeResponseSchema.safeParse(await response.json());
   if (!parsed.success)
     throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/encode with an unexpected shape');
-  return parsed.data.tokens;
+  return { rows: parsed.data.tokens };
 }
 
 type NativeBase64 = { fromBase64?: (text: string) => Uint8Array };
@@ -152,8 +152,11 @@ export async function tokenizeImage(
     }
   }
   const summary = await getModel(env, model);
-  const rows = await timing.measure('backend', encodeOnBackend(env, model, bytes));
-  const stored = await storeTokenSet(env.ARTIFACTS, summary, rows, 1);
+  const encoded = await timing.measure('backend', encodeOnBackend(env, model, bytes));
+  const stored =
+    'gtok' in encoded
+      ? await storeBackendGtok(env.ARTIFACTS, summary, encoded.gtok, 1)
+      : await storeTokenSet(env.ARTIFACTS, summary, encoded.rows, 1);
   await timing.measure('d1', recordOwnership(env, tenantId, [stored.id], ctx));
   await putTokenizePointer(env.ARTIFACTS, tenantId, inputKey, stored.id, model);
   pointers.set(pointerKey, stored.id, Date.now() + POINTER_TTL_MS);
