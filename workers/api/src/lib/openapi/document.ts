@@ -40,8 +40,8 @@ export function operationsOf(routes: readonly RouteEntry[]): Record<string, Reco
       missing.push(`${method} ${path}`);
       continue;
     }
-    const item = (paths[openApiPath(path)] ??= {});
-    item[method.toLowerCase()] = operation;
+    const key = openApiPath(path);
+    paths[key] = { ...paths[key], [method.toLowerCase()]: operation };
   }
   if (missing.length > 0) {
     throw new Error(`routes without an OpenAPI operation (add describe(...)): ${missing.join(', ')}`);
