@@ -16,6 +16,7 @@ import {
 } from '../lib/openapi/describe.ts';
 import { imageKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
+import { readArtifact, requireOwned } from '../lib/storage/owned-read.ts';
 import { bySource, owns } from '../lib/storage/ownership.ts';
 
 export const images = new Hono<AppEnv>().get(
@@ -32,17 +33,11 @@ export const images = new Hono<AppEnv>().get(
   }),
   async (c) => {
     const id = c.req.param('id');
-    const { tenantId } = c.get('caller');
-    const timing = c.get('timing');
-    const owned =
-      IMAGE_ID_RE.test(id) &&
-      (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
-    if (!owned) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
+    await requireOwned(c, id, IMAGE_ID_RE, `no image '${id}'`);
     // One representation per id (the format is part of the id), so one strong ETag.
     const headers = { ETag: `"${id}"`, 'Cache-Control': IMMUTABLE_PRIVATE };
     if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
-    const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, imageKey(id), c.executionCtx));
-    if (!blob) throw new ApiError(ErrorCode.not_found, `no image '${id}'`);
+    const blob = await readArtifact(c, imageKey(id), `no image '${id}'`);
     acceptable(c.req.header('accept'), [blob.contentType]);
     return c.body(blob.bytes, 200, { ...headers, 'Content-Type': blob.contentType });
   },

@@ -16,6 +16,7 @@ import {
 } from '../lib/openapi/describe.ts';
 import { tokensKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
+import { readArtifact, requireOwned } from '../lib/storage/owned-read.ts';
 import { bySource, owns } from '../lib/storage/ownership.ts';
 import { tokensBody } from '../lib/tokens/view.ts';
 
@@ -35,13 +36,8 @@ export const tokens = new Hono<AppEnv>().get(
   }),
   async (c) => {
     const id = c.req.param('id');
-    const { tenantId } = c.get('caller');
-    const timing = c.get('timing');
     // Unknown, malformed and other tenants' ids are indistinguishable: all 404.
-    const owned =
-      TOKEN_ID_RE.test(id) &&
-      (await timing.measure('own', owns(c.env, tenantId, id, c.executionCtx), bySource)).owned;
-    if (!owned) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
+    await requireOwned(c, id, TOKEN_ID_RE, `no token set '${id}'`);
     const type = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);
     // Two representations, two strong validators (RFC 9110 section 8.8.1: strong means byte-identical).
     const headers = {
@@ -50,12 +46,13 @@ export const tokens = new Hono<AppEnv>().get(
       Vary: 'Accept',
     };
     if (matchesIfNoneMatch(c.req.header('if-none-match'), headers.ETag)) return notModified(headers);
-    const blob = await timing.measure('blob', readBlob(c.env.ARTIFACTS, tokensKey(id), c.executionCtx));
-    if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${id}'`);
+    const blob = await readArtifact(c, tokensKey(id), `no token set '${id}'`);
     if (type === TOKENS_MEDIA_TYPE) {
       return c.body(blob.bytes, 200, { ...headers, 'Content-Type': TOKENS_MEDIA_TYPE });
     }
-    const body = timing.measureSync('enc', () => JSON.stringify(tokensBody(id, decodeTokens(blob.bytes))));
+    const body = c
+      .get('timing')
+      .measureSync('enc', () => JSON.stringify(tokensBody(id, decodeTokens(blob.bytes))));
     return c.body(body, 200, { ...headers, 'Content-Type': 'application/json' });
   },
 );

@@ -55,26 +55,30 @@ async function readRow(bucket: R2Bucket, tokenId: string): Promise<number[]> {
   return tokenRows(set.tokens, set.tokensPerImage)[0]!;
 }
 
-/** What this tenant's earlier run of the parameters stored: its token ids and image sources. */
+/**
+ * What this tenant's earlier run of the parameters stored: its token ids, their image ids when the
+ * parameters ask for images (null entries otherwise), and the images not in R2 yet.
+ */
 async function earlierRun(env: Env, target: GenerationTarget) {
   const stored = await getGeneration(env.ARTIFACTS, target.tenantId, target.paramsKey);
   if (!stored) return null;
-  const sources = stored.token_ids.map((tokenId) => ({
-    tokenId,
-    row: () => readRow(env.ARTIFACTS, tokenId),
-  }));
-  return { tokenIds: stored.token_ids, sources };
+  const tokenIds = stored.token_ids;
+  if (!target.params.output.images) {
+    return { tokenIds, imageIds: tokenIds.map(() => null), missing: [] };
+  }
+  const sources = tokenIds.map((tokenId) => ({ tokenId, row: () => readRow(env.ARTIFACTS, tokenId) }));
+  const { ids, missing } = await findImages(env, sources, target.params.output.format);
+  return { tokenIds, imageIds: ids, missing };
 }
 
 /** Records the tenant's ownership of a result's token sets and images, and describes it. */
 async function ownedResult(
   env: Env,
   target: GenerationTarget,
-  tokenIds: string[],
-  imageIds: (string | null)[],
+  run: { tokenIds: string[]; imageIds: (string | null)[] },
 ): Promise<GenerationResult> {
-  await recordOwnership(env, target.tenantId, [...tokenIds, ...imageIds.filter((id) => id !== null)]);
-  return describe(target, tokenIds, imageIds);
+  await recordOwnership(env, target.tenantId, [...run.tokenIds, ...run.imageIds.filter((id) => id !== null)]);
+  return describe(target, run.tokenIds, run.imageIds);
 }
 
 /**
@@ -85,17 +89,8 @@ async function ownedResult(
  */
 export async function cachedResult(env: Env, target: GenerationTarget): Promise<GenerationResult | null> {
   const run = await earlierRun(env, target);
-  if (!run) return null;
-  if (!target.params.output.images)
-    return ownedResult(
-      env,
-      target,
-      run.tokenIds,
-      run.tokenIds.map(() => null),
-    );
-  const images = await findImages(env, run.sources, target.params.output.format);
-  if (images.missing.length > 0) return null;
-  return ownedResult(env, target, run.tokenIds, images.ids);
+  if (!run || run.missing.length > 0) return null;
+  return ownedResult(env, target, run);
 }
 
 /**
@@ -105,16 +100,8 @@ export async function cachedResult(env: Env, target: GenerationTarget): Promise<
 async function completedResult(env: Env, target: GenerationTarget): Promise<GenerationResult | null> {
   const run = await earlierRun(env, target);
   if (!run) return null;
-  if (!target.params.output.images)
-    return ownedResult(
-      env,
-      target,
-      run.tokenIds,
-      run.tokenIds.map(() => null),
-    );
-  const { ids, missing } = await findImages(env, run.sources, target.params.output.format);
-  await decodeImages(env, target.model, missing, target.params.output.format);
-  return ownedResult(env, target, run.tokenIds, ids);
+  await decodeImages(env, target.model, run.missing, target.params.output.format);
+  return ownedResult(env, target, run);
 }
 
 /** Produces the job's result: from R2 when these parameters ran before, else from the backend. */

@@ -1,12 +1,11 @@
 // The one image a variation or an embedding is about: an uploaded image (base64, tokenized through the
 // tokenize cache) or a token set id the caller owns, holding exactly one image.
-import { ApiError, decodeTokens, ErrorCode, tokenRows } from '@gigatok/shared';
+import { ApiError, decodeTokens, ErrorCode, TOKEN_ID_RE, tokenRows } from '@gigatok/shared';
 import type { Context } from 'hono';
 import type { AppEnv } from '../../env.ts';
 import { config } from '../config.ts';
 import { tokensKey } from '../storage/artifacts.ts';
-import { readBlob } from '../storage/edge-cache.ts';
-import { bySource, owns } from '../storage/ownership.ts';
+import { readArtifact, requireOwned } from '../storage/owned-read.ts';
 import { checkImageBytes, decodeBase64, tokenizeImage } from './tokenize.ts';
 
 export interface TokenSource {
@@ -24,13 +23,9 @@ export async function ownedTokenRow(
   tokenId: string,
   model: string | undefined,
 ): Promise<TokenSource> {
-  const { tenantId } = c.get('caller');
-  const timing = c.get('timing');
-  const { owned } = await timing.measure('own', owns(c.env, tenantId, tokenId, c.executionCtx), bySource);
-  const blob = owned
-    ? await timing.measure('blob', readBlob(c.env.ARTIFACTS, tokensKey(tokenId), c.executionCtx))
-    : null;
-  if (!blob) throw new ApiError(ErrorCode.not_found, `no token set '${tokenId}'`, { field: 'token_id' });
+  const detail = `no token set '${tokenId}'`;
+  await requireOwned(c, tokenId, TOKEN_ID_RE, detail, 'token_id');
+  const blob = await readArtifact(c, tokensKey(tokenId), detail, 'token_id');
   const set = decodeTokens(blob.bytes);
   if (model !== undefined && model !== set.model) {
     throw new ApiError(
