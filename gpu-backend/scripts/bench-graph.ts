@@ -1,6 +1,6 @@
 // Single-graph sampling (generate.onnx) against the per-step KV-cached loop (ar_step.onnx, step-runner.ts):
 // images/s per batch size, process CPU time per image (steadier than wall time on a shared machine), and
-// how long an image spends outside Graph.run (ort.ts's wrapper of session.run).
+// how long an image spends outside Graph.run (runtime/graph.ts's wrapper of session.run).
 // Usage: npx tsx scripts/bench-graph.ts [--model-dir DIR]... [--batches 1,8,32] [--threads 1] [--seconds 3]
 //        [--generate-file FILE]   (another build of generate.onnx for the first model, e.g. --kv scatter)
 // Defaults: the tiny-random fixture, plus models/gigatok-nano when it exists.

@@ -12,6 +12,9 @@ import { ApiError } from '@gigatok/shared';
 import { logger } from '../log.ts';
 import { fifo, type Picker } from './pickers.ts';
 
+/** Most event-loop turns a batch that follows another waits for already-received requests to queue. */
+const ADMIT_TURNS = 8;
+
 /** Thrown when the queue is full; `retryAfterSeconds` feeds the Retry-After header. */
 export class QueueFullError extends ApiError {
   override readonly name: string = 'QueueFullError';
@@ -213,6 +216,27 @@ export class Engine<I, O, B = undefined> {
       while (this.#active.length < maxActive && this.#queue.length > 0) this.#startBatch();
       // One run of every batch in flight, round robin.
       for (const batch of [...this.#active]) await this.#advance(batch);
+      // A slot is free again: first let requests that already reached the process join the queue.
+      if (this.#active.length === 0 || (this.#queue.length > 0 && this.#active.length < maxActive)) {
+        await this.#admitArrived();
+      }
+    }
+  }
+
+  /**
+   * After a run, before the next batch: lets requests that already reached this process (bodies
+   * being read, signatures being checked) join the queue, by yielding event-loop turns (at least two,
+   * at most ADMIT_TURNS) while each turn still brings new items. No timer, and a lone request never
+   * meets it (it starts at once when the engine is idle). Without it, on a host whose CPU also runs
+   * the graphs, the next run starts before the requests that arrived during the last one are queued,
+   * and batches shrink under load.
+   */
+  async #admitArrived(): Promise<void> {
+    const { maxBatch } = this.options;
+    for (let turn = 0; turn < ADMIT_TURNS && this.#queue.length < maxBatch; turn++) {
+      const before = this.#queue.length;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (turn > 0 && this.#queue.length === before) return;
     }
   }
 
