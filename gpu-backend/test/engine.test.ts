@@ -96,6 +96,19 @@ describe('Engine: batch formation', () => {
     expect(batches).toEqual([[1], [2, 3, 4]]);
   });
 
+  it('lets items submitted in the event-loop turns right after a run join the next batch', async () => {
+    const { engine, batches, block } = squaring({ maxBatch: 8 });
+    const release = block();
+    const first = engine.submit([1]);
+    await settle();
+    const second = engine.submit([2]);
+    release();
+    // Submitted one event-loop turn after the run ends, as a request whose body was still being read.
+    const third = new Promise<number[]>((resolve) => setImmediate(() => resolve(engine.submit([3]))));
+    expect(await Promise.all([first, second, third])).toEqual([[1], [4], [9]]);
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
+
   it('waits up to maxQueueDelayMs for company when asked to, and no longer once the batch is full', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
     const { engine, batches } = squaring({ maxBatch: 3, maxQueueDelayMs: 50 });

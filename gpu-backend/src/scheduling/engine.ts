@@ -5,9 +5,10 @@
 //
 // When to run. A batch starts as soon as the engine has a free slot: a request never waits for
 // company while the device is idle. Company gathers on its own while a batch is in flight, and the
-// next batch takes what arrived meanwhile (as continuous-batching servers do). `maxQueueDelayMs`
-// (0 by default) is an opt-in wait for company when nothing is in flight, for hosts that prefer
-// fuller batches to latency.
+// next batch takes what arrived meanwhile (as continuous-batching servers do); between batches the
+// engine yields a few event-loop turns, no timer, so requests already received can join
+// (#admitArrived). `maxQueueDelayMs` (0 by default) is an opt-in wait for company when nothing is in
+// flight, for hosts that prefer fuller batches to latency.
 import { ApiError } from '@gigatok/shared';
 import { logger } from '../log.ts';
 import { fifo, type Picker } from './pickers.ts';
