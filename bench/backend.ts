@@ -8,10 +8,13 @@ import {
   measureRate,
   type RateFigure,
 } from '../gpu-backend/scripts/quick-bench.ts';
-import { type Device, int64, outputFloat32 } from '../gpu-backend/src/ort.ts';
-import { encodeImage, toPixels } from '../gpu-backend/src/preprocess.ts';
-import { disposeModel, type LoadedModel, loadModel } from '../gpu-backend/src/registry.ts';
-import { ArSampler, type ArSpec } from '../gpu-backend/src/sampler.ts';
+import { type GenerateRequest, rowsOf } from '../gpu-backend/src/generation/request.ts';
+import { stepRunner } from '../gpu-backend/src/generation/step-runner.ts';
+import type { ArStepGraph } from '../gpu-backend/src/graphs/ar-step.ts';
+import { encodeImage, toPixels } from '../gpu-backend/src/images/preprocess.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../gpu-backend/src/model-dir/loader.ts';
+import type { Device } from '../gpu-backend/src/runtime/device.ts';
+import { Engine } from '../gpu-backend/src/scheduling/engine.ts';
 import type { Headline, Section, Table } from './report.ts';
 import { bytes, fmt, median, percentile, ratio, replayOutputCopies, sum } from './stats.ts';
 
@@ -58,20 +61,28 @@ async function rated(
   return { ...r, cpuMsPerImage: (used.user + used.system) / 1000 / (r.callMs.length * batch) };
 }
 
-export function arSpec(model: LoadedModel): ArSpec {
-  const { ar, tokenizer } = model.manifest;
+/** The model's ar_step graph (its shapes come from the manifest); throws when it has none. */
+export function arStepOf(model: LoadedModel): ArStepGraph {
   if (model.arStep === undefined) throw new Error(`${model.id} has no ar_step graph`);
-  return {
-    modelId: model.id,
-    graph: model.arStep,
-    layers: ar.n_layer,
-    heads: ar.n_head,
-    headDim: ar.head_dim,
-    tokens: tokenizer.tokens_per_image,
-    vocab: tokenizer.codebook_size,
-    numClasses: ar.num_classes,
-    nullClass: ar.null_class_id,
-  };
+  return model.arStep;
+}
+
+/**
+ * Step-by-step generation on the scheduling engine, batches up to `maxBatch`, one cohort at a time:
+ * the per-step loop the server runs with GIGATOK_GENERATE_PATH=steps, without the HTTP around it.
+ */
+export function stepGenerator(
+  model: LoadedModel,
+  maxBatch: number,
+  onRun?: (info: { rows: number; computeUs: number }) => void,
+): { generate: (request: GenerateRequest) => Promise<Int32Array[]>; close: () => Promise<void> } {
+  const engine = new Engine(stepRunner(arStepOf(model), 'kv'), {
+    label: `${model.id}/ar_step`,
+    maxBatch,
+    maxQueue: 1 << 20,
+    ...(onRun === undefined ? {} : { onRun }),
+  });
+  return { generate: (request) => engine.submit(rowsOf(request)), close: () => engine.close() };
 }
 
 /**
@@ -79,13 +90,13 @@ export function arSpec(model: LoadedModel): ArSpec {
  * doubling): in = past_keys + past_values [L,N,H,p,D]; out = present_* [L,N,H,p+1,D] + logits [N,V].
  */
 export function stepBytes(
-  spec: ArSpec,
+  spec: ArStepGraph,
   rows: number,
   p: number,
 ): { in: number; out: number; outputs: [number, number, number] } {
-  const perPosition = spec.layers * rows * spec.heads * spec.headDim * 4;
+  const perPosition = spec.shapes.layers * rows * spec.shapes.heads * spec.shapes.headDim * 4;
   const present = perPosition * (p + 1);
-  const logits = rows * spec.vocab * 4;
+  const logits = rows * spec.shapes.vocab * 4;
   return { in: 2 * perPosition * p, out: 2 * present + logits, outputs: [present, present, logits] };
 }
 
@@ -184,11 +195,11 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
   }
 
   const split = model.arStep === undefined ? undefined : await timeSplit(model, o);
-  const copies = model.arStep === undefined ? [] : copiesByBatch(arSpec(model), figures);
+  const copies = model.arStep === undefined ? [] : copiesByBatch(arStepOf(model), figures);
 
   const tables: Table[] = [
     {
-      title: `Throughput and latency per call, in process (ModelService, no HTTP; ${model.encoder.providers})`,
+      title: `Throughput and latency per call, in process (ModelService, no HTTP; ${model.providers})`,
       columns: ['op', 'batch', 'images/s', 'tokens/s', 'p50 ms/call', 'p99 ms/call', 'CPU ms/image', 'calls'],
       rows: figures.map((f) => [
         f.op,
@@ -296,7 +307,7 @@ async function measureBackend(model: LoadedModel, o: BackendOptions): Promise<Se
         'image; unlike wall time it does not grow when other work takes the cores.',
       'encode includes sharp preprocessing of a PNG; decode includes PNG encoding of every image; ' +
         `generate samples with cfg ${benchParams.cfgScale} (${benchParams.cfgSchedule}), guidance doubles the rows.`,
-      'generate here is the per-step loop (ar_step.onnx + ArSampler, GIGATOK_GENERATE_PATH=steps), the path this ' +
+      'generate here is the per-step loop (ar_step.onnx, step by step, GIGATOK_GENERATE_PATH=steps), the path this ' +
         'section takes apart; the server serves generate.onnx when the model has it (graph and HTTP sections).',
     ],
     headlines,
@@ -317,7 +328,7 @@ function replayIfSmall(outputs: number[][], outBytes: number): { freshMs: number
  * fresh allocations + memcpy (what onnxruntime-node does), against the measured p50 of that call.
  */
 function copiesByBatch(
-  spec: ArSpec,
+  spec: ArStepGraph,
   figures: readonly OpFigure[],
 ): { batch: number; outBytes: number; freshMs: number; reusedMs: number; p50Ms: number }[] {
   return figures
@@ -325,7 +336,7 @@ function copiesByBatch(
     .map((f) => {
       const outputs: number[][] = [];
       let outBytes = 0;
-      for (let p = 0; p < spec.tokens; p++) {
+      for (let p = 0; p < spec.shapes.tokens; p++) {
         const b = stepBytes(spec, 2 * f.batch, p);
         outputs.push(b.outputs);
         outBytes += b.out;
@@ -339,18 +350,11 @@ async function timeSplit(
   model: LoadedModel,
   o: BackendOptions,
 ): Promise<{ tables: Table[]; headlines: Headline[]; data: unknown }> {
-  const spec = arSpec(model);
-  const T = spec.tokens;
+  const spec = arStepOf(model);
+  const T = spec.shapes.tokens;
   const size = model.manifest.tokenizer.image_size;
   let stepMs: number[] = [];
-  const sampler = new ArSampler(spec, {
-    maxBatch: 1,
-    maxQueueDelayMs: 0,
-    maxQueue: 1 << 20,
-    maxActiveCohorts: 1,
-    mode: 'kv',
-    onStep: ({ computeUs }) => stepMs.push(computeUs / 1000),
-  });
+  const sampler = stepGenerator(model, 1, ({ computeUs }) => stepMs.push(computeUs / 1000));
   const samples: {
     totalMs: number;
     arMs: number;
@@ -367,14 +371,13 @@ async function timeSplit(
     const t0 = performance.now();
     const [row] = await sampler.generate({
       seed: seed++,
-      classIds: [seed % spec.numClasses],
+      classIds: [seed % spec.shapes.numClasses],
       params: benchParams,
     });
     const t1 = performance.now();
-    const out = await model.decoder.run({ tokens: int64(BigInt64Array.from(row!, BigInt), [1, T]) });
+    const [image] = await model.decoder.run([row!]);
     const t2 = performance.now();
-    const image = outputFloat32(out, 'image', `${model.id}/decoder`).data;
-    await encodeImage(toPixels(image, 0, size), size, 'png');
+    await encodeImage(toPixels(image!, 0, size), size, 'png');
     const t3 = performance.now();
     if (seed === 1) continue; // the first image warms the path
     samples.push({

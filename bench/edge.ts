@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import sharp from 'sharp';
-import { readManifest } from '../gpu-backend/src/registry.ts';
+import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
 import { freePort, repoRoot, startStack } from '../scripts/local-stack.ts';
 import { type LoadFigure, load } from './load.ts';
 import type { Headline, Section, Table } from './report.ts';

@@ -1,8 +1,8 @@
 // The single-graph sampling loop (generate.onnx: every AR step, the KV cache and the sampler inside one
-// session.run) against the per-step loop the server runs (ar_step.onnx + ArSampler), through
+// session.run) against the per-step loop the server runs (ar_step.onnx, step by step), through
 // gpu-backend/scripts/bench-graph.ts's compareGraph.
 import { compareGraph } from '../gpu-backend/scripts/bench-graph.ts';
-import type { Device } from '../gpu-backend/src/ort.ts';
+import type { Device } from '../gpu-backend/src/runtime/device.ts';
 import type { Headline, Section } from './report.ts';
 import { fmt, ratio } from './stats.ts';
 

@@ -6,11 +6,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchParams } from '../gpu-backend/scripts/quick-bench.ts';
-import { type Device, float32, int64, outputInt64 } from '../gpu-backend/src/ort.ts';
-import { disposeModel, type LoadedModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
-import { ArSampler } from '../gpu-backend/src/sampler.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../gpu-backend/src/model-dir/loader.ts';
+import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
+import type { Device } from '../gpu-backend/src/runtime/device.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
-import { arSpec } from './backend.ts';
+import { stepGenerator } from './backend.ts';
 import type { Headline, Section, Table } from './report.ts';
 import { fmt, median, ratio } from './stats.ts';
 
@@ -111,31 +111,20 @@ async function timed(work: () => Promise<unknown>, seconds: number, minCalls: nu
 
 /** onnxruntime-node side: median ms per call of each op and batch, plus the tokens to compare. */
 async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceOptions, threads: number) {
-  const { image_size: size, tokens_per_image: T } = model.manifest.tokenizer;
+  const size = model.manifest.tokenizer.image_size;
   const plane = 3 * size * size;
   const maxBatch = Math.max(...o.batches);
-  const encoded = outputInt64(
-    await model.encoder.run({ image: float32(input, [maxBatch, 3, size, size]) }),
-    'tokens',
-    'encoder',
-  ).data;
+  const images = Array.from({ length: maxBatch }, (_, i) => input.subarray(i * plane, (i + 1) * plane));
+  const encoded = await model.encoder.run(images);
   const figures: Record<Op, Record<number, Timing>> = { encode: {}, decode: {}, generate: {} };
   const timing = (work: () => Promise<unknown>) => timed(work, o.seconds, 3);
-  const spec = arSpec(model);
+  const classes = model.manifest.ar.num_classes;
   let generated: number[] = [];
   for (const b of o.batches) {
-    const image = input.subarray(0, b * plane);
-    figures.encode[b] = await timing(() => model.encoder.run({ image: float32(image, [b, 3, size, size]) }));
-    const tokens = encoded.subarray(0, b * T);
-    figures.decode[b] = await timing(() => model.decoder.run({ tokens: int64(tokens, [b, T]) }));
-    const sampler = new ArSampler(spec, {
-      maxBatch: b,
-      maxQueueDelayMs: 0,
-      maxQueue: 1 << 20,
-      maxActiveCohorts: 1,
-      mode: 'kv',
-    });
-    const classIds = Array.from({ length: b }, (_, i) => i % spec.numClasses);
+    figures.encode[b] = await timing(() => model.encoder.run(images.slice(0, b)));
+    figures.decode[b] = await timing(() => model.decoder.run(encoded.slice(0, b)));
+    const sampler = stepGenerator(model, b);
+    const classIds = Array.from({ length: b }, (_, i) => i % classes);
     figures.generate[b] = await timing(() => sampler.generate({ seed: 1, classIds, params: benchParams }));
     if (b === o.batches[0]) {
       const [row] = await sampler.generate({ seed: 1, classIds: [0], params: benchParams });
@@ -147,7 +136,7 @@ async function ortFigures(model: LoadedModel, input: Float32Array, o: ReferenceO
         `decode ${fmt(figures.decode[b].medianMs)} ms, generate ${fmt(figures.generate[b].medianMs)} ms`,
     );
   }
-  return { figures, encodeTokens: Array.from(encoded.subarray(0, T), Number), generated };
+  return { figures, encodeTokens: Array.from(encoded[0]!), generated };
 }
 
 export async function runReference(o: ReferenceOptions): Promise<Section> {
@@ -280,7 +269,7 @@ export async function runReference(o: ReferenceOptions): Promise<Section> {
           `agree ${genAgree}/${T} (a near-tie flipped by float rounding changes the rest of a sequence).`
         : "Token agreement not checked: the PyTorch side has random weights, not the ONNX model's.",
       'onnxruntime side: encoder/decoder session.run on the same float32 images and tokens (no PNG, no ' +
-        "preprocessing), generation through the server's ArSampler (host KV cache, JavaScript sampling); " +
+        "preprocessing), generation through the server's per-step loop (host KV cache, JavaScript sampling); " +
         'PyTorch side: GigaTok.encode/decode and a KV-cached GPT.step loop with the same sampling, under ' +
         'torch.inference_mode.',
       ...(o.device === 'cpu' && o.threads.some((t) => t > 1)

@@ -6,8 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../gpu-backend/src/log.ts';
-import { type Device, parseDevice } from '../gpu-backend/src/ort.ts';
-import { disposeModel, loadModel, readManifest } from '../gpu-backend/src/registry.ts';
+import { disposeModel, loadModel } from '../gpu-backend/src/model-dir/loader.ts';
+import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
+import { type Device, parseDevice } from '../gpu-backend/src/runtime/device.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { runBackend } from './backend.ts';
 import { runEdge } from './edge.ts';
@@ -149,7 +150,7 @@ if (values.check) {
     worker: false,
     logLevel: 'warn',
   });
-  process.stdout.write(`${model.id}: encoder on ${model.encoder.providers}\n`);
+  process.stdout.write(`${model.id}: encoder on ${model.providers}\n`);
   await disposeModel(model);
   process.exit(0);
 }

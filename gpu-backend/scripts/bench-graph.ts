@@ -1,6 +1,6 @@
-// Single-graph sampling (generate.onnx) against the per-step KV-cached loop (ar_step.onnx + ArSampler):
+// Single-graph sampling (generate.onnx) against the per-step KV-cached loop (ar_step.onnx, step-runner.ts):
 // images/s per batch size, process CPU time per image (steadier than wall time on a shared machine), and
-// how long an image spends outside Graph.run (ort.ts's wrapper of session.run).
+// how long an image spends outside Graph.run (runtime/graph.ts's wrapper of session.run).
 // Usage: npx tsx scripts/bench-graph.ts [--model-dir DIR]... [--batches 1,8,32] [--threads 1] [--seconds 3]
 //        [--generate-file FILE]   (another build of generate.onnx for the first model, e.g. --kv scatter)
 // Defaults: the tiny-random fixture, plus models/gigatok-nano when it exists.
@@ -10,12 +10,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultModelDir } from '../src/config.ts';
-import { type GenerateGraphSpec, type GraphRow, runGenerateGraph } from '../src/graph-sampler.ts';
+import { type GenerationRow, rowsOf, type SamplingParams } from '../src/generation/request.ts';
+import { stepRunner } from '../src/generation/step-runner.ts';
+import { GenerateGraph } from '../src/graphs/generate.ts';
 import { setLogLevel } from '../src/log.ts';
-import { Graph, type SessionConfig } from '../src/ort.ts';
-import { type LoadedModel, loadModel, readManifest } from '../src/registry.ts';
-import { ArSampler } from '../src/sampler.ts';
-import type { SamplingParams } from '../src/sampling.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
+import { readManifest } from '../src/model-dir/manifest.ts';
+import type { SessionConfig } from '../src/runtime/device.ts';
+import { Graph } from '../src/runtime/graph.ts';
+import { Engine } from '../src/scheduling/engine.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, '..', 'test', 'fixtures', 'tiny-random');
@@ -60,48 +63,33 @@ async function measure(
 }
 
 function perStep(model: LoadedModel, batch: number): () => Promise<{ runMs: number; runs: number }> {
-  const { ar, tokenizer } = model.manifest;
   let runMs = 0;
   let runs = 0;
-  const sampler = new ArSampler(
-    {
-      modelId: model.id,
-      graph: model.arStep!,
-      layers: ar.n_layer,
-      heads: ar.n_head,
-      headDim: ar.head_dim,
-      tokens: tokenizer.tokens_per_image,
-      vocab: tokenizer.codebook_size,
-      numClasses: ar.num_classes,
-      nullClass: ar.null_class_id,
+  const engine = new Engine(stepRunner(model.arStep!, 'kv'), {
+    label: `${model.id}/ar_step`,
+    maxBatch: batch,
+    maxQueue: 1 << 20,
+    onRun: ({ computeUs }) => {
+      runMs += computeUs / 1000;
+      runs += 1;
     },
-    {
-      maxBatch: batch,
-      maxQueueDelayMs: 0,
-      maxQueue: 1 << 20,
-      maxActiveCohorts: 1,
-      mode: 'kv',
-      onStep: ({ computeUs }) => {
-        runMs += computeUs / 1000;
-        runs += 1;
-      },
-    },
-  );
-  const classIds = Array.from({ length: batch }, (_, i) => i % ar.num_classes);
+  });
+  const classIds = Array.from({ length: batch }, (_, i) => i % model.manifest.ar.num_classes);
   let seed = 0;
   return async () => {
     runMs = 0;
     runs = 0;
-    await sampler.generate({ seed: seed++, classIds, params });
+    await engine.submit(rowsOf({ seed: seed++, classIds, params }));
     return { runMs, runs };
   };
 }
 
-function singleGraph(spec: GenerateGraphSpec, batch: number): () => Promise<{ runMs: number; runs: number }> {
+function singleGraph(generate: GenerateGraph, batch: number): () => Promise<{ runMs: number; runs: number }> {
   let runMs = 0;
   // Time Graph.run itself, so feeds (uniforms) and output conversion count as outside.
-  const run = spec.graph.run.bind(spec.graph);
-  spec.graph.run = async (feeds) => {
+  const graph = generate.graph;
+  const run = graph.run.bind(graph);
+  graph.run = async (feeds) => {
     const t0 = performance.now();
     try {
       return await run(feeds);
@@ -113,13 +101,13 @@ function singleGraph(spec: GenerateGraphSpec, batch: number): () => Promise<{ ru
   return async () => {
     runMs = 0;
     const s = seed++;
-    const rows: GraphRow[] = Array.from({ length: batch }, (_, i) => ({
+    const rows: GenerationRow[] = Array.from({ length: batch }, (_, i) => ({
       seed: s,
       imageIndex: i,
-      classId: i % spec.numClasses,
+      classId: i % generate.shapes.numClasses,
       params,
     }));
-    await runGenerateGraph(spec, rows);
+    await generate.run(rows);
     return { runMs, runs: 1 };
   };
 }
@@ -137,25 +125,18 @@ export async function compareGraph(
   options: { batches: readonly number[]; seconds: number; session: SessionConfig; generateFile?: string },
 ): Promise<GraphComparison | undefined> {
   const { session, seconds } = options;
-  const model = await loadModel(dir, { ...session, warmup: true });
-  const { tokenizer, ar, graphs } = model.manifest;
-  const file = options.generateFile ?? graphs.generate?.file;
+  // The per-step path only: generate.onnx (or `generateFile`) is opened below.
+  const model = await loadModel(dir, { ...session, warmup: true, generatePath: 'steps' });
+  const file = options.generateFile ?? model.manifest.graphs.generate?.file;
   try {
     if (file === undefined || model.arStep === undefined) return undefined;
     const graph = await Graph.load(path.resolve(dir, file), `${model.id}/generate`, session);
-    const spec: GenerateGraphSpec = {
-      modelId: model.id,
-      graph,
-      tokens: tokenizer.tokens_per_image,
-      vocab: tokenizer.codebook_size,
-      numClasses: ar.num_classes,
-      nullClass: ar.null_class_id,
-    };
+    const generate = new GenerateGraph(graph, model.arStep.shapes);
     const rows: GraphComparison['rows'] = [];
     try {
       for (const b of options.batches) {
         const perStepFigure = await measure(b, seconds, perStep(model, b));
-        const graphFigure = await measure(b, seconds, singleGraph(spec, b));
+        const graphFigure = await measure(b, seconds, singleGraph(generate, b));
         rows.push({ batch: b, perStep: perStepFigure, graph: graphFigure });
       }
     } finally {
@@ -163,11 +144,7 @@ export async function compareGraph(
     }
     return { modelId: model.id, file: path.basename(file), rows };
   } finally {
-    await model.encoder.dispose();
-    await model.decoder.dispose();
-    await model.arStep?.dispose();
-    await model.generate?.dispose();
-    await model.generate?.dispose();
+    await disposeModel(model);
   }
 }
 

@@ -9,29 +9,29 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { defaultModelDir } from '../src/config.ts';
+import type { SamplingParams } from '../src/generation/request.ts';
+import type { StepMode } from '../src/generation/step-runner.ts';
 import { setLogLevel } from '../src/log.ts';
-import { ModelService } from '../src/model-service.ts';
-import { parseDevice } from '../src/ort.ts';
-import { disposeModel, type LoadedModel, loadModel } from '../src/registry.ts';
-import type { SamplerMode } from '../src/sampler.ts';
-import type { SamplingParams } from '../src/sampling.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
+import { parseDevice } from '../src/runtime/device.ts';
+import { ModelService } from '../src/service/model-service.ts';
 
-/** A ModelService over a loaded model with no queue delay and one active cohort, batches up to `maxBatch`. */
+/**
+ * A ModelService over a loaded model with one active cohort, batches up to `maxBatch`. Generation goes
+ * step by step unless `graph` is asked for (bench/ takes the per-step loop apart).
+ */
 export function benchService(
   model: LoadedModel,
   maxBatch: number,
-  mode: SamplerMode = 'kv',
+  mode: StepMode = 'kv',
   generatePath: 'graph' | 'steps' = 'steps',
 ): ModelService {
-  return new ModelService(
-    model,
-    { maxBatch, maxQueueDelayMs: 0, maxQueue: 1 << 20, maxActiveBatches: 1 },
-    { maxImageBytes: 1 << 26, maxImagePixels: 1 << 26 },
-    undefined,
-    mode,
-    // The per-step sampler unless asked (as before generate.onnx was served; bench/ relies on it).
+  return new ModelService(model, {
+    batching: { maxBatch, maxQueueDelayMs: 0, maxQueue: 1 << 20, maxActiveBatches: 1 },
+    limits: { maxImageBytes: 1 << 26, maxImagePixels: 1 << 26 },
     generatePath,
-  );
+    stepMode: mode,
+  });
 }
 
 export interface RateFigure {
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     logLevel: 'warn',
   });
   const { image_size: size, tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
-  const service = (maxBatch: number, mode: SamplerMode = 'kv') => benchService(model, maxBatch, mode);
+  const service = (maxBatch: number, mode: StepMode = 'kv') => benchService(model, maxBatch, mode);
   const rate = async (batch: number, work: (b: number) => Promise<unknown>) =>
     (await measureRate(batch, work, { seconds, skipWarm: values['skip-warm'] })).imagesPerSecond;
   const { png, tokens } = await benchInputs(model);
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       );
       record('decode', b, await rate(b, (n) => s.decode(rows.slice(0, n), 'png')));
     }
-    if (ops.has('generate') && s.sampler !== undefined) {
+    if (ops.has('generate') && s.generatePath !== undefined) {
       const classes = model.manifest.ar.num_classes;
       record(
         'generate',
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   const fmt = (x: number | undefined) =>
     x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
   console.log(
-    `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.encoder.providers}, ` +
+    `model ${model.id} (${size}x${size}, ${T} tokens, codebook ${V}), device ${model.providers}, ` +
       `intra-op threads ${values.threads === '0' ? 'default' : values.threads}, node ${process.version}`,
   );
   console.log(`| images/s | ${batches.map((b) => `batch ${b}`).join(' | ')} | best |`);

@@ -2,7 +2,6 @@
 // boundary that answers RFC 9457 problem+json, and the not-found handler.
 import { ApiError, problemResponse } from '@gigatok/shared';
 import { Hono } from 'hono';
-import { QueueFullError } from './batcher.ts';
 import type { AppDeps, AppEnv } from './context.ts';
 import { logger } from './log.ts';
 import { signedBody } from './middleware/auth.ts';
@@ -12,6 +11,7 @@ import { encodeRoutes } from './routes/encode.ts';
 import { generateRoutes } from './routes/generate.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelRoutes } from './routes/models.ts';
+import { QueueFullError } from './scheduling/engine.ts';
 
 /** Turns anything thrown by a handler into the problem it should be answered with. */
 export function toApiError(error: unknown, signal?: AbortSignal): ApiError {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LIMITS } from '@gigatok/shared';
 import { z } from 'zod';
-import { devices } from './ort.ts';
+import { devices } from './runtime/device.ts';
 
 /** The repository root (this file is gpu-backend/src/config.ts). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,7 +25,7 @@ const envSchema = z
     GIGATOK_INTRA_OP_THREADS: int(0, 1024).default(0),
     GIGATOK_INTER_OP_THREADS: int(0, 1024).default(0),
     GIGATOK_MAX_BATCH: int(1, 256).default(16),
-    GIGATOK_MAX_QUEUE_DELAY_MS: int(0, 10_000).default(5),
+    GIGATOK_MAX_QUEUE_DELAY_MS: int(0, 10_000).default(0),
     GIGATOK_MAX_QUEUE: int(64, 1_000_000).default(256),
     GIGATOK_MAX_ACTIVE_BATCHES: int(1, 64).default(2),
     GIGATOK_GENERATE_PATH: z.enum(['auto', 'graph', 'steps']).default('auto'),
@@ -74,6 +74,7 @@ export interface Config {
   intraOpThreads: number;
   interOpThreads: number;
   maxBatch: number;
+  /** Opt-in wait for a fuller batch when a graph is idle; 0 (the default) runs every request at once. */
   maxQueueDelayMs: number;
   maxQueue: number;
   maxActiveBatches: number;

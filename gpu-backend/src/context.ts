@@ -1,7 +1,7 @@
 // What every route and middleware of the backend app can reach: loaded models, configuration,
 // metrics, and the registry of cancelable generate requests.
 import type { Metrics } from './metrics.ts';
-import type { ModelService } from './model-service.ts';
+import type { ModelService } from './service/model-service.ts';
 
 export interface BackendState {
   /** `loading` until every model is loaded and warmed up; `draining` after SIGTERM. */

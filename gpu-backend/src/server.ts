@@ -5,11 +5,11 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import type { AppDeps, BackendState } from './context.ts';
+import type { StepMode } from './generation/step-runner.ts';
 import { logger, setLogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { ModelService } from './model-service.ts';
-import { loadModel } from './registry.ts';
-import type { SamplerMode } from './sampler.ts';
+import { loadModel } from './model-dir/loader.ts';
+import { ModelService } from './service/model-service.ts';
 
 export interface RunningServer {
   url: string;
@@ -24,7 +24,7 @@ export interface RunningServer {
 
 export async function startServer(
   config: Config,
-  options: { samplerMode?: SamplerMode } = {},
+  options: { stepMode?: StepMode } = {},
 ): Promise<RunningServer> {
   setLogLevel(config.logLevel);
   const metrics = new Metrics();
@@ -75,25 +75,31 @@ export async function startServer(
 
   const loaded = (async () => {
     for (const dir of config.modelDirs) {
-      // The no-cache baseline runs only step by step, so it needs no generate.onnx.
-      const generatePath = options.samplerMode === 'recompute' ? 'steps' : config.generatePath;
+      const generate = { generatePath: config.generatePath, stepMode: options.stepMode ?? 'kv' } as const;
       const model = await loadModel(dir, {
-        ...config,
-        generatePath,
+        ...generate,
+        device: config.device,
+        cudaDeviceId: config.cudaDeviceId,
+        intraOpThreads: config.intraOpThreads,
+        interOpThreads: config.interOpThreads,
+        warmup: config.warmup,
         worker: config.ortWorker,
         logLevel: config.logLevel,
       });
       if (state.models.has(model.id)) throw new Error(`model id ${model.id} is loaded twice (${dir})`);
       state.models.set(
         model.id,
-        new ModelService(
-          model,
-          config,
-          { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
+        new ModelService(model, {
+          ...generate,
+          batching: {
+            maxBatch: config.maxBatch,
+            maxQueueDelayMs: config.maxQueueDelayMs,
+            maxQueue: config.maxQueue,
+            maxActiveBatches: config.maxActiveBatches,
+          },
+          limits: { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
           metrics,
-          options.samplerMode,
-          generatePath,
-        ),
+        }),
       );
     }
     if (state.status !== 'loading') return; // shutdown began while loading

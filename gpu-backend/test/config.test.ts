@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { parseDevice } from '../src/ort.ts';
-import { disposeModel, loadModel } from '../src/registry.ts';
+import { disposeModel, loadModel } from '../src/model-dir/loader.ts';
+import { parseDevice } from '../src/runtime/device.ts';
 import { FIXTURE_DIR } from './helpers.ts';
 
 const base = { GIGATOK_MODEL_DIRS: FIXTURE_DIR, GIGATOK_BACKEND_SECRET: 'a-secret-of-sixteen+' };
@@ -17,7 +17,7 @@ describe('loadConfig', () => {
       modelDirs: [FIXTURE_DIR],
       device: 'cpu',
       maxBatch: 16,
-      maxQueueDelayMs: 5,
+      maxQueueDelayMs: 0,
       maxQueue: 256,
       port: 8790,
       host: '127.0.0.1',
@@ -165,7 +165,7 @@ describe('loadModel validation', () => {
     expect(without.generate).toBeUndefined();
     await disposeModel(without);
     await expect(loadModel(dir, { ...session, generatePath: 'graph' })).rejects.toThrow(
-      /GIGATOK_GENERATE_PATH=graph but manifest\.json lists no graphs\.generate/,
+      /GIGATOK_GENERATE_PATH=graph needs generate\.onnx/,
     );
   });
 });

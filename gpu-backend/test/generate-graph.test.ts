@@ -1,33 +1,31 @@
-// The single-graph sampler (generate.onnx: the whole guided loop in one ONNX Loop, written by the
-// model tooling) and the host-driven ArSampler must draw the same tokens from the same uniforms:
-// determinism across the two paths needs one sampling definition (sampling.ts).
-import { existsSync } from 'node:fs';
+// The contract of generate.onnx as the model tooling writes it (the whole guided loop in one ONNX Loop),
+// fed by hand with scalar ([1]) sampling parameters, as another client of the file would feed it: it
+// must draw the same tokens from the same uniforms as step-by-step generation on the host
+// (generation/token-draw.ts). The backend's own feeds (per-row parameters) are graphs/generate.ts,
+// tested in graph-vs-steps.test.ts.
 import path from 'node:path';
 import { uniforms } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { float32, Graph, int64, outputInt64 } from '../src/ort.ts';
-import { type LoadedModel, loadModel } from '../src/registry.ts';
-import { ArSampler } from '../src/sampler.ts';
-import type { SamplingParams } from '../src/sampling.ts';
-import { FIXTURE_DIR } from './helpers.ts';
+import type { SamplingParams } from '../src/generation/request.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
+import { Graph } from '../src/runtime/graph.ts';
+import { float32, int64, outputInt64 } from '../src/runtime/tensors.ts';
+import { FIXTURE_DIR, stepGenerator } from './helpers.ts';
 
 const generateFile = path.join(FIXTURE_DIR, 'generate.onnx');
 
-describe.skipIf(!existsSync(generateFile))('generate.onnx agrees with the host sampler', () => {
+describe('generate.onnx fed by hand agrees with step-by-step generation', () => {
   let model: LoadedModel;
   let graph: Graph;
   const session = { device: 'cpu' as const, cudaDeviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
 
   beforeAll(async () => {
-    model = await loadModel(FIXTURE_DIR, { ...session, warmup: false });
+    model = await loadModel(FIXTURE_DIR, { ...session, warmup: false, generatePath: 'steps' });
     graph = await Graph.load(generateFile, 'tiny/generate', session);
   });
   afterAll(async () => {
     await graph?.dispose();
-    await model?.encoder.dispose();
-    await model?.decoder.dispose();
-    await model?.arStep?.dispose();
-    await model?.generate?.dispose();
+    if (model !== undefined) await disposeModel(model);
   });
 
   const cases: [string, SamplingParams][] = [
@@ -45,25 +43,12 @@ describe.skipIf(!existsSync(generateFile))('generate.onnx agrees with the host s
 
   for (const [name, params] of cases) {
     it(`draws the same tokens: ${name}`, async () => {
-      const { tokens_per_image: T, codebook_size: V } = model.manifest.tokenizer;
-      const { n_layer, n_head, head_dim, num_classes, null_class_id } = model.manifest.ar;
+      const T = model.manifest.tokenizer.tokens_per_image;
+      const { num_classes, null_class_id } = model.manifest.ar;
       const classIds = [0, 1, null, num_classes - 1, 2, 0];
       const seed = 31337;
       const B = classIds.length;
-      const sampler = new ArSampler(
-        {
-          modelId: model.id,
-          graph: model.arStep!,
-          layers: n_layer,
-          heads: n_head,
-          headDim: head_dim,
-          tokens: T,
-          vocab: V,
-          numClasses: num_classes,
-          nullClass: null_class_id,
-        },
-        { maxBatch: 16, maxQueueDelayMs: 1, maxQueue: 64, maxActiveCohorts: 1, mode: 'kv' },
-      );
+      const sampler = stepGenerator(model.arStep!, { maxBatch: 16, maxQueue: 64, maxActiveBatches: 1 });
       const host = (await sampler.generate({ seed, classIds, params })).map((r) => Array.from(r));
       const out = await graph.run({
         class_ids: int64(

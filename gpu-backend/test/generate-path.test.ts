@@ -1,13 +1,15 @@
-// Serving generate through generate.onnx (GraphSampler) against the per-step path (ArSampler), on the
-// real server over loopback with the tiny-random fixture: the same tokens for the same seeds on either
-// path, tokens independent of how requests were merged into runs, and cancellation on the graph path.
+// Serving generate through generate.onnx against the per-step path (ar_step.onnx), on the real server
+// over loopback with the tiny-random fixture: the same tokens for the same seeds on either path, tokens
+// independent of how requests were merged into runs, and cancellation on the graph path.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GenerateGraphSpec, GraphSampler } from '../src/graph-sampler.ts';
-import { Graph } from '../src/ort.ts';
-import type { SamplingParams } from '../src/sampling.ts';
+import type { SamplingParams } from '../src/generation/request.ts';
+import { GenerateGraph } from '../src/graphs/generate.ts';
+import { modelShapes } from '../src/graphs/shapes.ts';
+import { readManifest } from '../src/model-dir/manifest.ts';
+import { Graph } from '../src/runtime/graph.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { expectProblem, FIXTURE_DIR, postJson, signedFetch, testConfig } from './helpers.ts';
+import { expectProblem, FIXTURE_DIR, graphGenerator, postJson, signedFetch, testConfig } from './helpers.ts';
 
 const MODEL = 'tiny-random';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,9 +109,9 @@ describe('POST /v1/generate on the graph path (generate.onnx) and the steps path
   });
 });
 
-describe('GraphSampler: batching and cancellation (the real generate.onnx, in process)', () => {
-  let spec: GenerateGraphSpec;
-  /** Called at the start of every run of `spec.graph`, before the graph runs. */
+describe('generate.onnx on the scheduling engine: batching and cancellation (in process)', () => {
+  let spec: GenerateGraph;
+  /** Called at the start of every run of the graph, before it runs. */
   let onRunStart: () => void = () => {};
 
   beforeAll(async () => {
@@ -120,31 +122,26 @@ describe('GraphSampler: batching and cancellation (the real generate.onnx, in pr
       onRunStart();
       return run(feeds);
     };
-    spec = { modelId: MODEL, graph, tokens: 8, vocab: 64, numClasses: 4, nullClass: 4 };
+    spec = new GenerateGraph(graph, modelShapes(await readManifest(FIXTURE_DIR)));
   });
   afterAll(async () => {
     await spec?.graph.dispose();
   });
 
-  function sampler(maxRowsPerRun: number, maxQueueDelayMs: number, runs: number[] = []) {
-    return new GraphSampler(spec, {
-      maxRowsPerRun,
-      maxQueueDelayMs,
-      maxQueue: 256,
-      onRun: ({ rows: n }) => runs.push(n),
-    });
+  function sampler(maxBatch: number, runs: number[] = []) {
+    return graphGenerator(spec, { maxBatch, maxQueue: 256, onRun: ({ rows: n }) => runs.push(n) });
   }
 
-  it('merges concurrent requests into one run, splits runs at maxRowsPerRun, and the tokens never change', async () => {
+  it('merges requests submitted together into one run, splits runs at the max batch, and the tokens never change', async () => {
     const picked = cases.slice(0, 6);
     const runs: number[] = [];
-    const merged = sampler(64, 100, runs);
+    const merged = sampler(64, runs);
     const together = await Promise.all(
       picked.map(([, b]) => merged.generate({ seed: b.seed, classIds: b.class_ids, params: toParams(b) })),
     );
     expect(runs).toEqual([2 * 6 * 5]); // one run, guidance rows counted
     const small: number[] = [];
-    const oneByOne = sampler(2, 0, small);
+    const oneByOne = sampler(2, small);
     for (const [i, [name, b]] of picked.entries()) {
       expect(rows(together[i]!), name).toEqual(reference.get(name));
       const alone = await oneByOne.generate({ seed: b.seed, classIds: b.class_ids, params: toParams(b) });
@@ -155,7 +152,7 @@ describe('GraphSampler: batching and cancellation (the real generate.onnx, in pr
 
   it('rejects a request canceled during a run at once, returns none of its rows, and serves the rest of the run', async () => {
     const runs: number[] = [];
-    const s = sampler(16, 30, runs);
+    const s = sampler(16, runs);
     const controller = new AbortController();
     onRunStart = () => controller.abort(new Error('stop'));
     try {
@@ -175,8 +172,8 @@ describe('GraphSampler: batching and cancellation (the real generate.onnx, in pr
       expect(rows(await survivor)).toEqual(reference.get(survivorName));
       // Both requests were in the one run: the canceled rows were computed, then dropped.
       expect(runs).toEqual([2 * 10]);
-      expect(s.pendingImages).toBe(0);
-      expect(s.activeImages).toBe(0);
+      expect(s.engine.queued).toBe(0);
+      expect(s.engine.active).toBe(0);
     } finally {
       onRunStart = () => {};
     }
@@ -184,14 +181,15 @@ describe('GraphSampler: batching and cancellation (the real generate.onnx, in pr
 
   it('drops the queued images of a request aborted before its run', async () => {
     const runs: number[] = [];
-    const s = sampler(16, 300, runs);
+    const s = sampler(16, runs);
     const controller = new AbortController();
     const doomed = s.generate({ seed: 1, classIds: [0, 1, 2], params: toParams(base) }, controller.signal);
     const kept = s.generate({ seed: 2, classIds: [3], params: toParams(base) });
-    expect(s.pendingImages).toBe(4);
+    // Both are still queued: the engine starts its next batch after the current task.
+    expect(s.engine.queued).toBe(4);
     controller.abort(new Error('client went away'));
+    expect(s.engine.queued).toBe(1);
     await expect(doomed).rejects.toThrow('client went away');
-    expect(s.pendingImages).toBe(1);
     expect(await kept).toHaveLength(1);
     expect(runs).toEqual([2]);
   });

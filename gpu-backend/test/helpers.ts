@@ -1,9 +1,16 @@
-// Test helpers: the tiny-random fixture, a configuration for it, signed requests, images made with sharp.
+// Test helpers: the tiny-random fixture, a configuration for it, signed requests, images made with sharp,
+// and generate queues over the two generation runners.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signBackendRequest } from '@gigatok/shared';
 import sharp from 'sharp';
 import type { Config } from '../src/config.ts';
+import { byPrefixLength, graphRunner } from '../src/generation/graph-runner.ts';
+import { type GenerateRequest, type GenerationRow, rowsOf } from '../src/generation/request.ts';
+import { type StepMode, stepRunner } from '../src/generation/step-runner.ts';
+import type { ArStepGraph } from '../src/graphs/ar-step.ts';
+import type { GenerateGraph } from '../src/graphs/generate.ts';
+import { Engine, type EngineOptions, type Runner } from '../src/scheduling/engine.ts';
 
 export const FIXTURE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tiny-random');
 export const SECRET = 'test-secret-0123456789abcdef';
@@ -16,7 +23,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     intraOpThreads: 1,
     interOpThreads: 1,
     maxBatch: 16,
-    maxQueueDelayMs: 2,
+    maxQueueDelayMs: 0,
     maxQueue: 256,
     maxActiveBatches: 2,
     generatePath: 'auto',
@@ -113,4 +120,30 @@ export async function expectProblem(res: Response, status: number, code: string)
   if (body.status !== status || body.type !== `urn:gigatok:problem:${code}`)
     throw new Error(`bad problem: ${text}`);
   return body;
+}
+
+/** A generate request queue over one runner, as the model service builds it (tests and benchmarks). */
+export interface TestGenerator {
+  generate(request: GenerateRequest, signal?: AbortSignal): Promise<Int32Array[]>;
+  engine: Pick<Engine<GenerationRow, Int32Array>, 'queued' | 'active' | 'close'>;
+}
+
+type GeneratorOptions = Partial<Omit<EngineOptions<GenerationRow>, 'label'>>;
+
+function generator<B>(runner: Runner<GenerationRow, Int32Array, B>, label: string, o: GeneratorOptions) {
+  const engine = new Engine(runner, { label, maxBatch: 16, maxQueue: 256, ...o });
+  return { engine, generate: (r: GenerateRequest, signal?: AbortSignal) => engine.submit(rowsOf(r), signal) };
+}
+
+/** Generation step by step on ar_step.onnx. */
+export function stepGenerator(
+  graph: ArStepGraph,
+  o: GeneratorOptions & { mode?: StepMode } = {},
+): TestGenerator {
+  return generator(stepRunner(graph, o.mode ?? 'kv'), 'test/ar_step', { maxActiveBatches: 2, ...o });
+}
+
+/** Generation in one run of generate.onnx per batch. */
+export function graphGenerator(graph: GenerateGraph, o: GeneratorOptions = {}): TestGenerator {
+  return generator(graphRunner(graph), 'test/generate', { picker: byPrefixLength, ...o });
 }

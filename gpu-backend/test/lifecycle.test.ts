@@ -79,7 +79,7 @@ describe('timeouts and disconnects', () => {
       await server.loaded;
       const res = await postJson(server.url, '/v1/generate', generateBody({ class_ids: [0, 1, 2] }));
       await expectProblem(res, 504, 'backend_timeout');
-      expect(server.state.models.get('tiny-random')!.sampler!.pendingImages).toBe(0);
+      expect(server.state.models.get('tiny-random')!.pending().generate).toBe(0);
     } finally {
       await server.close();
     }
@@ -89,7 +89,8 @@ describe('timeouts and disconnects', () => {
     const server = await startServer(testConfig({ maxBatch: 64, maxQueueDelayMs: 3_000, ortWorker: false }));
     try {
       await server.loaded;
-      const sampler = server.state.models.get('tiny-random')!.sampler!;
+      const service = server.state.models.get('tiny-random')!;
+      const queued = () => service.pending().generate;
       const client = new AbortController();
       const body = JSON.stringify(generateBody({ class_ids: [0, 1, 2, 3] }));
       const { signBackendRequest } = await import('@gigatok/shared');
@@ -105,12 +106,12 @@ describe('timeouts and disconnects', () => {
         body,
         signal: client.signal,
       }).catch(() => undefined);
-      for (let i = 0; i < 40 && sampler.pendingImages === 0; i++) await sleep(10);
-      expect(sampler.pendingImages).toBe(4);
+      for (let i = 0; i < 40 && queued() === 0; i++) await sleep(10);
+      expect(queued()).toBe(4);
       client.abort();
       await pending;
-      for (let i = 0; i < 40 && sampler.pendingImages > 0; i++) await sleep(10);
-      expect(sampler.pendingImages).toBe(0);
+      for (let i = 0; i < 40 && queued() > 0; i++) await sleep(10);
+      expect(queued()).toBe(0);
     } finally {
       await server.close();
     }

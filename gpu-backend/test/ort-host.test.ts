@@ -1,9 +1,11 @@
-// Sessions hosted in a worker thread (ort-host.ts) behave like in-process ones: same outputs, same
-// errors, buffers transferred without touching views the caller shares.
+// Sessions hosted in a worker thread (runtime/worker-host.ts) behave like in-process ones: same outputs,
+// same errors, buffers transferred without touching views the caller shares.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { float32, Graph, GraphRunError, int64, outputFloat32 } from '../src/ort.ts';
-import { OrtHost, transferList } from '../src/ort-host.ts';
+import { Graph } from '../src/runtime/graph.ts';
+import { float32, GraphRunError, int64, outputFloat32 } from '../src/runtime/tensors.ts';
+import { OrtHost, workerEntry } from '../src/runtime/worker-host.ts';
+import { transferList } from '../src/runtime/worker-protocol.ts';
 import { FIXTURE_DIR } from './helpers.ts';
 
 const config = { device: 'cpu' as const, cudaDeviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
@@ -70,5 +72,16 @@ describe('transferList', () => {
     expect(tensors.b.data).not.toBe(view);
     expect(tensors.c.data).not.toBe(whole);
     expect(new Set(list).size).toBe(list.length);
+  });
+});
+
+describe('workerEntry', () => {
+  it('starts the built worker-thread.js next to a built module, and the tsx bootstrap from source', () => {
+    expect(workerEntry('file:///app/gpu-backend/dist/main.js').href).toBe(
+      'file:///app/gpu-backend/dist/worker-thread.js',
+    );
+    expect(workerEntry('file:///repo/gpu-backend/src/runtime/worker-host.ts').href).toBe(
+      'file:///repo/gpu-backend/src/runtime/dev-worker.mjs',
+    );
   });
 });

@@ -3,7 +3,7 @@
 import { ApiError } from '@gigatok/shared';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { encodeImage, preprocessImage, sniffImageType, toPixels } from '../src/preprocess.ts';
+import { encodeImage, preprocessImage, sniffImageType, toPixels } from '../src/images/preprocess.ts';
 
 const limits = { maxImageBytes: 1 << 20, maxImagePixels: 1_000_000 };
 

@@ -149,7 +149,8 @@ export function problem(code: ErrorCode, detail: string, extras: ProblemExtras =
 
 /** An error that maps onto one problem response. Throw it anywhere; the app's error boundary renders it. */
 export class ApiError extends Error {
-  override readonly name = 'ApiError';
+  // A string, not the literal: subclasses (QueueFullError, BackendError) set their own name.
+  override readonly name: string = 'ApiError';
   readonly code: ErrorCode;
   readonly status: number;
   readonly field: string | undefined;

@@ -10,7 +10,8 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { methodNotAllowed, modelFor, parseJsonBody, tracked } from './util.ts';
+import { modelFor, tracked } from './model-call.ts';
+import { methodNotAllowed, parseJsonBody } from './request.ts';
 
 export const decodeRoutes = new Hono<AppEnv>();
 

@@ -2,7 +2,8 @@
 import { ApiError, EncodeRequestSchema, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { methodNotAllowed, modelFor, parseJsonBody, tracked, wantsTokenBinary } from './util.ts';
+import { modelFor, tracked } from './model-call.ts';
+import { methodNotAllowed, parseJsonBody, wantsTokenBinary } from './request.ts';
 
 export const encodeRoutes = new Hono<AppEnv>();
 

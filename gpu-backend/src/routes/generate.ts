@@ -1,5 +1,5 @@
 // POST /v1/generate: class-conditional sampling (seeded, guided, KV-cached; through generate.onnx
-// or step by step, see model-service.ts), optionally from forced first tokens (`prefixes`:
+// or step by step, see model-dir/generate-path.ts), optionally from forced first tokens (`prefixes`:
 // variations), optionally decoded to images; POST /v1/generate/{request_id}/cancel stops a running one (so does the client hanging up).
 import {
   ApiError,
@@ -11,7 +11,8 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { methodNotAllowed, modelFor, parseJsonBody, tracked } from './util.ts';
+import { modelFor, tracked } from './model-call.ts';
+import { methodNotAllowed, parseJsonBody } from './request.ts';
 
 export const generateRoutes = new Hono<AppEnv>();
 

@@ -3,7 +3,7 @@
 import { summarizeManifest } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { methodNotAllowed } from './util.ts';
+import { methodNotAllowed } from './request.ts';
 
 export const modelRoutes = new Hono<AppEnv>();
 

@@ -1,7 +1,8 @@
 // The per-token sampling math against a float64 reference written independently here.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cfgAt, inverseCdf, probabilities, SamplerScratch, type SamplingParams } from '../src/sampling.ts';
+import type { SamplingParams } from '../src/generation/request.ts';
+import { cfgAt, inverseCdf, probabilities, SamplerScratch } from '../src/generation/token-draw.ts';
 
 /** Deterministic pseudo-random logits (a small LCG, so the test needs no seed plumbing). */
 function randomLogits(n: number, seed: number, scale = 4): Float32Array {

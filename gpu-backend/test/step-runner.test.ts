@@ -1,16 +1,18 @@
-// The AR sampler on the real tiny-random ar_step graph (onnxruntime CPU): determinism across batch
-// compositions, KV cache == recompute, guidance math against a reference computed here, cancellation.
+// Generation step by step (generation/step-runner.ts on the scheduling engine) over the real tiny-random
+// ar_step graph (onnxruntime CPU): determinism across batch compositions, KV cache == recompute,
+// guidance math against a reference computed here, cancellation. Also the Graph wrapper's checks.
 import path from 'node:path';
 import { uniform } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { float32, Graph, int64, outputFloat32 } from '../src/ort.ts';
-import { type LoadedModel, loadModel } from '../src/registry.ts';
-import { ArSampler, type ArSpec, type SamplerOptions } from '../src/sampler.ts';
-import type { SamplingParams } from '../src/sampling.ts';
-import { FIXTURE_DIR } from './helpers.ts';
+import type { SamplingParams } from '../src/generation/request.ts';
+import type { ArStepGraph } from '../src/graphs/ar-step.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
+import { Graph } from '../src/runtime/graph.ts';
+import { int64 } from '../src/runtime/tensors.ts';
+import { FIXTURE_DIR, stepGenerator } from './helpers.ts';
 
 let model: LoadedModel;
-let spec: ArSpec;
+let spec: ArStepGraph;
 
 beforeAll(async () => {
   model = await loadModel(FIXTURE_DIR, {
@@ -20,49 +22,28 @@ beforeAll(async () => {
     interOpThreads: 1,
     warmup: false,
   });
-  const ar = model.manifest.ar;
-  spec = {
-    modelId: model.id,
-    graph: model.arStep!,
-    layers: ar.n_layer,
-    heads: ar.n_head,
-    headDim: ar.head_dim,
-    tokens: model.manifest.tokenizer.tokens_per_image,
-    vocab: model.manifest.tokenizer.codebook_size,
-    numClasses: ar.num_classes,
-    nullClass: ar.null_class_id,
-  };
+  spec = model.arStep!;
 });
 
 afterAll(async () => {
-  await model.encoder.dispose();
-  await model.decoder.dispose();
-  await model.arStep?.dispose();
-  await model.generate?.dispose();
+  await disposeModel(model);
 });
 
 const params: SamplingParams = { cfgScale: 4, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };
 
-function sampler(options: Partial<SamplerOptions> = {}) {
-  return new ArSampler(spec, {
-    maxBatch: 16,
-    maxQueueDelayMs: 5,
-    maxQueue: 256,
-    maxActiveCohorts: 2,
-    mode: 'kv',
-    ...options,
-  });
+function sampler(options: Parameters<typeof stepGenerator>[1] = {}) {
+  return stepGenerator(spec, { maxBatch: 16, maxQueue: 256, maxActiveBatches: 2, mode: 'kv', ...options });
 }
 
 const rows = (tokens: Int32Array[]) => tokens.map((t) => Array.from(t));
 
-describe('ArSampler on the tiny-random ar_step graph', () => {
+describe('step-by-step generation on the tiny-random ar_step graph', () => {
   it('samples T tokens per image, each in [0, V)', async () => {
     const out = await sampler().generate({ seed: 1, classIds: [0, 3, null], params });
     expect(out).toHaveLength(3);
     for (const row of out) {
-      expect(row).toHaveLength(spec.tokens);
-      for (const t of row) expect(t >= 0 && t < spec.vocab).toBe(true);
+      expect(row).toHaveLength(spec.shapes.tokens);
+      for (const t of row) expect(t >= 0 && t < spec.shapes.vocab).toBe(true);
     }
   });
 
@@ -79,9 +60,9 @@ describe('ArSampler on the tiny-random ar_step graph', () => {
     const request = { seed: 7, classIds: [0, 1, 2, 3, null], params };
     const alone = rows(await sampler({ maxBatch: 16 }).generate(request));
     // One image per batch, five cohorts interleaved.
-    const singles = rows(await sampler({ maxBatch: 1, maxActiveCohorts: 5 }).generate(request));
+    const singles = rows(await sampler({ maxBatch: 1, maxActiveBatches: 5 }).generate(request));
     // Batched with other concurrent requests (other seeds, classes and parameters) in one cohort.
-    const s = sampler({ maxBatch: 16, maxQueueDelayMs: 20 });
+    const s = sampler({ maxBatch: 16 });
     const [, mixed] = await Promise.all([
       s.generate({ seed: 99, classIds: [3, 3, 0], params: { ...params, topK: 5, temperature: 0.5 } }),
       s.generate(request),
@@ -103,17 +84,10 @@ describe('ArSampler on the tiny-random ar_step graph', () => {
   });
 
   it('draws the first token as a float64 reference of guidance + inverse CDF computed from raw logits', async () => {
-    const { layers: L, heads: H, headDim: D, vocab: V } = spec;
+    const V = spec.shapes.vocab;
     const classId = 2;
     const cfg = 3;
-    const out = await spec.graph.run({
-      token_ids: int64(new BigInt64Array(2), [2, 1]),
-      class_ids: int64(BigInt64Array.of(BigInt(classId), BigInt(spec.nullClass)), [2]),
-      position: int64(BigInt64Array.of(0n), [1]),
-      past_keys: float32(new Float32Array(0), [L, 2, H, 0, D]),
-      past_values: float32(new Float32Array(0), [L, 2, H, 0, D]),
-    });
-    const logits = outputFloat32(out, 'logits', 'test').data;
+    const { logits } = await spec.step([{ classId, previousToken: 0 }], spec.emptyCache());
     let checked = 0;
     for (let seed = 0; seed < 40; seed++) {
       const u = uniform(seed, 0, 0);
@@ -146,16 +120,11 @@ describe('ArSampler on the tiny-random ar_step graph', () => {
   });
 
   it('stops an aborted request between steps and keeps serving the others in its batch', async () => {
-    const s = sampler({ maxBatch: 16, maxQueueDelayMs: 20 });
+    const s = sampler({ maxBatch: 16 });
     const controller = new AbortController();
     let steps = 0;
-    const stepping = new ArSampler(spec, {
-      maxBatch: 16,
-      maxQueueDelayMs: 20,
-      maxQueue: 256,
-      maxActiveCohorts: 2,
-      mode: 'kv',
-      onStep: () => {
+    const stepping = sampler({
+      onRun: () => {
         steps += 1;
         if (steps === 2) controller.abort(new Error('stop'));
       },
@@ -168,11 +137,14 @@ describe('ArSampler on the tiny-random ar_step graph', () => {
   });
 
   it('refuses class ids outside the model and a full queue', async () => {
-    await expect(sampler().generate({ seed: 1, classIds: [spec.numClasses], params })).rejects.toMatchObject({
+    await expect(
+      sampler().generate({ seed: 1, classIds: [spec.shapes.numClasses], params }),
+    ).rejects.toMatchObject({
       code: 'invalid_parameter',
       field: 'class_ids.0',
     });
-    const s = sampler({ maxQueue: 3, maxQueueDelayMs: 50, maxBatch: 16 });
+    // The second request arrives before the first has left the queue (both in one task).
+    const s = sampler({ maxQueue: 3, maxBatch: 16 });
     const first = s.generate({ seed: 1, classIds: [0, 1], params });
     await expect(s.generate({ seed: 2, classIds: [0, 1], params })).rejects.toMatchObject({
       code: 'queue_full',
@@ -216,14 +188,17 @@ describe('Graph (onnxruntime wrapper)', () => {
     }
   });
 
-  it('falls back to the CPU only for device auto', async () => {
-    const g = await Graph.load(path.join(FIXTURE_DIR, 'decoder.onnx'), 'tiny/decoder', {
-      device: 'auto',
-      cudaDeviceId: 0,
-      intraOpThreads: 1,
-      interOpThreads: 1,
-    });
-    expect(['cpu', 'cuda:0']).toContain(g.providers);
-    await g.dispose();
+  it('falls back to the CPU only for device auto, as onnxruntime reports CUDA', async () => {
+    const file = path.join(FIXTURE_DIR, 'decoder.onnx');
+    const session = { cudaDeviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
+    // Ask onnxruntime itself whether a CUDA session can be created on this host.
+    const cuda = await Graph.load(file, 'tiny/decoder', { ...session, device: 'cuda' }).then(
+      (g) => g,
+      () => undefined,
+    );
+    await cuda?.dispose();
+    const auto = await Graph.load(file, 'tiny/decoder', { ...session, device: 'auto' });
+    expect(auto.providers).toBe(cuda === undefined ? 'cpu' : 'cuda:0');
+    await auto.dispose();
   });
 });

@@ -1,46 +1,27 @@
-// generate.onnx (the sampling loop in one graph) against the per-step ArSampler on the real tiny-random
-// fixture: identical tokens for the same seeds, every sampling option, any batch composition.
-import path from 'node:path';
+// generate.onnx (the sampling loop in one graph, graphs/generate.ts) against generation step by step on
+// ar_step.onnx, on the real tiny-random fixture: identical tokens for the same seeds, every sampling
+// option, any batch composition.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type GenerateGraphSpec,
-  type GraphRow,
-  generateWithGraph,
-  runGenerateGraph,
-} from '../src/graph-sampler.ts';
-import { Graph } from '../src/ort.ts';
-import { type LoadedModel, loadModel } from '../src/registry.ts';
-import { ArSampler, type ArSpec } from '../src/sampler.ts';
-import type { SamplingParams } from '../src/sampling.ts';
-import { FIXTURE_DIR } from './helpers.ts';
+import type { GenerationRow, SamplingParams } from '../src/generation/request.ts';
+import { rowsOf } from '../src/generation/request.ts';
+import type { ArStepGraph } from '../src/graphs/ar-step.ts';
+import type { GenerateGraph } from '../src/graphs/generate.ts';
+import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
+import { FIXTURE_DIR, stepGenerator } from './helpers.ts';
 
 const session = { device: 'cpu' as const, cudaDeviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
 let model: LoadedModel;
-let arSpec: ArSpec;
-let spec: GenerateGraphSpec;
+let arStep: ArStepGraph;
+let spec: GenerateGraph;
 
 beforeAll(async () => {
-  model = await loadModel(FIXTURE_DIR, { ...session, warmup: false });
-  const { ar, tokenizer, graphs } = model.manifest;
-  if (graphs.generate === undefined) throw new Error('the tiny-random fixture lacks graphs.generate');
-  const common = {
-    modelId: model.id,
-    tokens: tokenizer.tokens_per_image,
-    vocab: tokenizer.codebook_size,
-    numClasses: ar.num_classes,
-    nullClass: ar.null_class_id,
-  };
-  arSpec = { ...common, graph: model.arStep!, layers: ar.n_layer, heads: ar.n_head, headDim: ar.head_dim };
-  const file = path.join(FIXTURE_DIR, graphs.generate.file);
-  spec = { ...common, graph: await Graph.load(file, `${model.id}/generate`, session) };
+  model = await loadModel(FIXTURE_DIR, { ...session, warmup: false, generatePath: 'graph' });
+  arStep = model.arStep!;
+  spec = model.generate!;
 });
 
 afterAll(async () => {
-  await spec.graph.dispose();
-  await model.encoder.dispose();
-  await model.decoder.dispose();
-  await model.arStep?.dispose();
-  await model.generate?.dispose();
+  await disposeModel(model);
 });
 
 const base: SamplingParams = { cfgScale: 4, cfgSchedule: 'constant', temperature: 1, topK: 0, topP: 1 };
@@ -63,22 +44,19 @@ const options: Record<string, SamplingParams> = {
 const classIds = [0, 1, 2, 3, null, 2];
 const rows = (tokens: Int32Array[]) => tokens.map((t) => Array.from(t));
 
-function arSampler(maxBatch: number, maxActiveCohorts = 1) {
-  return new ArSampler(arSpec, {
-    maxBatch,
-    maxQueueDelayMs: 0,
-    maxQueue: 1024,
-    maxActiveCohorts,
-    mode: 'kv',
-  });
+function arSampler(maxBatch: number, maxActiveBatches = 1) {
+  return stepGenerator(arStep, { maxBatch, maxQueue: 1024, maxActiveBatches });
 }
 
-describe('GraphSampler (generate.onnx) against the per-step ArSampler', () => {
+const generateWithGraph = (request: Parameters<typeof rowsOf>[0]) => spec.run(rowsOf(request));
+const runGenerateGraph = (graph: GenerateGraph, rows: readonly GenerationRow[]) => graph.run(rows);
+
+describe('generate.onnx against step-by-step generation', () => {
   it.each(Object.entries(options))('gives identical tokens for 12 seeds with %s', async (_, params) => {
     const perStep = arSampler(16);
     for (let seed = 0; seed < 12; seed++) {
       const request = { seed: seed * 7919 + 3, classIds, params };
-      const graph = rows(await generateWithGraph(spec, request));
+      const graph = rows(await generateWithGraph(request));
       expect(graph).toEqual(rows(await perStep.generate(request)));
     }
   });
@@ -87,10 +65,15 @@ describe('GraphSampler (generate.onnx) against the per-step ArSampler', () => {
     const params = options['all filters']!;
     const request = { seed: 4242, classIds, params };
     const want = rows(await arSampler(16).generate(request));
-    // Per-step: one image per cohort, six cohorts interleaved step by step.
+    // Step by step: one image per cohort, six cohorts interleaved.
     expect(rows(await arSampler(1, 6).generate(request))).toEqual(want);
     // Graph: one run per image, and the images split over two runs.
-    const single = (i: number): GraphRow => ({ seed: 4242, imageIndex: i, classId: classIds[i]!, params });
+    const single = (i: number): GenerationRow => ({
+      seed: 4242,
+      imageIndex: i,
+      classId: classIds[i]!,
+      params,
+    });
     for (const [i, row] of want.entries())
       expect(rows(await runGenerateGraph(spec, [single(i)]))).toEqual([row]);
     const split = [
@@ -102,7 +85,7 @@ describe('GraphSampler (generate.onnx) against the per-step ArSampler', () => {
 
   it('mixes requests with different seeds and options in one run, each row as if alone', async () => {
     const entries = Object.values(options);
-    const mixed: GraphRow[] = entries.map((params, i) => ({
+    const mixed: GenerationRow[] = entries.map((params, i) => ({
       seed: 1000 + i,
       imageIndex: i % 3,
       classId: i % 5 === 4 ? null : i % 4,
@@ -111,7 +94,7 @@ describe('GraphSampler (generate.onnx) against the per-step ArSampler', () => {
     const together = rows(await runGenerateGraph(spec, mixed));
     const perStep = arSampler(16);
     for (const [i, row] of mixed.entries()) {
-      // ArSampler's image i of a request uses (seed, i): pad the request so this row lands at imageIndex.
+      // Image i of a request uses (seed, i): pad the request so this row lands at imageIndex.
       const padded = Array.from({ length: row.imageIndex + 1 }, () => row.classId);
       const out = await perStep.generate({ seed: row.seed, classIds: padded, params: row.params });
       expect(together[i]).toEqual(Array.from(out[row.imageIndex]!));
@@ -120,35 +103,33 @@ describe('GraphSampler (generate.onnx) against the per-step ArSampler', () => {
 
   it('forces prefix tokens and continues from them (variations)', async () => {
     const request = { seed: 77, classIds: [1, null], params: base };
-    const [a, b] = rows(await generateWithGraph(spec, request));
+    const [a, b] = rows(await generateWithGraph(request));
     // Forcing what a free run drew reproduces it.
-    const same = await generateWithGraph(spec, { ...request, prefixes: [a!.slice(0, 3), b!.slice(0, 3)] });
+    const same = await generateWithGraph({ ...request, prefixes: [a!.slice(0, 3), b!.slice(0, 3)] });
     expect(rows(same)).toEqual([a, b]);
     const forced = [
       [5, 6, 7],
       [60, 61, 62],
     ];
-    const varied = rows(await generateWithGraph(spec, { ...request, prefixes: forced }));
+    const varied = rows(await generateWithGraph({ ...request, prefixes: forced }));
     expect(varied.map((r) => r.slice(0, 3))).toEqual(forced);
-    const full = Array.from({ length: spec.tokens }, (_, i) => (i * 13) % spec.vocab);
-    expect(rows(await generateWithGraph(spec, { ...request, classIds: [2], prefixes: [full] }))).toEqual([
-      full,
-    ]);
+    const full = Array.from({ length: spec.shapes.tokens }, (_, i) => (i * 13) % spec.shapes.vocab);
+    expect(rows(await generateWithGraph({ ...request, classIds: [2], prefixes: [full] }))).toEqual([full]);
   });
 
   it('refuses what would make the graph fail, naming the field', async () => {
-    const run = (row: Partial<GraphRow>, more: Partial<GraphRow>[] = []) =>
+    const run = (row: Partial<GenerationRow>, more: Partial<GenerationRow>[] = []) =>
       runGenerateGraph(
         spec,
         [row, ...more].map((r) => ({ seed: 1, imageIndex: 0, classId: 0, params: base, ...r })),
       );
-    await expect(run({ classId: spec.numClasses })).rejects.toMatchObject({
+    await expect(run({ classId: spec.shapes.numClasses })).rejects.toMatchObject({
       code: 'invalid_parameter',
       field: 'class_ids.0',
     });
-    await expect(run({ prefix: [1, spec.vocab] })).rejects.toMatchObject({ field: 'prefix.0.1' });
+    await expect(run({ prefix: [1, spec.shapes.vocab] })).rejects.toMatchObject({ field: 'prefix.0.1' });
     await expect(run({ prefix: [1] }, [{ prefix: [] }])).rejects.toMatchObject({ field: 'prefix.1' });
-    await expect(run({ prefix: new Array(spec.tokens + 1).fill(0) })).rejects.toMatchObject({
+    await expect(run({ prefix: new Array(spec.shapes.tokens + 1).fill(0) })).rejects.toMatchObject({
       field: 'prefix',
     });
     await expect(run({ params: { ...base, topK: 1.5 } })).rejects.toMatchObject({ field: 'top_k' });

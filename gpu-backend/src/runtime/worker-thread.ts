@@ -1,13 +1,13 @@
-// The ORT worker thread's entry (see ort-host.ts): holds LocalSessions and answers load, run and
-// dispose messages, transferring output buffers back.
+// The ORT worker thread's entry (started by OrtHost, worker-host.ts): holds LocalSessions and answers
+// load, run and dispose messages, transferring output buffers back. Built to dist/worker-thread.js.
 import { parentPort, workerData } from 'node:worker_threads';
-import { type LogLevel, setLogLevel } from './log.ts';
-import { LocalSession } from './ort.ts';
-import { type HostReply, type HostRequest, transferList } from './ort-host.ts';
+import { setLogLevel } from '../log.ts';
+import { LocalSession } from './local-session.ts';
+import { type HostReply, type HostRequest, transferList, type WorkerData } from './worker-protocol.ts';
 
 const port = parentPort;
-if (port === null) throw new Error('ort-worker.ts must run in a worker thread');
-setLogLevel((workerData as { logLevel: LogLevel }).logLevel);
+if (port === null) throw new Error('worker-thread.ts must run in a worker thread');
+setLogLevel((workerData as WorkerData).logLevel);
 
 const sessions = new Map<number, LocalSession>();
 

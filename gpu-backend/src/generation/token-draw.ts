@@ -1,17 +1,8 @@
 // The per-token sampling math of the contract, in float32: classifier-free guidance mix, temperature,
-// top-k, top-p, softmax and the inverse-CDF draw. Pure functions, shared by every sampler path.
+// top-k, top-p, softmax and the inverse-CDF draw. Pure functions; generate.onnx implements the same
+// steps inside the graph, so both generate paths draw the same tokens.
 
-export type CfgSchedule = 'constant' | 'step';
-
-export interface SamplingParams {
-  cfgScale: number;
-  cfgSchedule: CfgSchedule;
-  temperature: number;
-  /** 0 = off. */
-  topK: number;
-  /** 1.0 = off. */
-  topP: number;
-}
+import type { CfgSchedule, SamplingParams } from './request.ts';
 
 /**
  * Guidance scale for token `step` (0-based) of `tokens`. `step` is GigaTok's schedule (its

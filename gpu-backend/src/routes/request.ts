@@ -1,11 +1,9 @@
-// Helpers the routes share: JSON body parsing against a shared zod schema, model lookup, and the
-// request bookkeeping for Triton-style request metrics.
+// Reading requests and answering them the same way on every route: the JSON body checked against a
+// shared zod schema, content negotiation for the GTOK token format, and 405 for other methods.
 import { ApiError, fromZodError, problemResponse } from '@gigatok/shared';
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../context.ts';
-import type { GraphName } from '../metrics.ts';
-import type { ModelService } from '../model-service.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -30,34 +28,6 @@ export function parseJsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw fromZodError(parsed.error);
   return parsed.data;
-}
-
-export function modelFor(c: Context<AppEnv>, id: string): ModelService {
-  const { state } = c.var.deps;
-  const service = state.models.get(id);
-  if (service !== undefined) return service;
-  if (state.status === 'loading') throw new ApiError('backend_unavailable', 'models are still loading');
-  const known = [...state.models.keys()].join(', ');
-  throw new ApiError('unknown_model', `'model' must be one of [${known}], got '${id}'`, { field: 'model' });
-}
-
-/** Runs `work`, recording one Triton-style request (success or failure by problem code) for `graph`. */
-export async function tracked<T>(
-  c: Context<AppEnv>,
-  model: string,
-  graph: GraphName,
-  work: () => Promise<T>,
-): Promise<T> {
-  const started = performance.now();
-  try {
-    const result = await work();
-    c.var.deps.metrics.recordRequest(model, graph, (performance.now() - started) * 1000);
-    return result;
-  } catch (error) {
-    const code = error instanceof ApiError ? error.code : 'internal';
-    c.var.deps.metrics.recordRequest(model, graph, (performance.now() - started) * 1000, code);
-    throw error;
-  }
 }
 
 export function wantsTokenBinary(c: Context<AppEnv>, mediaType: string): boolean {

@@ -1,0 +1,334 @@
+// The one scheduling engine of the backend: a bounded queue per graph, admission (queue_full 429 with
+// a Retry-After from the measured run time), cancellation, batch formation through a pluggable
+// picker, and shutdown. What a batch does on the device is the Runner's business: one run for encode,
+// decode, embed and generate.onnx; one run per token for the per-step AR loop.
+//
+// When to run. A batch starts as soon as the engine has a free slot: a request never waits for
+// company while the device is idle. Company gathers on its own while a batch is in flight, and the
+// next batch takes what arrived meanwhile (as continuous-batching servers do); between batches the
+// engine yields a few event-loop turns, no timer, so requests already received can join
+// (#admitArrived). `maxQueueDelayMs` (0 by default) is an opt-in wait for company when nothing is in
+// flight, for hosts that prefer fuller batches to latency.
+import { ApiError } from '@gigatok/shared';
+import { logger } from '../log.ts';
+import { fifo, type Picker } from './pickers.ts';
+
+/** Most event-loop turns a batch that follows another waits for already-received requests to queue. */
+const ADMIT_TURNS = 8;
+
+/** Thrown when the queue is full; `retryAfterSeconds` feeds the Retry-After header. */
+export class QueueFullError extends ApiError {
+  override readonly name: string = 'QueueFullError';
+  constructor(
+    detail: string,
+    limit: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('queue_full', detail, { limit });
+  }
+}
+
+/**
+ * What a batch does on the device. `B` is the runner's state of one batch (a KV cache, a position);
+ * items leave a batch only between runs (aborted requests), through `drop`.
+ */
+export interface Runner<I, O, B = undefined> {
+  /** Refuses one request's items before they are queued (throw an ApiError), so a bad request fails alone. */
+  check?(items: readonly I[]): void;
+  /** The state of a new batch of `items`. */
+  start(items: readonly I[]): B;
+  /**
+   * One run on the device for the batch's current `items`. Returns one result per item, in order, once
+   * the batch is done; undefined while it needs more runs.
+   */
+  run(batch: B, items: readonly I[]): Promise<O[] | undefined>;
+  /** Removes the items with `keep[i]` false from the batch's state (called between runs). */
+  drop?(batch: B, keep: readonly boolean[]): void;
+  /** Runs one batch takes from start to finish, for Retry-After (1 for a single-run graph). */
+  readonly runsPerBatch: number;
+  /** Rows the device computes per item, for metrics (2 with guidance). Default 1. */
+  readonly rowsPerItem?: number;
+}
+
+export interface EngineOptions<I> {
+  /** `model/graph`, for messages. */
+  label: string;
+  /** Items per batch. */
+  maxBatch: number;
+  /** Batches in flight at once, their runs interleaved (per-step generation); default 1. */
+  maxActiveBatches?: number;
+  /** Items waiting (not yet in a batch); a request that would exceed it is refused whole. */
+  maxQueue: number;
+  /** Opt-in wait for a fuller batch when nothing is in flight; default 0 (run at once). */
+  maxQueueDelayMs?: number;
+  /** Chooses the items of the next batch; default: the oldest, first come first served. */
+  picker?: Picker<I>;
+  onRun?: (info: { rows: number; computeUs: number }) => void;
+  onQueued?: (info: { queueUs: number }) => void;
+}
+
+interface Request<O> {
+  results: O[];
+  remaining: number;
+  settled: boolean;
+  resolve: (results: O[]) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+interface Entry<I, O> {
+  item: I;
+  /** Position of the item in its request's answer. */
+  index: number;
+  request: Request<O>;
+  enqueuedAt: number;
+}
+
+interface Batch<I, O, B> {
+  entries: Entry<I, O>[];
+  state: B;
+  runs: number;
+}
+
+export class Engine<I, O, B = undefined> {
+  #queue: Entry<I, O>[] = [];
+  #active: Batch<I, O, B>[] = [];
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  /** Exponential moving average of one run, in ms. */
+  #avgRunMs = 0;
+  readonly #picker: Picker<I>;
+
+  constructor(
+    readonly runner: Runner<I, O, B>,
+    readonly options: EngineOptions<I>,
+  ) {
+    this.#picker = options.picker ?? fifo;
+  }
+
+  /** Items waiting to start. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Items in batches in flight. */
+  get active(): number {
+    return this.#active.reduce((n, b) => n + b.entries.length, 0);
+  }
+
+  /** Seconds until the work queued now has likely finished (at least 1), for Retry-After. */
+  retryAfterSeconds(): number {
+    const { runsPerBatch } = this.runner;
+    const waiting = Math.ceil(this.#queue.length / this.options.maxBatch) * runsPerBatch;
+    const inFlight = this.#active.reduce((n, b) => n + Math.max(1, runsPerBatch - b.runs), 0);
+    return Math.max(1, Math.ceil(((waiting + inFlight) * this.#avgRunMs) / 1000));
+  }
+
+  /**
+   * Runs `items` (in batches shared with other requests) and resolves with one result per item, in
+   * order. Rejects with the signal's reason when aborted: queued items leave the queue at once, items in
+   * a batch leave it before its next run (a run cannot be stopped midway; its results are dropped).
+   */
+  submit(items: readonly I[], signal?: AbortSignal): Promise<O[]> {
+    if (this.#closed)
+      return Promise.reject(new ApiError('backend_unavailable', 'the server is shutting down'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (items.length === 0) return Promise.resolve([]);
+    try {
+      this.runner.check?.(items);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { maxQueue } = this.options;
+    if (this.#queue.length + items.length > maxQueue) {
+      return Promise.reject(
+        new QueueFullError(
+          `${this.#queue.length} items are waiting for ${this.options.label}; the queue holds ${maxQueue}`,
+          maxQueue,
+          this.retryAfterSeconds(),
+        ),
+      );
+    }
+    return new Promise<O[]>((resolve, reject) => {
+      const request: Request<O> = {
+        results: new Array<O>(items.length),
+        remaining: items.length,
+        settled: false,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => this.#settle(request, signal?.reason ?? new Error('aborted')),
+      };
+      signal?.addEventListener('abort', request.onAbort, { once: true });
+      const now = performance.now();
+      for (const [index, item] of items.entries())
+        this.#queue.push({ item, index, request, enqueuedAt: now });
+      this.#kick();
+    });
+  }
+
+  /** Refuses new work; resolves once the queue has drained and no batch is in flight. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#loop !== undefined) await this.#loop;
+  }
+
+  #settle(request: Request<O>, error?: unknown): void {
+    if (request.settled) return;
+    request.settled = true;
+    request.signal?.removeEventListener('abort', request.onAbort);
+    if (error === undefined) {
+      request.resolve(request.results);
+      return;
+    }
+    this.#queue = this.#queue.filter((e) => e.request !== request);
+    this.#wakeUp();
+    request.reject(error);
+  }
+
+  /** Ends a wait for company early (new work arrived, or queued work left). */
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #kick(): void {
+    this.#wakeUp();
+    if (this.#loop !== undefined) return;
+    // Started after the current task's synchronous work, so requests submitted together share a batch.
+    this.#loop = Promise.resolve()
+      .then(() => this.#serve())
+      .catch((error: unknown) =>
+        logger.error('scheduler loop failed', { scheduler: this.options.label, error: String(error) }),
+      )
+      .finally(() => {
+        this.#loop = undefined;
+        if (this.#queue.length > 0) this.#kick();
+      });
+  }
+
+  async #serve(): Promise<void> {
+    const maxActive = this.options.maxActiveBatches ?? 1;
+    while (this.#queue.length > 0 || this.#active.length > 0) {
+      if (this.#active.length === 0) await this.#gather();
+      while (this.#active.length < maxActive && this.#queue.length > 0) this.#startBatch();
+      // One run of every batch in flight, round robin.
+      for (const batch of [...this.#active]) await this.#advance(batch);
+      // A slot is free again: first let requests that already reached the process join the queue.
+      if (this.#active.length === 0 || (this.#queue.length > 0 && this.#active.length < maxActive)) {
+        await this.#admitArrived();
+      }
+    }
+  }
+
+  /**
+   * After a run, before the next batch: lets requests that already reached this process (bodies
+   * being read, signatures being checked) join the queue, by yielding event-loop turns (at least two,
+   * at most ADMIT_TURNS) while each turn still brings new items. No timer, and a lone request never
+   * meets it (it starts at once when the engine is idle). Without it, on a host whose CPU also runs
+   * the graphs, the next run starts before the requests that arrived during the last one are queued,
+   * and batches shrink under load.
+   */
+  async #admitArrived(): Promise<void> {
+    const { maxBatch } = this.options;
+    for (let turn = 0; turn < ADMIT_TURNS && this.#queue.length < maxBatch; turn++) {
+      const before = this.#queue.length;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (turn > 0 && this.#queue.length === before) return;
+    }
+  }
+
+  /** The opt-in wait for company: until a full batch is queued or the oldest item waited maxQueueDelayMs. */
+  async #gather(): Promise<void> {
+    const delay = this.options.maxQueueDelayMs ?? 0;
+    const oldest = this.#queue[0];
+    if (delay <= 0 || oldest === undefined) return;
+    const deadline = oldest.enqueuedAt + delay;
+    while (this.#queue.length > 0 && this.#queue.length < this.options.maxBatch) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#wake = undefined;
+          resolve();
+        }, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  #startBatch(): void {
+    const picked = new Set(
+      this.#picker(
+        this.#queue.map((e) => e.item),
+        this.options.maxBatch,
+      ),
+    );
+    // The oldest item always goes, whatever the picker says, so nothing starves.
+    picked.add(0);
+    const entries: Entry<I, O>[] = [];
+    const rest: Entry<I, O>[] = [];
+    for (const [i, e] of this.#queue.entries()) (picked.has(i) ? entries : rest).push(e);
+    this.#queue = rest;
+    const now = performance.now();
+    for (const e of entries) this.options.onQueued?.({ queueUs: (now - e.enqueuedAt) * 1000 });
+    this.#active.push({ entries, state: this.runner.start(entries.map((e) => e.item)), runs: 0 });
+  }
+
+  async #advance(batch: Batch<I, O, B>): Promise<void> {
+    const keep = batch.entries.map((e) => !e.request.settled);
+    if (!keep.every(Boolean)) {
+      this.runner.drop?.(batch.state, keep);
+      batch.entries = batch.entries.filter((_, i) => keep[i]);
+    }
+    if (batch.entries.length === 0) {
+      this.#finish(batch);
+      return;
+    }
+    const started = performance.now();
+    let results: O[] | undefined;
+    try {
+      results = await this.runner.run(
+        batch.state,
+        batch.entries.map((e) => e.item),
+      );
+      if (results !== undefined && results.length !== batch.entries.length) {
+        throw new Error(
+          `${this.options.label}: a batch of ${batch.entries.length} returned ${results.length} results`,
+        );
+      }
+    } catch (error) {
+      logger.error('graph run failed; failing its requests', {
+        scheduler: this.options.label,
+        items: batch.entries.length,
+      });
+      for (const e of batch.entries) this.#settle(e.request, error);
+      this.#finish(batch);
+      return;
+    }
+    const ms = performance.now() - started;
+    this.#avgRunMs = this.#avgRunMs === 0 ? ms : 0.9 * this.#avgRunMs + 0.1 * ms;
+    batch.runs += 1;
+    const rows = batch.entries.length * (this.runner.rowsPerItem ?? 1);
+    this.options.onRun?.({ rows, computeUs: ms * 1000 });
+    if (results === undefined) return;
+    this.#finish(batch);
+    for (const [k, e] of batch.entries.entries()) {
+      // A request aborted during the run was already rejected: its results are dropped here.
+      if (e.request.settled) continue;
+      e.request.results[e.index] = results[k]!;
+      e.request.remaining -= 1;
+      if (e.request.remaining === 0) this.#settle(e.request);
+    }
+  }
+
+  #finish(batch: Batch<I, O, B>): void {
+    this.#active = this.#active.filter((b) => b !== batch);
+  }
+}
