@@ -129,6 +129,62 @@ describe('Engine: batch formation', () => {
     expect(await full).toEqual([9, 16, 25]);
   });
 
+  it('waits briefly for the clients of a batch that just ended, so they share the next batch', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const { engine, batches, block } = squaring({ maxBatch: 3 });
+    const release = block();
+    const first = engine.submit([1, 2, 3]);
+    await settle();
+    vi.advanceTimersByTime(40); // the run takes 40 ms: the return wait is min(10, 5) = 5 ms
+    release();
+    expect(await first).toEqual([1, 4, 9]);
+    // The three clients come back one by one, 2 ms apart: one batch, not a batch of one and the rest.
+    const back = [engine.submit([4])];
+    await vi.advanceTimersByTimeAsync(2);
+    back.push(engine.submit([5]));
+    await vi.advanceTimersByTimeAsync(2);
+    expect(batches).toEqual([[1, 2, 3]]);
+    back.push(engine.submit([6]));
+    await settle();
+    expect(batches).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(await Promise.all(back)).toEqual([[16], [25], [36]]);
+  });
+
+  it('gives up on returning clients after the cap, and a lone client or an idle engine never waits', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const { engine, batches, block } = squaring({ maxBatch: 3 });
+    let release = block();
+    const first = engine.submit([1, 2]);
+    await settle();
+    vi.advanceTimersByTime(40);
+    release();
+    await first;
+    const alone = engine.submit([3]);
+    // Let the engine's admission turns after the last run pass (real setImmediate) before time moves.
+    for (let i = 0; i < 10; i++) await settle();
+    await vi.advanceTimersByTimeAsync(4);
+    expect(batches).toEqual([[1, 2]]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toEqual([[1, 2], [3]]);
+    await alone;
+    // The last batch was this one client's: it runs at once.
+    release = block();
+    const again = engine.submit([4]);
+    for (let i = 0; i < 10; i++) await settle();
+    expect(batches).toEqual([[1, 2], [3], [4]]);
+    release();
+    await again;
+    // Long after the last batch (more than a run), nobody is coming back: at once too.
+    await vi.advanceTimersByTimeAsync(1000);
+    const later = engine.submit([5]);
+    for (let i = 0; i < 10; i++) await settle();
+    expect(batches).toEqual([[1, 2], [3], [4], [5]]);
+    await later;
+  });
+
   it('forms batches with a picker: the oldest item and the others of its key, the rest keep their place', async () => {
     const { engine, batches, block } = squaring({ maxBatch: 4, picker: sameKey((x: number) => x % 2) });
     const release = block();

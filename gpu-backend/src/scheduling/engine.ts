@@ -7,14 +7,21 @@
 // company while the device is idle. Company gathers on its own while a batch is in flight, and the
 // next batch takes what arrived meanwhile (as continuous-batching servers do); between batches the
 // engine yields a few event-loop turns, no timer, so requests already received can join
-// (#admitArrived). `maxQueueDelayMs` (0 by default) is an opt-in wait for company when nothing is in
-// flight, for hosts that prefer fuller batches to latency.
+// (#admitArrived). Clients in a closed loop (each sends its next request when the last one answers)
+// come back a moment after their batch ends; when the last batch was bigger than what is queued and
+// ended less than one run ago, the engine waits for them a short while (a quarter of a run, at most
+// RETURN_WAIT_CAP_MS), so they do not split into a batch of one and a batch of the rest. A lone
+// client never waits: its last batch was itself. `maxQueueDelayMs` (0 by default) is an opt-in wait
+// for company when nothing is in flight, for hosts that prefer fuller batches to latency.
 import { ApiError } from '@gigatok/shared';
 import { logger } from '../log.ts';
 import { fifo, type Picker } from './pickers.ts';
 
 /** Most event-loop turns a batch that follows another waits for already-received requests to queue. */
 const ADMIT_TURNS = 8;
+/** The wait for the clients of the last batch: this share of a run, and never longer than the cap. */
+const RETURN_WAIT_FRACTION = 0.25;
+const RETURN_WAIT_CAP_MS = 5;
 
 /** Thrown when the queue is full; `retryAfterSeconds` feeds the Retry-After header. */
 export class QueueFullError extends ApiError {
@@ -99,6 +106,8 @@ export class Engine<I, O, B = undefined> {
   #closed = false;
   /** Exponential moving average of one run, in ms. */
   #avgRunMs = 0;
+  /** Items of the batch that finished last, and when (performance.now ms). */
+  #lastBatch = { items: 0, endedAt: Number.NEGATIVE_INFINITY };
   readonly #picker: Picker<I>;
 
   constructor(
@@ -241,13 +250,31 @@ export class Engine<I, O, B = undefined> {
     }
   }
 
-  /** The opt-in wait for company: until a full batch is queued or the oldest item waited maxQueueDelayMs. */
+  /**
+   * How long to wait for the clients of the batch that just ended, and for how many items: nothing
+   * unless that batch was bigger than what is queued and ended less than one run ago.
+   */
+  #returningClients(): { waitMs: number; items: number } {
+    const items = Math.min(this.#lastBatch.items, this.options.maxBatch);
+    const recent = performance.now() - this.#lastBatch.endedAt < this.#avgRunMs;
+    if (!recent || this.#queue.length >= items) return { waitMs: 0, items };
+    return { waitMs: Math.min(this.#avgRunMs * RETURN_WAIT_FRACTION, RETURN_WAIT_CAP_MS), items };
+  }
+
+  /**
+   * The wait for company when nothing is in flight: for the last batch's clients to come back (see
+   * the module comment), or the opt-in maxQueueDelayMs for a full batch; ends early once that many
+   * items are queued.
+   */
   async #gather(): Promise<void> {
-    const delay = this.options.maxQueueDelayMs ?? 0;
+    const optIn = this.options.maxQueueDelayMs ?? 0;
+    const returning = this.#returningClients();
     const oldest = this.#queue[0];
-    if (delay <= 0 || oldest === undefined) return;
+    if (oldest === undefined || (optIn <= 0 && returning.waitMs <= 0)) return;
+    const [delay, target] =
+      optIn >= returning.waitMs ? [optIn, this.options.maxBatch] : [returning.waitMs, returning.items];
     const deadline = oldest.enqueuedAt + delay;
-    while (this.#queue.length > 0 && this.#queue.length < this.options.maxBatch) {
+    while (this.#queue.length > 0 && this.#queue.length < target) {
       const left = deadline - performance.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {
@@ -319,6 +346,7 @@ export class Engine<I, O, B = undefined> {
     this.options.onRun?.({ rows, computeUs: ms * 1000 });
     if (results === undefined) return;
     this.#finish(batch);
+    this.#lastBatch = { items: batch.entries.length, endedAt: performance.now() };
     for (const [k, e] of batch.entries.entries()) {
       // A request aborted during the run was already rejected: its results are dropped here.
       if (e.request.settled) continue;
