@@ -80,6 +80,17 @@ describe('retries', () => {
     expect(requestsTo('/v1/models')).toHaveLength(2);
   });
 
+  it('sends a given Idempotency-Key as the draft structured-field string, escaped, and refuses one the header cannot carry', async () => {
+    await client().createGeneration({ class_id: 1 }, { idempotencyKey: 'order "42" \\ a' });
+    expect(requestsTo('/v1/generations')[0]!.headers['idempotency-key']).toBe('"order \\"42\\" \\\\ a"');
+    const error = await client()
+      .createGeneration({ class_id: 1 }, { idempotencyKey: 'caf\u00e9' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toContain("'Idempotency-Key' may hold printable ASCII only");
+    expect(requestsTo('/v1/generations')).toHaveLength(1);
+  });
+
   it('never resends a generation POST without an Idempotency-Key, even after a 503', async () => {
     api.script({
       status: 503,

@@ -8,15 +8,14 @@ import {
   requireAcceptedImage,
   sniffImageType,
 } from './image-types.ts';
+import { GIF89A_1X1 } from './testing/gif.ts';
 
 const hex = (text: string) => Uint8Array.from(text.replace(/\s+/g, '').match(/../g)!, (b) => parseInt(b, 16));
 const ascii = (text: string) => new TextEncoder().encode(text);
 
-// Whole, valid files (each decodes in libvips; written by it except the GIF, the classic 1x1 GIF89a).
+// Whole, valid files: the WebPs written by libvips, the classic 1x1 GIF89a (each decodes in libvips).
 const FILES = {
-  gif89a: hex(`
-    47 49 46 38 39 61 01 00 01 00 80 00 00 ff ff ff 00 00 00 21 f9 04 01 00 00 00 00 2c 00 00 00
-    00 01 00 01 00 00 02 02 44 01 00 3b`),
+  gif89a: GIF89A_1X1,
   webpLossless: hex(`
     52 49 46 46 1e 00 00 00 57 45 42 50 56 50 38 4c 11 00 00 00 2f 00 00 00 00 07 50 85 22 d7 a3
     ff 81 88 e8 7f 00 00`),
