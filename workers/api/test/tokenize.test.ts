@@ -1,11 +1,13 @@
 // POST /v1/tokenize and GET /v1/tokens/{id}: input forms, the content-addressed cache, representations,
 // conditional requests, tenant isolation, bad input and backend failures.
 
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { decodeTokens, LIMITS, TOKENS_MEDIA_TYPE, toBase64, tokenSetId } from '@gigatok/shared';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import worker from '../src/index.ts';
 import { backend, NANO } from './backend-stub.ts';
-import { api, newTenant, postJson, type TestKey, testPng } from './helpers.ts';
+import { api, newTenant, ORIGIN, postJson, type TestKey, testPng } from './helpers.ts';
 
 let alice: TestKey;
 let bob: TestKey;
@@ -413,8 +415,15 @@ describe('GET /v1/tokens/{id}', () => {
     // The first read above cached the blob; remove it from R2 and the cached copy still answers.
     const response = await tokenizeRaw(alice.key, testPng(seed++));
     const { id: fresh } = (await response.json()) as TokensBody;
-    expect((await api(alice.key, `/v1/tokens/${fresh}`)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // cache.put runs in waitUntil
+    // Through the Worker's own fetch, so the test can wait for the cache.put it leaves to waitUntil.
+    const ctx = createExecutionContext();
+    const first = await worker.fetch(
+      new Request(`${ORIGIN}/v1/tokens/${fresh}`, { headers: { authorization: `Bearer ${alice.key}` } }),
+      env,
+      ctx,
+    );
+    expect(first.status).toBe(200);
+    await waitOnExecutionContext(ctx);
     await env.ARTIFACTS.delete(`tokens/${fresh}`);
     expect((await api(alice.key, `/v1/tokens/${fresh}`)).status).toBe(200);
     expect((await api(bob.key, `/v1/tokens/${fresh}`)).status).toBe(404);
