@@ -1,7 +1,7 @@
 // GigaTokClient: the typed client of the public GigaTok Edge API (/v1). Every response is parsed at
 // the boundary with shared's zod schemas or the GTOK decoder; failures are typed exceptions.
 
-import { TOKENS_MEDIA_TYPE } from '@gigatok/shared';
+import { formatIdempotencyKey, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { GigaTokResponseError, GigaTokTimeoutError } from './errors.ts';
 import { type HttpResponse, type RequestSpec, type RetryEvent, send, type TransportOptions } from './http.ts';
 import { toImageBlob } from './images.ts';
@@ -310,7 +310,8 @@ export class GigaTokClient {
       path,
       headers: {
         'content-type': 'application/json',
-        'idempotency-key': key,
+        // The draft's structured-field string form; the server reads `"k"` and `k` as the same key.
+        'idempotency-key': key === undefined ? undefined : idempotencyHeader(key),
         prefer: wait ? `wait=${wait}` : undefined,
       },
       body: JSON.stringify(params),
@@ -467,4 +468,13 @@ function tokensToJson(tokens: NonNullable<DetokenizeInput['tokens']>): number[] 
   if (tokens instanceof Uint32Array) return Array.from(tokens);
   const items: readonly (number | readonly number[])[] = tokens;
   return items.map((t) => (typeof t === 'number' ? t : [...t])) as number[] | number[][];
+}
+
+/** The Idempotency-Key header for `key`; a key the header cannot carry is the caller's mistake. */
+function idempotencyHeader(key: string): string {
+  try {
+    return formatIdempotencyKey(key);
+  } catch (error) {
+    throw new RangeError(`'idempotencyKey' cannot be sent: ${(error as Error).message}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay, parseRetryAfter, sleep } from './retry.ts';
 
 describe('parseRetryAfter', () => {
@@ -41,12 +41,36 @@ describe('backoffDelay', () => {
 });
 
 describe('sleep', () => {
-  it('rejects with the abort reason as soon as the signal aborts', async () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('resolves once its time has passed, not before', async () => {
+    let done = false;
+    const pending = sleep(1_000).then(() => {
+      done = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await pending;
+    expect(done).toBe(true);
+  });
+
+  it('rejects with the abort reason as soon as the signal aborts, and clears its timer', async () => {
     const controller = new AbortController();
-    const started = performance.now();
     const pending = sleep(10_000, controller.signal);
-    setTimeout(() => controller.abort(new Error('stop')), 20);
+    expect(vi.getTimerCount()).toBe(1);
+    controller.abort(new Error('stop'));
     await expect(pending).rejects.toThrow('stop');
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('rejects at once when the signal has already aborted', async () => {
+    await expect(sleep(10_000, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -5,8 +5,7 @@ import type { Generation } from '@gigatok/shared';
 import {
   type EmbeddingRequestSchema,
   type GenerationRequestSchema,
-  type GenerationStatus,
-  TERMINAL_STATUSES,
+  isTerminalJobStatus,
   type VariationRequestSchema,
 } from '@gigatok/shared';
 
@@ -39,7 +38,7 @@ export type EmbeddingParams = (typeof EmbeddingRequestSchema)['_zod']['input'];
 export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
 
 export function isTerminal(job: Pick<Generation, 'status'>): job is Generation & { status: TerminalStatus } {
-  return (TERMINAL_STATUSES as readonly GenerationStatus[]).includes(job.status);
+  return isTerminalJobStatus(job.status);
 }
 
 /** What the client needs of a zod schema: safeParse. Structural, so the client needs no zod import. */

@@ -4,11 +4,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { encodePng } from '@gigatok/shared/testing/png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../src/cli/context.ts';
 import { main, splitCommand } from '../src/cli.ts';
 import { API_KEY, FakeApi, type RecordedRequest } from './fake-api.ts';
-import { encodePng } from './png.ts';
 
 let api: FakeApi;
 

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeTokens, encodeTokens, tokenRows } from '@gigatok/shared';
+import { encodePng, pngSize } from '@gigatok/shared/testing/png';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ADMIN_TOKEN, API_KEY, FakeApi, type FakeApiOptions, MODEL } from './fake-api.ts';
-import { encodePng, pngSize } from './png.ts';
 
 const BIN = fileURLToPath(new URL('../bin/gigatok.mjs', import.meta.url));
 

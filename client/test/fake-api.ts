@@ -12,19 +12,26 @@ import {
   imageId,
   newJobId,
   type Problem,
+  parseIdempotencyKey,
+  parseManifest,
   problem,
   rangeMessage,
+  summarizeManifest,
   TOKENS_MEDIA_TYPE,
   tokenSetId,
 } from '@gigatok/shared';
-import { encodePng } from './png.ts';
+import { encodePng } from '@gigatok/shared/testing/png';
+import nanoManifest from '../../models/gigatok-nano/manifest.json';
+
+/** The shipped default model, as its committed manifest describes it: the fake serves what the API would. */
+const NANO = summarizeManifest(parseManifest(nanoManifest));
 
 export const MODEL = {
-  id: 'gigatok-nano',
-  codebookSize: 1024,
-  tokensPerImage: 32,
-  numClasses: 10,
-  imageSize: 32,
+  id: NANO.id,
+  codebookSize: NANO.codebook_size,
+  tokensPerImage: NANO.tokens_per_image,
+  numClasses: NANO.num_classes,
+  imageSize: NANO.image_size,
 };
 export const API_KEY = 'gtk_live_abcdefghijklmnopqrstuvwxyz234567';
 export const ADMIN_TOKEN = 'admin-secret-for-tests';
@@ -337,7 +344,9 @@ export class FakeApi {
     if (body.top_k !== undefined && (!Number.isInteger(body.top_k) || body.top_k < 0 || body.top_k > 1024)) {
       return problemReply('invalid_parameter', rangeMessage('top_k', 0, 1024, body.top_k), 'top_k');
     }
-    const key = req.headers['idempotency-key'];
+    const header = req.headers['idempotency-key'];
+    // Read as the API reads it, so `"k"` and `k` are one key.
+    const key = parseIdempotencyKey(typeof header === 'string' ? header : undefined);
     const hash = createHash('sha256').update(req.body).digest('hex');
     if (typeof key === 'string') {
       const seen = this.#idempotency.get(key);
@@ -352,11 +361,11 @@ export class FakeApi {
     const id = newJobId();
     const params = {
       seed: body.seed ?? 12345,
-      cfg_scale: body.cfg_scale ?? 4,
-      cfg_schedule: body.cfg_schedule ?? 'constant',
-      temperature: body.temperature ?? 1,
-      top_k: body.top_k ?? 0,
-      top_p: body.top_p ?? 1,
+      cfg_scale: body.cfg_scale ?? NANO.sampling_defaults.cfg_scale,
+      cfg_schedule: body.cfg_schedule ?? NANO.sampling_defaults.cfg_schedule,
+      temperature: body.temperature ?? NANO.sampling_defaults.temperature,
+      top_k: body.top_k ?? NANO.sampling_defaults.top_k,
+      top_p: body.top_p ?? NANO.sampling_defaults.top_p,
       class_ids: classIds,
       output: { images: true, format: 'png' },
     };
@@ -488,18 +497,7 @@ function tokensBody(id: string, rows: number[][]) {
 }
 
 function modelInfo() {
-  return {
-    id: MODEL.id,
-    description: 'fake nano model',
-    dtype: 'float32',
-    image_size: MODEL.imageSize,
-    tokens_per_image: MODEL.tokensPerImage,
-    codebook_size: MODEL.codebookSize,
-    num_classes: MODEL.numClasses,
-    class_labels: Array.from({ length: MODEL.numClasses }, (_, i) => String(i)),
-    sampling_defaults: { cfg_scale: 4, cfg_schedule: 'constant', temperature: 1, top_k: 0, top_p: 1 },
-    single_graph_sampling: false,
-  };
+  return NANO;
 }
 
 /** A 32x32 PNG whose colours come from the tokens, so different tokens give different files. */

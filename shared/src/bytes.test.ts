@@ -33,7 +33,9 @@ describe('bytes', () => {
       expect(() => fromBase64(bad)).toThrow(TypeError);
   });
 
-  it('decodes a 14 MB base64 string (a 10 MiB image) without overflowing the stack', { timeout: 30_000 }, () => {
+  it('decodes a 14 MB base64 string (a 10 MiB image) without overflowing the stack', {
+    timeout: 30_000,
+  }, () => {
     // "AAEC" is the bytes 00 01 02; repeated it makes a large input whose decoding is known.
     const text = 'AAEC'.repeat(3_500_000);
     expect(text.length).toBe(14_000_000);

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import doc from '../../docs/token-format.md?raw';
 import { base32Encode } from './base32.ts';
 import { sha256, sha256Hex } from './bytes.ts';
+import { canonicalJSON } from './canonical-json.ts';
 import {
   API_KEY_ID_RE,
   API_KEY_RE,
@@ -11,6 +13,7 @@ import {
   generateWebhookSecret,
   generationParamsKey,
   hashApiKey,
+  ID_DOMAINS,
   IMAGE_ID_RE,
   imageId,
   JOB_ID_RE,
@@ -25,6 +28,7 @@ import {
   tokenSetId,
   WEBHOOK_SECRET_RE,
 } from './ids.ts';
+import { decodeTokens, tokenRows } from './token-format.ts';
 
 const tokenSet = { model: 'gigatok-nano', codebook_size: 1024, tokens_per_image: 4, tokens: [[1, 2, 3, 4]] };
 const imageSha = 'ab'.repeat(32);
@@ -144,5 +148,46 @@ describe('random ids and secrets', () => {
     expect(MODEL_ID_RE.test('GigaTok')).toBe(false);
     expect(MODEL_ID_RE.test('-x')).toBe(false);
     expect(MODEL_ID_RE.test('a'.repeat(65))).toBe(false);
+  });
+});
+
+describe('the token id worked example of docs/token-format.md', () => {
+  // The doc's vector, read from the doc itself so that the text a client follows cannot drift from the code.
+  const block = /<!-- token-id-example[^>]*-->\s*```\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+  const field = (name: string) => {
+    const line = block.split('\n').find((l) => l.startsWith(`${name} `));
+    if (!line) throw new Error(`docs/token-format.md: the token id example has no '${name}' line`);
+    return line.slice(name.length).trim();
+  };
+  // The layout example's blob (docs/token-format.md, "Worked example" of the bit order).
+  const blob = Uint8Array.from(
+    (
+      '47544f4b01000c' + // "GTOK", version 1, flags 0, model id length 12
+      '67696761746f6b2d6e616e6f' + // "gigatok-nano"
+      '000400000300000001000000' + // codebook size 1024, tokens per image 3, image count 1
+      '0a' + // bits per token 10
+      '0108f03f' + // payload
+      '590e9ab6'
+    ) // CRC-32C
+      .match(/../g)!,
+    (h) => Number.parseInt(h, 16),
+  );
+
+  it('follows from the decoded blob step by step: canonical JSON, SHA-256, 20 bytes, base32', async () => {
+    const set = decodeTokens(blob);
+    const value = {
+      model: set.model,
+      codebook_size: set.codebookSize,
+      tokens_per_image: set.tokensPerImage,
+      tokens: tokenRows(set.tokens, set.tokensPerImage),
+    };
+    expect(canonicalJSON(value)).toBe(field('canonical JSON'));
+    expect(field('hashed string')).toBe(`${ID_DOMAINS.tokens}\\n${field('canonical JSON')}`);
+    const digest = await sha256(`${ID_DOMAINS.tokens}\n${canonicalJSON(value)}`);
+    expect(Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')).toBe(field('SHA-256'));
+    expect(field('SHA-256').startsWith(field('first 20 bytes'))).toBe(true);
+    expect(field('first 20 bytes')).toHaveLength(40);
+    expect(`tok_${base32Encode(digest.subarray(0, 20))}`).toBe(field('id'));
+    expect(await tokenSetId(value)).toBe(field('id'));
   });
 });

@@ -347,6 +347,76 @@ describe('decodeTokens rejects corrupt blobs with a precise reason', () => {
   });
 });
 
+describe('the order of rejections (docs/token-format.md, "Rejections")', () => {
+  // Model "m", V = 1000 (b = 10), T = 3, N = 1: 21 header bytes, 4 payload bytes, 4 CRC bytes. The
+  // payload [1, 2, 1023] is a token >= V; 0x80 in its last byte sets a padding bit.
+  interface Parts {
+    magic?: string;
+    version?: number;
+    flags?: number;
+    modelLength?: number;
+    codebookSize?: number;
+    payload?: number[];
+    crc?: 'right' | 'wrong';
+    extra?: number;
+    keep?: number;
+  }
+  function gtok(parts: Parts = {}): Uint8Array {
+    const payload = parts.payload ?? [0x01, 0x08, 0x70, 0x3e]; // [1, 2, 999]
+    const out = new Uint8Array(21 + payload.length + 4 + (parts.extra ?? 0));
+    const view = new DataView(out.buffer);
+    out.set(new TextEncoder().encode(parts.magic ?? 'GTOK'), 0);
+    out[4] = parts.version ?? 1;
+    out[5] = parts.flags ?? 0;
+    out[6] = parts.modelLength ?? 1;
+    out[7] = 0x6d; // "m"
+    view.setUint32(8, parts.codebookSize ?? 1000, true);
+    view.setUint32(12, 3, true);
+    view.setUint32(16, 1, true);
+    out[20] = 10;
+    out.set(payload, 21);
+    const crc = crc32c(out.subarray(0, 25));
+    view.setUint32(25, parts.crc === 'wrong' ? crc ^ 1 : crc, true);
+    return out.subarray(0, parts.keep ?? out.length);
+  }
+
+  it('the reference blob decodes, so each case below fails for the reason it is built for', () => {
+    expect(tokenRows(decodeTokens(gtok()).tokens, 3)).toEqual([[1, 2, 999]]);
+  });
+
+  it('reports the first problem met, each step winning over every later one', () => {
+    const worst = { payload: [0x01, 0x08, 0xf0, 0xbf], crc: 'wrong' as const }; // bad padding, token 1023, bad CRC
+    const ladder: [string, Uint8Array, TokenFormatErrorReason | 'ok'][] = [
+      ['a byte of the magic differs, the blob also cut short', new TextEncoder().encode('GX'), 'bad_magic'],
+      ['the blob ends inside the magic', new TextEncoder().encode('GT'), 'truncated'],
+      ['the blob ends before the version', new TextEncoder().encode('GTOK'), 'truncated'],
+      [
+        'unknown version of a truncated blob with bad flags',
+        gtok({ version: 2, flags: 1, keep: 7 }),
+        'unsupported_version',
+      ],
+      ['unknown version, whole blob, bad checksum', gtok({ version: 9, ...worst }), 'unsupported_version'],
+      ['the blob ends before the flags', gtok({ keep: 5 }), 'truncated'],
+      ['nonzero flags, the blob cut after them', gtok({ flags: 1, keep: 6 }), 'bad_flags'],
+      ['nonzero flags, whole blob, bad checksum', gtok({ flags: 1, ...worst }), 'bad_flags'],
+      ['the blob ends before the model id length', gtok({ keep: 6 }), 'truncated'],
+      ['model id length 0, the blob cut in the header', gtok({ modelLength: 0, keep: 10 }), 'bad_header'],
+      ['the blob ends inside the header', gtok({ keep: 20 }), 'truncated'],
+      [
+        'codebook size 1, the blob cut in the payload, bad checksum',
+        gtok({ codebookSize: 1, keep: 23, ...worst }),
+        'bad_header',
+      ],
+      ['the blob cut in the payload, bad checksum', gtok({ keep: 27, ...worst }), 'truncated'],
+      ['a byte after the checksum, bad checksum', gtok({ extra: 1, ...worst }), 'trailing_bytes'],
+      ['bad checksum over a set padding bit and a token >= V', gtok(worst), 'checksum_mismatch'],
+      ['a set padding bit and a token >= V, sealed', gtok({ payload: worst.payload }), 'bad_padding'],
+      ['a token >= V, sealed', gtok({ payload: [0x01, 0x08, 0xf0, 0x3f] }), 'token_out_of_range'],
+    ];
+    for (const [name, bytes, reason] of ladder) expect(reasonOf(bytes), name).toBe(reason);
+  });
+});
+
 describe('encodeTokens rejects bad arguments', () => {
   const base = { model: 'm', codebookSize: 16, tokensPerImage: 2 };
 

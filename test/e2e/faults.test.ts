@@ -345,8 +345,9 @@ describe('faults', () => {
     expect(new Set(got.map((d) => d.body)).size).toBe(1);
     expect(got.every((d) => d.verified)).toBe(true);
     const gaps = got.slice(1).map((d, i) => (d.at - got[i]!.at) / 1000);
+    // Never sooner than the configured (growing) delay; how much later depends on the machine's load,
+    // so only the lower bound is a property of the Worker.
     for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual(WEBHOOK_DELAYS[i]! - 0.5);
-    expect(gaps.at(-1)!).toBeGreaterThan(gaps[0]!);
     const row = seen.attempts!.find((r) => r.job_id === job.id);
     expect(row).toMatchObject({ status: 'failed', attempts });
     expect(row!.codes.split(',')).toEqual(new Array(attempts).fill('500'));

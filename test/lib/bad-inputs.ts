@@ -1,9 +1,10 @@
 // The bad-input corpus: malformed, hostile and oversized requests for the Worker's public routes and the
 // backend's internal ones, each with the RFC 9457 problem it must be answered with. Every file is made
-// here (valid images from sharp, then cut, flipped or re-labelled; PNG chunks with real CRCs), so the
+// here (valid images from sharp, then cut, flipped or re-labelled; PNG bombs from shared's test encoder), so the
 // corpus needs no fixtures and follows the model the stack serves.
-import { deflateSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import { type ErrorCode, encodeTokens, toBase64 } from '@gigatok/shared';
+import { encodeGreyPng, encodePng, PNG_SIGNATURE as PNG_SIGNATURE_BYTES } from '@gigatok/shared/testing/png';
 import sharp from 'sharp';
 
 /** What the model looks like, from GET /v1/models: the corpus aims just past its limits. */
@@ -45,67 +46,27 @@ export interface BadInput extends RequestSpec {
 // ---------------------------------------------------------------------------------------------------------
 // Images
 
-/** CRC-32 (ISO 3309, the one PNG chunks carry: reflected 0xEDB88320). */
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
+const PNG_SIGNATURE = Buffer.from(PNG_SIGNATURE_BYTES);
 
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** One PNG chunk: length, type, data, CRC over type and data (PNG spec section 5.3). */
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
-function pngIhdr(width: number, height: number, bitDepth: number, colourType: number): Buffer {
-  const data = Buffer.alloc(13);
-  data.writeUInt32BE(width, 0);
-  data.writeUInt32BE(height, 4);
-  data[8] = bitDepth;
-  data[9] = colourType;
-  return pngChunk('IHDR', data);
-}
-
-/** A PNG whose IHDR (valid CRC) claims width x height, with a few bytes of image data: a header bomb. */
+/**
+ * A PNG whose IHDR claims width x height (its CRC recomputed, so the header reads as valid) over the
+ * pixel data of a 1x1 image: a header bomb, refused from the header before any decoding.
+ */
 export function pngHeaderBomb(width: number, height: number): Buffer {
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    pngIhdr(width, height, 8, 2),
-    pngChunk('IDAT', deflateSync(Buffer.alloc(16))),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
+  const png = Buffer.from(encodePng(1, 1, new Uint8Array(3)));
+  // Signature (8), IHDR length (4) and type (4), then width and height; the CRC covers type and data.
+  png.writeUInt32BE(width, 16);
+  png.writeUInt32BE(height, 20);
+  png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+  return png;
 }
 
 /**
- * A complete, valid 1-bit greyscale PNG of side x side black pixels: ~6 KB that inflate to side^2 pixels
- * (49 megapixels at 7000, over the 40 MP limit). A real decompression bomb, not just a lying header.
+ * A complete, valid 1-bit greyscale PNG of side x side black pixels: a few KB that inflate to side^2
+ * pixels (49 megapixels at 7000, over the 40 MP limit). A real decompression bomb, not a lying header.
  */
 export function pngRealBomb(side: number): Buffer {
-  const row = 1 + Math.ceil(side / 8); // filter byte + packed bits
-  const raw = Buffer.alloc(row * side);
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    pngIhdr(side, side, 1, 0),
-    pngChunk('IDAT', deflateSync(raw, { level: 9 })),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
+  return Buffer.from(encodeGreyPng(side, side, 1, new Uint8Array(Math.ceil(side / 8) * side)));
 }
 
 export interface ImageSet {

@@ -13,6 +13,8 @@ declare module 'vitest' {
       backendSecret: string;
       /** Every line the backend and wrangler printed (the security suite greps it for secrets). */
       logFile: string;
+      /** The local R2/D1/Queues state of the stack's wrangler (for read-only D1 queries, lib/d1.ts). */
+      stateDir: string;
     };
   }
 }
@@ -41,6 +43,7 @@ export async function setup(project: TestProject): Promise<void> {
     adminToken: stack.adminToken,
     backendSecret: stack.backendSecret,
     logFile,
+    stateDir,
   });
 }
 

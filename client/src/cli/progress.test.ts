@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Progress } from './progress.ts';
 
 function sink(isTTY: boolean) {
@@ -18,16 +18,28 @@ describe('Progress', () => {
     expect(out.writes).toEqual(['[  2.5s] job_1 running\n']);
   });
 
-  it('redraws a spinner line in place on a terminal and clears it on stop', async () => {
-    const out = sink(true);
-    const progress = new Progress(out);
-    progress.status('job_1 running');
-    await new Promise((r) => setTimeout(r, 250));
-    progress.event('job_1 succeeded');
-    progress.stop();
-    const spins = out.writes.filter((w) => w.startsWith('\r\x1b[2K') && w.includes('job_1 running'));
-    expect(spins.length).toBeGreaterThanOrEqual(2);
-    expect(out.writes.some((w) => /^\[ {2}0\.\ds\] job_1 succeeded\n$/.test(w))).toBe(true);
-    expect(out.writes.at(-1)).toBe('\r\x1b[2K');
+  it('redraws a spinner line in place every 100 ms on a terminal and clears it on stop', () => {
+    vi.useFakeTimers({ now: 0, toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const out = sink(true);
+      const progress = new Progress(out);
+      progress.status('job_1 running');
+      vi.advanceTimersByTime(300);
+      progress.event('job_1 succeeded');
+      progress.stop();
+      expect(vi.getTimerCount()).toBe(0);
+      expect(out.writes).toEqual([
+        '\r\x1b[2K/ job_1 running 0.0s', // drawn at once by status()
+        '\r\x1b[2K- job_1 running 0.1s',
+        '\r\x1b[2K\\ job_1 running 0.2s',
+        '\r\x1b[2K| job_1 running 0.3s',
+        '\r\x1b[2K', // event(): the spinner line is cleared, the event written, the spinner redrawn
+        '[  0.3s] job_1 succeeded\n',
+        '\r\x1b[2K/ job_1 running 0.3s',
+        '\r\x1b[2K', // stop()
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ErrorCode as Codes, type ErrorCode, PROBLEM_TYPE_PREFIX } from '../errors.ts';
 import { GENERATION_KEY_RE, IMAGE_ID_RE, JOB_ID_RE, TOKEN_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
+import { JOB_STATUSES, type JobStatus } from '../job-status.ts';
 import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
 import {
@@ -139,9 +140,8 @@ export type DetokenizeRequest = z.infer<typeof DetokenizeRequestSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // POST /v1/generations and the Generation (job) object
 
-export const GENERATION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
-export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['succeeded', 'failed', 'canceled'];
+/** A Generation's status is its job's status (job-status.ts). */
+export type GenerationStatus = JobStatus;
 
 export const WEBHOOK_EVENT_TYPES = [
   'generation.started',
@@ -289,7 +289,7 @@ export const GenerationSchema = z
   .strictObject({
     id: JobIdSchema,
     object: z.literal('generation'),
-    status: z.enum(GENERATION_STATUSES),
+    status: z.enum(JOB_STATUSES),
     model: ModelIdSchema,
     params: GenerationParamsSchema,
     params_key: GenerationKeySchema,
@@ -462,7 +462,10 @@ export type HealthResponse = z.infer<typeof HealthResponseSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // Headers
 
-/** Idempotency-Key: 1 to 255 visible ASCII characters (draft-ietf-httpapi-idempotency-key-header). */
+/**
+ * A bare Idempotency-Key header value: 1 to 255 visible ASCII characters. The header as the draft
+ * defines it (a structured-field string, `"abc"`) is read by parseIdempotencyKey (idempotency-key.ts).
+ */
 export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, {
   error: () => `'Idempotency-Key' must be 1 to ${LIMITS.maxIdempotencyKeyLength} visible ASCII characters`,
 });

@@ -13,8 +13,10 @@ import {
   fromBase64,
   GenerateRequestSchema,
   type ManifestSummary,
+  parseManifest,
   problem,
   sha256,
+  summarizeManifest,
   TOKENS_MEDIA_TYPE,
   toBase64,
   uniform,
@@ -22,24 +24,15 @@ import {
   verifyWebhook,
   WebhookVerificationError,
 } from '@gigatok/shared';
+import { encodePng } from '@gigatok/shared/testing/png';
 import { Hono } from 'hono';
-import { encodePng } from './png.ts';
+import nanoManifest from '../../../models/gigatok-nano/manifest.json';
 
 export const BACKEND_ORIGIN = new URL(env.BACKEND_URL).origin;
 export const HOOKS_ORIGIN = 'https://hooks.example.com';
 
-export const NANO: ManifestSummary = {
-  id: 'gigatok-nano',
-  description: 'nano test model',
-  dtype: 'float32',
-  image_size: 32,
-  tokens_per_image: 32,
-  codebook_size: 1024,
-  num_classes: 10,
-  class_labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-  sampling_defaults: { cfg_scale: 4, cfg_schedule: 'constant', temperature: 1, top_k: 0, top_p: 1 },
-  single_graph_sampling: false,
-};
+/** The shipped default model's summary, from its committed manifest: the stub serves what the backend would. */
+export const NANO: ManifestSummary = summarizeManifest(parseManifest(nanoManifest));
 
 /** How the stub behaves: `up`, refusing connections (`down`), or answering an HTTP error. */
 export type Mode = 'up' | 'down' | 'loading' | 'error500' | 'hang' | 'other-secret';
@@ -75,14 +68,15 @@ function webpFile(seed: number): Uint8Array {
 }
 
 async function renderImage(row: readonly number[], format: 'png' | 'webp') {
+  const size = NANO.image_size;
   const data =
     format === 'png'
-      ? await encodePng(32, 32, (x, y) => {
-          const t = row[(y * 32 + x) % row.length]!;
+      ? encodePng(size, size, (x, y) => {
+          const t = row[(y * size + x) % row.length]!;
           return [t & 0xff, (t >> 2) & 0xff, (x * 8) & 0xff];
         })
       : webpFile(row[0] ?? 0);
-  return { format, width: 32, height: 32, data: toBase64(data) };
+  return { format, width: size, height: size, data: toBase64(data) };
 }
 
 export class BackendStub {
@@ -141,14 +135,19 @@ export class BackendStub {
       if ((c.req.header('accept') ?? '').includes(TOKENS_MEDIA_TYPE)) {
         const encoded = encodeTokens({
           model: NANO.id,
-          codebookSize: 1024,
-          tokensPerImage: 32,
+          codebookSize: NANO.codebook_size,
+          tokensPerImage: NANO.tokens_per_image,
           tokens: rows,
         });
         const gtok = this.encodeGtok ? this.encodeGtok(encoded) : encoded;
         return c.body(gtok as Uint8Array<ArrayBuffer>, 200, { 'content-type': TOKENS_MEDIA_TYPE });
       }
-      return c.json({ model: NANO.id, codebook_size: 1024, tokens_per_image: 32, tokens: rows });
+      return c.json({
+        model: NANO.id,
+        codebook_size: NANO.codebook_size,
+        tokens_per_image: NANO.tokens_per_image,
+        tokens: rows,
+      });
     });
     this.app.post('/v1/decode', async (c) => {
       const parsed = DecodeRequestSchema.safeParse(await c.req.json());

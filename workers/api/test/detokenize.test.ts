@@ -55,7 +55,7 @@ describe('POST /v1/detokenize', () => {
 
   it('renders a stored token set by id, and the tokens become readable by the caller', async () => {
     const form = new FormData();
-    form.set('image', new File([(await testPng(77)) as Uint8Array<ArrayBuffer>], 'x.png'));
+    form.set('image', new File([testPng(77) as Uint8Array<ArrayBuffer>], 'x.png'));
     const tokenized = (await (
       await api(alice.key, '/v1/tokenize', { method: 'POST', body: form })
     ).json()) as {
@@ -72,7 +72,7 @@ describe('POST /v1/detokenize', () => {
 
   it("answers 404 for another tenant's token id although the blob exists", async () => {
     const form = new FormData();
-    form.set('image', new File([(await testPng(78)) as Uint8Array<ArrayBuffer>], 'x.png'));
+    form.set('image', new File([testPng(78) as Uint8Array<ArrayBuffer>], 'x.png'));
     const { id } = (await (await api(alice.key, '/v1/tokenize', { method: 'POST', body: form })).json()) as {
       id: string;
     };

@@ -9,7 +9,7 @@ import {
   generationParamsKey,
 } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backend } from './backend-stub.ts';
+import { backend, NANO } from './backend-stub.ts';
 import { api, newTenant, postJson, type TestKey, waitFor } from './helpers.ts';
 
 let alice: TestKey;
@@ -47,11 +47,8 @@ describe('POST /v1/generations', () => {
     });
     expect(job!.params).toMatchObject({
       class_ids: [3],
-      cfg_scale: 4,
-      cfg_schedule: 'constant',
-      temperature: 1,
-      top_k: 0,
-      top_p: 1,
+      // The model's own defaults, as the backend's /v1/models reports them.
+      ...NANO.sampling_defaults,
       output: { images: true, format: 'png' },
     });
     expect(Number.isInteger(job!.params.seed)).toBe(true);

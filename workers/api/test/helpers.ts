@@ -2,9 +2,9 @@
 // own fetch handler, queue batches handed straight to its queue handler, small image fixtures.
 import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { encodePng } from '@gigatok/shared/testing/png';
 import worker from '../src/index.ts';
 import { backend } from './backend-stub.ts';
-import { encodePng } from './png.ts';
 
 export const ORIGIN = 'https://api.gigatok.test';
 
@@ -49,7 +49,7 @@ export function postJson(key: string, path: string, body: unknown, headers: Reco
 }
 
 /** A small real PNG, different for each `seed`. */
-export function testPng(seed: number, size = 8): Promise<Uint8Array> {
+export function testPng(seed: number, size = 8): Uint8Array {
   return encodePng(size, size, (x, y) => [
     (x * 31 + seed) & 0xff,
     (y * 17 + seed * 7) & 0xff,

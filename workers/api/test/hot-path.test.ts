@@ -104,7 +104,7 @@ describe('API keys without D1 on the warm path', () => {
 
 describe('ownership and per-tenant cache indexes', () => {
   it("keeps a token set tenant A just made readable by A at once and a 404 for B, before and after A's reads", async () => {
-    const response = await tokenize(alice.key, await testPng(seed++));
+    const response = await tokenize(alice.key, testPng(seed++));
     const { id } = (await response.json()) as { id: string };
     expect((await api(bob.key, `/v1/tokens/${id}`)).status).toBe(404);
     const firstRead = await api(alice.key, `/v1/tokens/${id}`);
@@ -118,7 +118,7 @@ describe('ownership and per-tenant cache indexes', () => {
   });
 
   it('answers a grant made in D1 by another isolate at once (a negative answer is never cached)', async () => {
-    const response = await tokenize(alice.key, await testPng(seed++));
+    const response = await tokenize(alice.key, testPng(seed++));
     const { id } = (await response.json()) as { id: string };
     expect((await api(bob.key, `/v1/tokens/${id}`)).status).toBe(404);
     await env.DB.prepare('INSERT INTO objects (tenant_id, object_id, created_at) VALUES (?, ?, ?)')
@@ -130,7 +130,7 @@ describe('ownership and per-tenant cache indexes', () => {
   });
 
   it("renders an image again for a tenant whose history does not have it, and each tenant's repeat is a hit", async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const { id: tokenId } = (await (await tokenize(alice.key, image)).json()) as { id: string };
     await tokenize(bob.key, image);
     const decodes = backend.count('/v1/decode');
@@ -149,7 +149,7 @@ describe('ownership and per-tenant cache indexes', () => {
   });
 
   it('answers embeddings from the cache only for the tenant that asked before', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const { id: tokenId } = (await (await tokenize(alice.key, image)).json()) as { id: string };
     await tokenize(bob.key, image);
     const first = await postJson(alice.key, '/v1/embeddings', { token_id: tokenId });
@@ -165,7 +165,7 @@ describe('ownership and per-tenant cache indexes', () => {
 
 describe('Server-Timing', () => {
   it('says where a cached read spent its time', async () => {
-    const { id } = (await (await tokenize(alice.key, await testPng(seed++))).json()) as { id: string };
+    const { id } = (await (await tokenize(alice.key, testPng(seed++))).json()) as { id: string };
     const json = serverTiming(await api(alice.key, `/v1/tokens/${id}`));
     expect([...json.keys()]).toEqual(['auth', 'own', 'blob', 'enc', 'total']);
     expect(json.get('auth')?.desc).toBe('isolate');
@@ -173,7 +173,7 @@ describe('Server-Timing', () => {
       await api(alice.key, `/v1/tokens/${id}`, { headers: { accept: 'application/vnd.gigatok.tokens' } }),
     );
     expect([...gtok.keys()]).toEqual(['auth', 'own', 'blob', 'total']);
-    const miss = serverTiming(await tokenize(alice.key, await testPng(seed++)));
+    const miss = serverTiming(await tokenize(alice.key, testPng(seed++)));
     expect([...miss.keys()]).toEqual(expect.arrayContaining(['auth', 'backend', 'd1', 'blob', 'total']));
   });
 

@@ -71,7 +71,7 @@ describe('generations consumer', () => {
     expect(backend.generateCalls(job.params.seed)[0]!.body).toMatchObject({
       model: 'gigatok-nano',
       class_ids: [2, 2],
-      cfg_scale: 4,
+      cfg_scale: NANO.sampling_defaults.cfg_scale,
       return_images: true,
       request_id: job.id,
     });

@@ -1,11 +1,13 @@
 // POST /v1/tokenize and GET /v1/tokens/{id}: input forms, the content-addressed cache, representations,
 // conditional requests, tenant isolation, bad input and backend failures.
 
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { decodeTokens, LIMITS, TOKENS_MEDIA_TYPE, toBase64, tokenSetId } from '@gigatok/shared';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import worker from '../src/index.ts';
 import { backend, NANO } from './backend-stub.ts';
-import { api, newTenant, postJson, type TestKey, testPng } from './helpers.ts';
+import { api, newTenant, ORIGIN, postJson, type TestKey, testPng } from './helpers.ts';
 
 let alice: TestKey;
 let bob: TestKey;
@@ -47,7 +49,7 @@ async function tokenizeRaw(key: string, image: Uint8Array, type = 'image/png', q
 
 describe('POST /v1/tokenize', () => {
   it('tokenizes a multipart upload and reports a miss, then a hit without calling the backend again', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const encodes = backend.count('/v1/encode');
     const first = await api(alice.key, '/v1/tokenize', { method: 'POST', body: multipart(image) });
     expect(first.status).toBe(200);
@@ -81,7 +83,7 @@ describe('POST /v1/tokenize', () => {
   });
 
   it('shares the cache across input forms: raw body and JSON base64 of the same bytes hit', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const raw = await tokenizeRaw(alice.key, image);
     expect(raw.headers.get('x-cache')).toBe('miss');
     const json = await postJson(alice.key, '/v1/tokenize', { image: toBase64(image) });
@@ -91,7 +93,7 @@ describe('POST /v1/tokenize', () => {
   });
 
   it('stores the token set in R2 as GTOK with model and shape metadata', async () => {
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     const { id, tokens } = (await response.json()) as TokensBody;
     const object = await env.ARTIFACTS.get(`tokens/${id}`);
     expect(object?.httpMetadata?.contentType).toBe(TOKENS_MEDIA_TYPE);
@@ -105,7 +107,7 @@ describe('POST /v1/tokenize', () => {
   });
 
   it('answers the GTOK binary format when asked', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const response = await api(alice.key, '/v1/tokenize', {
       method: 'POST',
       headers: { accept: TOKENS_MEDIA_TYPE },
@@ -117,7 +119,7 @@ describe('POST /v1/tokenize', () => {
   });
 
   it('uses the model named in a multipart field or the query', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const viaField = await api(alice.key, '/v1/tokenize', {
       method: 'POST',
       body: multipart(image, 'image/png', 'gigatok-nano'),
@@ -128,7 +130,7 @@ describe('POST /v1/tokenize', () => {
   });
 
   it('sniffs the type from the bytes: a PNG declared as JPEG is accepted', async () => {
-    const response = await tokenizeRaw(alice.key, await testPng(seed++), 'image/jpeg');
+    const response = await tokenizeRaw(alice.key, testPng(seed++), 'image/jpeg');
     expect(response.status).toBe(200);
   });
 
@@ -137,7 +139,7 @@ describe('POST /v1/tokenize', () => {
     const response = await api(alice.key, '/v1/tokenize', {
       method: 'POST',
       headers: { accept: 'text/html' },
-      body: multipart(await testPng(seed++)),
+      body: multipart(testPng(seed++)),
     });
     expect(response.status).toBe(406);
     expect(backend.count('/v1/encode')).toBe(encodes);
@@ -226,7 +228,7 @@ describe('POST /v1/tokenize: bad input', () => {
   });
 
   it('refuses a malformed model id and an unknown model', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     expect(
       await problem(await tokenizeRaw(alice.key, image, 'image/png', '?model=Bad%20Model')),
     ).toMatchObject({
@@ -255,7 +257,7 @@ describe('POST /v1/tokenize: bad input', () => {
   });
 
   it('refuses an image over the size limit with 413, raw or in JSON', async () => {
-    const png = await testPng(seed++);
+    const png = testPng(seed++);
     const huge = new Uint8Array(LIMITS.maxImageBytes + 1);
     huge.set(png);
     expect(await problem(await tokenizeRaw(alice.key, huge))).toMatchObject({
@@ -289,7 +291,7 @@ describe('POST /v1/tokenize: backend failures', () => {
   });
   it('answers 503 with Retry-After when the backend cannot be reached', async () => {
     backend.mode = 'down';
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(await response.json()).toMatchObject({ code: 'backend_unavailable' });
@@ -297,34 +299,34 @@ describe('POST /v1/tokenize: backend failures', () => {
 
   it('passes the backend Retry-After through while it loads models', async () => {
     backend.mode = 'loading';
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ code: 'backend_unavailable' });
   });
 
   it('answers 502 when the backend fails', async () => {
     backend.mode = 'error500';
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ code: 'backend_error' });
   });
 
   it('answers 502, not 401, when the backend refuses the Worker signature', async () => {
     backend.mode = 'other-secret';
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ code: 'backend_error' });
   });
 
   it('answers 504 when the backend does not answer in time', async () => {
     backend.mode = 'hang';
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     expect(response.status).toBe(504);
     expect(await response.json()).toMatchObject({ code: 'backend_timeout' });
   });
 
   it('serves a cached image even while the backend is down', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     expect((await tokenizeRaw(alice.key, image)).status).toBe(200);
     backend.mode = 'down';
     const response = await tokenizeRaw(alice.key, image);
@@ -339,7 +341,7 @@ describe('GET /v1/tokens/{id}', () => {
 
   beforeAll(async () => {
     alice = await newTenant('alice-tokens');
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     body = (await response.json()) as TokensBody;
     id = body.id;
   });
@@ -388,7 +390,7 @@ describe('GET /v1/tokens/{id}', () => {
   });
 
   it('gives the other tenant access once it tokenizes the same image itself, as its own miss', async () => {
-    const image = await testPng(seed++);
+    const image = testPng(seed++);
     const own = (await (await tokenizeRaw(alice.key, image)).json()) as TokensBody;
     expect((await api(bob.key, `/v1/tokens/${own.id}`)).status).toBe(404);
     // Bob's history has no such image: a miss, and the backend encodes it again (same tokens, same id).
@@ -411,10 +413,17 @@ describe('GET /v1/tokens/{id}', () => {
 
   it('serves repeat reads from the colo cache after the ownership check', async () => {
     // The first read above cached the blob; remove it from R2 and the cached copy still answers.
-    const response = await tokenizeRaw(alice.key, await testPng(seed++));
+    const response = await tokenizeRaw(alice.key, testPng(seed++));
     const { id: fresh } = (await response.json()) as TokensBody;
-    expect((await api(alice.key, `/v1/tokens/${fresh}`)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // cache.put runs in waitUntil
+    // Through the Worker's own fetch, so the test can wait for the cache.put it leaves to waitUntil.
+    const ctx = createExecutionContext();
+    const first = await worker.fetch(
+      new Request(`${ORIGIN}/v1/tokens/${fresh}`, { headers: { authorization: `Bearer ${alice.key}` } }),
+      env,
+      ctx,
+    );
+    expect(first.status).toBe(200);
+    await waitOnExecutionContext(ctx);
     await env.ARTIFACTS.delete(`tokens/${fresh}`);
     expect((await api(alice.key, `/v1/tokens/${fresh}`)).status).toBe(200);
     expect((await api(bob.key, `/v1/tokens/${fresh}`)).status).toBe(404);

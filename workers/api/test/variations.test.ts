@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 /** Tokenizes a fresh PNG for `key`; its token id and row. */
 async function tokenized(key: string, seed: number): Promise<{ id: string; row: number[] }> {
-  const res = await postJson(key, '/v1/tokenize', { image: toBase64(await testPng(seed)) });
+  const res = await postJson(key, '/v1/tokenize', { image: toBase64(testPng(seed)) });
   const body = (await res.json()) as { id: string; tokens: number[][] };
   return { id: body.id, row: body.tokens[0]! };
 }
@@ -72,7 +72,7 @@ describe('POST /v1/variations', () => {
   });
 
   it('takes an uploaded image: tokenizes it (the caller owns the tokens), and keep_fraction of its tokens', async () => {
-    const png = toBase64(await testPng(2));
+    const png = toBase64(testPng(2));
     const seed = nextSeed++;
     const { job } = await variation(alice.key, { image: png, keep_fraction: 0.25, seed });
     const source = await tokenized(alice.key, 2);
@@ -151,7 +151,7 @@ describe('POST /v1/embeddings', () => {
     expect(again.headers.get('x-cache')).toBe('hit');
     expect(await again.json()).toEqual(body);
     // The same image uploaded is the same token set: the same stored vector.
-    const byImage = await postJson(alice.key, '/v1/embeddings', { image: toBase64(await testPng(10)) });
+    const byImage = await postJson(alice.key, '/v1/embeddings', { image: toBase64(testPng(10)) });
     expect(byImage.headers.get('x-cache')).toBe('hit');
     expect(await byImage.json()).toEqual(body);
     expect(backend.count('/v1/embed') - before).toBe(1);

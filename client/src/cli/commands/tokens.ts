@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { decodeTokens, TOKEN_ID_RE, TokenFormatError, tokenRows } from '@gigatok/shared';
+import { decodeTokens, TOKEN_ID_RE, TokenFormatError, tokensResponse } from '@gigatok/shared';
 import type { DetokenizeInput } from '../../client.ts';
 import {
   choiceFlag,
@@ -51,15 +51,7 @@ ${GLOBAL_HELP}`,
     const set = await client.tokenize(image, { ...request, format: 'binary' });
     await writeOutput(values.out, set.bytes, ctx);
     if (values.json) {
-      printJson(ctx.stdout, {
-        id: set.id,
-        object: 'tokens',
-        model: set.model,
-        codebook_size: set.codebookSize,
-        tokens_per_image: set.tokensPerImage,
-        shape: [set.count, set.tokensPerImage],
-        tokens: tokenRows(set.tokens, set.tokensPerImage),
-      });
+      printJson(ctx.stdout, tokensResponse(set.id, set));
     } else if (values.out !== '-') {
       ctx.stdout.write(
         `${set.id} ${set.model} ${set.count}x${set.tokensPerImage} cache=${set.cache ?? '-'}\n`,
