@@ -1,15 +1,11 @@
-// The embedded default model (models/gigatok-nano) served end to end, once it is in the repository:
-// encode a real MNIST digit, decode it back, generate one image per class.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+// The embedded default model (models/gigatok-nano, committed) served end to end: encode a real MNIST
+// digit, decode it back, generate one image per class. A missing model file fails the suite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelDir } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { b64, postJson, signedFetch, testConfig } from './helpers.ts';
 
-const present = existsSync(path.join(defaultModelDir, 'manifest.json'));
-
-describe.skipIf(!present)('gigatok-nano served end to end', () => {
+describe('gigatok-nano served end to end', () => {
   let server: RunningServer;
   beforeAll(async () => {
     server = await startServer(testConfig({ modelDirs: [defaultModelDir], intraOpThreads: 2 }));

@@ -1,9 +1,11 @@
 // Image preprocessing (sniffing, limits, EXIF, alpha, resize + centre crop, scaling) and postprocessing,
 // on small images made with sharp inside the tests.
-import { ApiError } from '@gigatok/shared';
+import { crc32 } from 'node:zlib';
+import { ApiError, sniffImageType } from '@gigatok/shared';
+import { GIF89A_1X1 } from '@gigatok/shared/testing/gif';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { encodeImage, preprocessImage, sniffImageType, toPixels } from '../src/images/preprocess.ts';
+import { encodeImage, preprocessImage, toPixels } from '../src/images/preprocess.ts';
 
 const limits = { maxImageBytes: 1 << 20, maxImagePixels: 1_000_000 };
 
@@ -31,16 +33,6 @@ async function run(bytes: Uint8Array, size = 8, l = limits): Promise<Float32Arra
   return out;
 }
 
-/** CRC-32 (ISO-HDLC, as PNG chunks use). */
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
 async function problemOf(p: Promise<unknown>): Promise<ApiError> {
   const error = await p.then(
     () => undefined,
@@ -50,13 +42,19 @@ async function problemOf(p: Promise<unknown>): Promise<ApiError> {
   return error as ApiError;
 }
 
-describe('sniffImageType', () => {
-  it('recognises PNG, JPEG and WebP by their magic bytes', async () => {
-    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'png'))).toBe('png');
-    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'jpeg'))).toBe('jpeg');
-    expect(sniffImageType(await solid(4, 4, [0, 0, 0], 'webp'))).toBe('webp');
-    expect(sniffImageType(new TextEncoder().encode('GIF89a......'))).toBeUndefined();
-    expect(sniffImageType(new Uint8Array(0))).toBeUndefined();
+describe('accepted types', () => {
+  it('reads PNG, JPEG and WebP, whatever the request said', async () => {
+    for (const format of ['png', 'jpeg', 'webp'] as const) {
+      await expect(run(await solid(4, 4, [0, 0, 0], format))).resolves.toBeInstanceOf(Float32Array);
+    }
+  });
+
+  it("refuses a GIF with 415 in shared's words, and an empty image with 400", async () => {
+    const gif = await problemOf(run(GIF89A_1X1));
+    expect([gif.code, gif.status, gif.field]).toEqual(['unsupported_media_type', 415, 'images.0']);
+    expect(gif.message).toBe("'images.0' is a GIF image; send PNG, JPEG or WebP");
+    const empty = await problemOf(run(new Uint8Array(0)));
+    expect([empty.code, empty.status]).toEqual(['invalid_image', 400]);
   });
 });
 
@@ -193,7 +191,7 @@ describe('postprocessing', () => {
     const pixels = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 37) % 256);
     for (const format of ['png', 'webp'] as const) {
       const bytes = await encodeImage(pixels, size, format);
-      expect(sniffImageType(bytes)).toBe(format);
+      expect(sniffImageType(bytes)).toBe(`image/${format}`);
       const back = await sharp(bytes).raw().toBuffer();
       expect(Array.from(back)).toEqual(Array.from(pixels));
     }

@@ -1,12 +1,10 @@
-// Image bytes <-> model tensors with sharp: sniffing, limits, EXIF orientation, the paper's
-// resize-short-side + centre-crop, [-1, 1] scaling; and decoder output -> PNG/WebP.
-import { ApiError } from '@gigatok/shared';
+// Image bytes <-> model tensors with sharp: the accepted types (shared's sniffing), limits, EXIF
+// orientation, the paper's resize-short-side + centre-crop, [-1, 1] scaling; and decoder output ->
+// PNG/WebP. The steps below are shared's PREPROCESSING_VERSION, part of the Worker's tokenize keys:
+// a change here is a new version there.
+import { ApiError, IMAGE_TYPE_NAMES, requireAcceptedImage } from '@gigatok/shared';
 import sharp from 'sharp';
 
-/** Descriptor of the preprocessing below; part of the tokenize cache key (`tki_…`), so bump it on change. */
-export const PREPROCESSING = 'resize-short-center-crop/v1';
-
-export type ImageType = 'png' | 'jpeg' | 'webp';
 export type OutputFormat = 'png' | 'webp';
 
 export interface ImageLimits {
@@ -14,29 +12,6 @@ export interface ImageLimits {
   maxImageBytes: number;
   /** Largest accepted width x height before decoding (decompression-bomb guard). */
   maxImagePixels: number;
-}
-
-/** The image type from the first bytes (magic numbers), never from a header or file name. */
-export function sniffImageType(bytes: Uint8Array): ImageType | undefined {
-  const b = bytes;
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d) {
-    return 'png';
-  }
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (
-    b.length >= 12 &&
-    b[0] === 0x52 && // R
-    b[1] === 0x49 && // I
-    b[2] === 0x46 && // F
-    b[3] === 0x46 && // F
-    b[8] === 0x57 && // W
-    b[9] === 0x45 && // E
-    b[10] === 0x42 && // B
-    b[11] === 0x50 // P
-  ) {
-    return 'webp';
-  }
-  return undefined;
 }
 
 /**
@@ -65,10 +40,8 @@ export async function preprocessImage(
       },
     );
   }
-  const type = sniffImageType(bytes);
-  if (type === undefined) {
-    throw new ApiError('unsupported_media_type', `'${field}' is not a PNG, JPEG or WebP image`, { field });
-  }
+  // The accepted types and the words of the refusal are shared's, so the Worker and this server agree.
+  const type = requireAcceptedImage(bytes, field);
   let pixels: Buffer;
   try {
     const header = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -99,7 +72,7 @@ export async function preprocessImage(
     }
     throw new ApiError(
       'invalid_image',
-      `'${field}' is not a readable ${type.toUpperCase()} image: ${reason}`,
+      `'${field}' is not a readable ${IMAGE_TYPE_NAMES[type]} image: ${reason}`,
       { field },
     );
   }

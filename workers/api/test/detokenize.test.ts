@@ -2,9 +2,8 @@
 // image; the cache, conditional requests, tenant isolation and bad tokens.
 
 import { env } from 'cloudflare:workers';
-import { imageId, tokenSetId } from '@gigatok/shared';
+import { imageId, sniffImageType, tokenSetId } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sniffImageType } from '../src/lib/tokens/image-sniff.ts';
 import { backend } from './backend-stub.ts';
 import { api, newTenant, postJson, type TestKey, testPng } from './helpers.ts';
 

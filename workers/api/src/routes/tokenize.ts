@@ -3,6 +3,7 @@
 // content-addressed: the same image bytes, model and preprocessing map to one tokenize key, and a key
 // this tenant tokenized before is answered from R2 without reaching the backend (X-Cache: hit).
 import {
+  ACCEPTED_IMAGE_NAMES,
   ApiError,
   ErrorCode,
   fromZodError,
@@ -10,6 +11,7 @@ import {
   ModelIdSchema,
   TOKENS_MEDIA_TYPE,
   TokenizeJsonRequestSchema,
+  tokensResponse,
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
@@ -28,7 +30,6 @@ import {
   tokensContent,
 } from '../lib/openapi/describe.ts';
 import { checkImageBytes, decodeBase64, tokenizeImage } from '../lib/tokens/tokenize.ts';
-import { tokensBody } from '../lib/tokens/view.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 
 /** Multipart framing around the image: boundaries, part headers, the model field. */
@@ -37,7 +38,6 @@ const MULTIPART_OVERHEAD = 64 * 1024;
 interface Upload {
   bytes: Uint8Array;
   model: string | undefined;
-  declaredType: string;
 }
 
 function checkModelField(value: unknown): string | undefined {
@@ -78,14 +78,12 @@ async function readUpload(request: Request, url: URL): Promise<Upload> {
     return {
       bytes: new Uint8Array(await image.arrayBuffer()),
       model: checkModelField(typeof model === 'string' ? model : undefined),
-      declaredType: mediaType(image.type),
     };
   }
   if (type.startsWith('image/') || type === 'application/octet-stream') {
     return {
       bytes: new Uint8Array(await request.arrayBuffer()),
       model: checkModelField(url.searchParams.get('model') ?? undefined),
-      declaredType: type,
     };
   }
   if (type === 'application/json') {
@@ -94,7 +92,7 @@ async function readUpload(request: Request, url: URL): Promise<Upload> {
     if (typeof image === 'string' && image.length > LIMITS.maxImageBase64Chars) throw imageTooLarge();
     const parsed = TokenizeJsonRequestSchema.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
-    return { bytes: decodeBase64(parsed.data.image), model: parsed.data.model, declaredType: '' };
+    return { bytes: decodeBase64(parsed.data.image), model: parsed.data.model };
   }
   throw new ApiError(
     ErrorCode.unsupported_media_type,
@@ -115,7 +113,8 @@ const operation = describe({
   summary: 'Tokenize an image',
   description:
     'Content-addressed: the same image bytes, model and preprocessing, sent again by the same tenant, are ' +
-    'answered from storage (X-Cache: hit). The image type is read from its bytes, never from a header.',
+    `answered from storage (X-Cache: hit). The image type is read from its bytes, never from a header: ${ACCEPTED_IMAGE_NAMES}; ` +
+    'a GIF or anything else is refused with 415 before the backend is called.',
   parameters: [
     { name: 'model', in: 'query', required: false, schema: { $ref: '#/components/schemas/ModelId' } },
   ],
@@ -151,7 +150,7 @@ export const tokenize = new Hono<AppEnv>().post(
     const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, TOKENS_MEDIA_TYPE] as const);
 
     const upload = await readUpload(c.req.raw, new URL(c.req.url));
-    checkImageBytes(upload.bytes, upload.declaredType);
+    checkImageBytes(upload.bytes);
     const model = upload.model ?? config(c.env).defaultModel;
     const { tenantId } = c.get('caller');
     const timing = c.get('timing');
@@ -166,7 +165,7 @@ export const tokenize = new Hono<AppEnv>().post(
     if (answerType === TOKENS_MEDIA_TYPE) {
       return c.body(gtok.slice(), 200, { ...headers, 'Content-Type': TOKENS_MEDIA_TYPE });
     }
-    const body = timing.measureSync('enc', () => JSON.stringify(tokensBody(tokenId, set)));
+    const body = timing.measureSync('enc', () => JSON.stringify(tokensResponse(tokenId, set)));
     return c.body(body, 200, { ...headers, 'Content-Type': JSON_TYPE });
   },
 );

@@ -1,6 +1,6 @@
 // GET /v1/tokens/{id}: a stored token set, as JSON or as the GTOK binary (Accept), for its owner only.
 // The warm path touches no D1: the API key and the ownership grant come from the isolate's caches.
-import { ApiError, decodeTokens, ErrorCode, TOKEN_ID_RE, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
+import { decodeTokens, TOKEN_ID_RE, TOKENS_MEDIA_TYPE, tokensResponse } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
@@ -18,7 +18,6 @@ import { tokensKey } from '../lib/storage/artifacts.ts';
 import { readBlob } from '../lib/storage/edge-cache.ts';
 import { readArtifact, requireOwned } from '../lib/storage/owned-read.ts';
 import { bySource, owns } from '../lib/storage/ownership.ts';
-import { tokensBody } from '../lib/tokens/view.ts';
 
 export const tokens = new Hono<AppEnv>().get(
   '/:id',
@@ -52,7 +51,7 @@ export const tokens = new Hono<AppEnv>().get(
     }
     const body = c
       .get('timing')
-      .measureSync('enc', () => JSON.stringify(tokensBody(id, decodeTokens(blob.bytes))));
+      .measureSync('enc', () => JSON.stringify(tokensResponse(id, decodeTokens(blob.bytes))));
     return c.body(body, 200, { ...headers, 'Content-Type': 'application/json' });
   },
 );

@@ -19,6 +19,7 @@ const DEFAULT_RETRY_AFTER = 5;
 
 /** An ApiError from the backend call; `retryable` says whether a later attempt may succeed. */
 export class BackendError extends ApiError {
+  override readonly name: string = 'BackendError';
   readonly retryable: boolean;
 
   constructor(

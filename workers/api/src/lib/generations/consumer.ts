@@ -7,11 +7,11 @@
 //    fenced by the attempt number, so a job is completed, and its webhook sent, once;
 //  - a backend that is down hands the job back (running -> queued) and retries the message with a
 //    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
-import { ApiError, ErrorCode, problem } from '@gigatok/shared';
+import { ApiError, ErrorCode, isTerminalJobStatus, problem } from '@gigatok/shared';
 import { BackendError } from '../backend/client.ts';
 import { config } from '../config.ts';
 import { emitEvent } from '../webhooks/delivery.ts';
-import { claimJob, completeJob, failJob, getJob, releaseJob, TERMINAL } from './jobs.ts';
+import { claimJob, completeJob, failJob, getJob, releaseJob } from './jobs.ts';
 import type { GenerationMessage } from './queue-message.ts';
 import { produceResult } from './work.ts';
 
@@ -31,7 +31,7 @@ export async function runGeneration(env: Env, message: Message<GenerationMessage
   const job = await claimJob(env.DB, jobId, leaseMs);
   if (!job) {
     const current = await getJob(env.DB, jobId);
-    if (!current || TERMINAL.has(current.status)) {
+    if (!current || isTerminalJobStatus(current.status)) {
       message.ack(); // finished, canceled or unknown: a duplicate or stale message
       return;
     }

@@ -2,10 +2,7 @@
 // message delivered twice, a consumer racing a cancel, or a retry racing a stale attempt cannot move a
 // job backwards or run it twice: `queued -> running` bumps `attempts`, and only the holder of that
 // attempt number (a fencing token) may finish the job.
-import type { Generation, GenerationParams, Problem } from '@gigatok/shared';
-
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
-export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'canceled']);
+import type { Generation, GenerationParams, JobStatus, Problem } from '@gigatok/shared';
 
 export interface JobWebhook {
   url: string;

@@ -1,6 +1,6 @@
 // Submitting a generation job, shared by POST /v1/generations and POST /v1/variations: Idempotency-Key
-// (draft-ietf-httpapi-idempotency-key-header: the same key with the same body returns the same job, with
-// a different body 422), the answer from R2 when the same parameters ran before, the per-tenant queue
+// (draft-ietf-httpapi-idempotency-key-header: an sf-string, `"abc"`, or the bare `abc`, one key either
+// way; the same key with the same body returns the same job, with a different body 422), the answer from R2 when the same parameters ran before, the per-tenant queue
 // bound, the queue message, and `Prefer: wait=N` (RFC 7240): 201 once finished, else 202.
 import {
   ApiError,
@@ -10,8 +10,9 @@ import {
   fromZodError,
   type GenerationParams,
   generationParamsKey,
-  IdempotencyKeySchema,
+  isTerminalJobStatus,
   newJobId,
+  parseIdempotencyKey,
   parsePreferWait,
   sha256Hex,
   WEBHOOK_EVENT_TYPES,
@@ -30,7 +31,6 @@ import {
   getTenantJob,
   insertJob,
   type Job,
-  TERMINAL,
 } from './jobs.ts';
 import { enqueueGenerations } from './queue-message.ts';
 import { generationView } from './view.ts';
@@ -38,7 +38,7 @@ import { cachedResult } from './work.ts';
 
 /** The answer for a job: 201 once it is finished (the result is there), else 202 (still running). */
 function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string> = {}): Response {
-  const status = TERMINAL.has(job.status) ? 201 : 202;
+  const status = isTerminalJobStatus(job.status) ? 201 : 202;
   return c.json(generationView(job), status, {
     Location: `/v1/generations/${job.id}`,
     'Cache-Control': 'no-store',
@@ -58,7 +58,7 @@ async function waitForJob(db: D1Database, job: Job, seconds: number): Promise<Jo
   const deadline = Date.now() + seconds * 1000;
   let current = job;
   let interval: number = WAIT_POLL.firstMs;
-  while (!TERMINAL.has(current.status) && Date.now() < deadline) {
+  while (!isTerminalJobStatus(current.status) && Date.now() < deadline) {
     await new Promise((resolve) =>
       setTimeout(resolve, Math.min(interval, Math.max(deadline - Date.now(), 0))),
     );
@@ -111,12 +111,10 @@ export async function submitGeneration(
   const cfg = config(c.env);
   const waitSeconds = parsePreferWait(c.req.header('prefer')) ?? 0;
 
-  const keyHeader = c.req.header('idempotency-key');
   let idempotency: { key: string; requestHash: string } | undefined;
-  if (keyHeader !== undefined) {
-    const key = IdempotencyKeySchema.safeParse(keyHeader);
-    if (!key.success) throw fromZodError(key.error, 'Idempotency-Key');
-    idempotency = { key: key.data, requestHash: await sha256Hex(canonicalJSON(raw)) };
+  const key = parseIdempotencyKey(c.req.header('idempotency-key'));
+  if (key !== undefined) {
+    idempotency = { key, requestHash: await sha256Hex(canonicalJSON(raw)) };
     const replayed = await replay(c, idempotency.key, idempotency.requestHash, waitSeconds);
     if (replayed) return replayed;
   }

@@ -8,10 +8,10 @@ import {
   fromBase64,
   type ImageFormat,
   imageId,
+  sniffImageType,
 } from '@gigatok/shared';
 import { callBackendJson } from '../backend/client.ts';
 import { imageKey, putImage } from '../storage/artifacts.ts';
-import { sniffImageType } from '../tokens/image-sniff.ts';
 
 export interface ImageSource {
   tokenId: string;

@@ -8,6 +8,8 @@ import {
   ErrorCode,
   fromBase64,
   LIMITS,
+  PREPROCESSING_VERSION,
+  requireAcceptedImage,
   sha256Hex,
   TOKENS_MEDIA_TYPE,
   type TokenSet,
@@ -22,14 +24,7 @@ import { TtlLru } from '../http/ttl-lru.ts';
 import { putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/artifacts.ts';
 import { readBlob } from '../storage/edge-cache.ts';
 import { recordOwnership } from '../storage/ownership.ts';
-import { sniffImageType } from './image-sniff.ts';
 import { storeBackendGtok, storeTokenSet } from './store.ts';
-
-/**
- * The backend's preprocessing (resize the short side, centre-crop to the model's size). Part of the
- * tokenize key: a change of preprocessing must be a new descriptor, so old cache entries stop matching.
- */
-export const PREPROCESSING = 'resize-short-center-crop/v1';
 
 /** Problems with the image itself, which the backend names `images.0` (its batch) and this API `image`. */
 const IMAGE_PROBLEMS: ReadonlySet<string> = new Set([
@@ -80,23 +75,18 @@ export function decodeBase64(text: string): Uint8Array {
   return native ? native(text) : fromBase64(text);
 }
 
-/** Size and type checks of an uploaded image: the bytes decide what it is, a declared type is never trusted. */
-export function checkImageBytes(bytes: Uint8Array, declaredType = ''): void {
-  if (bytes.length === 0) {
-    throw new ApiError(ErrorCode.invalid_image, "'image' is empty", { field: 'image' });
-  }
+/**
+ * Size and type checks of an uploaded image, before any backend call: the bytes decide what it is
+ * (shared's sniffing, the same words as the backend's), a declared type is never trusted.
+ */
+export function checkImageBytes(bytes: Uint8Array): void {
   if (bytes.length > LIMITS.maxImageBytes) {
     throw new ApiError(ErrorCode.image_too_large, `the image must be at most ${LIMITS.maxImageBytes} bytes`, {
       field: 'image',
       limit: LIMITS.maxImageBytes,
     });
   }
-  if (!sniffImageType(bytes)) {
-    const claimed = declaredType ? ` (declared as ${declaredType})` : '';
-    throw new ApiError(ErrorCode.invalid_image, `'image' is not a PNG, JPEG, WebP or GIF file${claimed}`, {
-      field: 'image',
-    });
-  }
+  requireAcceptedImage(bytes, 'image');
 }
 
 export interface ImageTokens {
@@ -135,7 +125,7 @@ export async function tokenizeImage(
   const { tenantId, ctx, timing } = scope;
   const inputKey = await tokenizeKey({
     model,
-    preprocessing: PREPROCESSING,
+    preprocessing: PREPROCESSING_VERSION,
     image_sha256: await sha256Hex(bytes),
   });
   const pointerKey = tokenizePointerKey(tenantId, inputKey);
