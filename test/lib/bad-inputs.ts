@@ -287,7 +287,7 @@ export async function buildCorpus(model: ModelFacts): Promise<BadInput[]> {
     name: 'encode: zero-byte image',
     group: 'size',
     ...encode(['']),
-    expect: { status: 415, code: 'unsupported_media_type', field: 'images.0' },
+    expect: { status: 400, code: 'invalid_image', field: 'images.0' },
   });
   backend({
     name: 'encode: 50 MB JSON body (one 50 MB base64 string)',
@@ -428,13 +428,13 @@ export async function buildCorpus(model: ModelFacts): Promise<BadInput[]> {
     name: 'tokenize: SVG labelled image/png',
     group: 'polyglot',
     ...tokenize(Buffer.from(svg), 'image/png'),
-    expect: { status: 400, code: 'invalid_image', field: 'image' },
+    expect: { status: 415, code: 'unsupported_media_type', field: 'image' },
   });
   worker({
     name: 'tokenize: HTML labelled image/jpeg',
     group: 'polyglot',
     ...tokenize(html, 'image/jpeg'),
-    expect: { status: 400, code: 'invalid_image', field: 'image' },
+    expect: { status: 415, code: 'unsupported_media_type', field: 'image' },
   });
   worker({
     name: 'tokenize: ZIP with a PNG signature glued in front of nothing',

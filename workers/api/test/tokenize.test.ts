@@ -4,6 +4,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { decodeTokens, LIMITS, TOKENS_MEDIA_TYPE, toBase64, tokenSetId } from '@gigatok/shared';
+import { GIF89A_1X1 } from '@gigatok/shared/testing/gif';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import worker from '../src/index.ts';
 import { backend, NANO } from './backend-stub.ts';
@@ -155,25 +156,44 @@ describe('POST /v1/tokenize: bad input', () => {
     ...((await response.json()) as Record<string, unknown>),
   });
 
-  it('refuses bytes that are not an image even with an image content type', async () => {
+  it('refuses bytes that are not an image with 415, whatever content type they claim, before any backend call', async () => {
     const text = new TextEncoder().encode('definitely not a png, just text');
-    expect(await problem(await tokenizeRaw(alice.key, text, 'image/png'))).toMatchObject({
-      status: 400,
-      code: 'invalid_image',
+    const encodes = backend.count('/v1/encode');
+    const refusal = {
+      status: 415,
+      code: 'unsupported_media_type',
       field: 'image',
-    });
+      detail: "'image' is not a PNG, JPEG or WebP image",
+    };
+    expect(await problem(await tokenizeRaw(alice.key, text, 'image/png'))).toMatchObject(refusal);
     const form = multipart(text, 'image/png');
     expect(await problem(await api(alice.key, '/v1/tokenize', { method: 'POST', body: form }))).toMatchObject(
-      {
-        status: 400,
-        code: 'invalid_image',
-      },
+      refusal,
     );
     expect(await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(text) }))).toMatchObject(
-      {
-        code: 'invalid_image',
-      },
+      refusal,
     );
+    expect(backend.count('/v1/encode')).toBe(encodes);
+  });
+
+  it('refuses a valid GIF with 415 naming the accepted types, before any backend call', async () => {
+    const encodes = backend.count('/v1/encode');
+    const refusal = {
+      status: 415,
+      code: 'unsupported_media_type',
+      field: 'image',
+      detail: "'image' is a GIF image; send PNG, JPEG or WebP",
+    };
+    expect(await problem(await tokenizeRaw(alice.key, GIF89A_1X1, 'image/gif'))).toMatchObject(refusal);
+    expect(await problem(await tokenizeRaw(alice.key, GIF89A_1X1, 'image/png'))).toMatchObject(refusal);
+    const form = multipart(GIF89A_1X1, 'image/gif');
+    expect(await problem(await api(alice.key, '/v1/tokenize', { method: 'POST', body: form }))).toMatchObject(
+      refusal,
+    );
+    expect(
+      await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(GIF89A_1X1) })),
+    ).toMatchObject(refusal);
+    expect(backend.count('/v1/encode')).toBe(encodes);
   });
 
   it('refuses an empty image', async () => {

@@ -125,7 +125,7 @@ describe('POST /v1/variations', () => {
     const both = await variation(alice.key, { token_id: source.id, image: 'AAAA' });
     expect(JSON.parse(both.text)).toMatchObject({ code: 'invalid_parameter', field: 'token_id' });
     const notImage = await variation(alice.key, { image: 'AAAA' });
-    expect(JSON.parse(notImage.text)).toMatchObject({ code: 'invalid_image', field: 'image' });
+    expect(JSON.parse(notImage.text)).toMatchObject({ code: 'unsupported_media_type', field: 'image' });
   });
 });
 
