@@ -38,6 +38,7 @@ const expectedStatus: Record<string, number> = {
   backend_error: 502,
   backend_unavailable: 503,
   backend_timeout: 504,
+  service_unavailable: 503,
 };
 
 describe('error codes', () => {

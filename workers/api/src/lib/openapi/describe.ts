@@ -114,8 +114,11 @@ export const jobHeaders = [
     name: 'Idempotency-Key',
     in: 'header',
     required: false,
-    description: 'Same key and body: the same generation. Same key, other body: 422.',
-    schema: { type: 'string', minLength: 1, maxLength: LIMITS.maxIdempotencyKeyLength },
+    description:
+      'An RFC 8941 sf-string ("abc", draft-ietf-httpapi-idempotency-key-header) or the bare form (abc), ' +
+      `the same key either way, 1 to ${LIMITS.maxIdempotencyKeyLength} characters. Same key and body: the ` +
+      'same generation. Same key, other body: 422.',
+    schema: { type: 'string', minLength: 1 },
   },
   {
     name: 'Prefer',
