@@ -13,33 +13,35 @@ import {
   rangeMessage,
 } from './errors.ts';
 
-const expectedStatus: Record<string, number> = {
-  invalid_json: 400,
-  invalid_parameter: 400,
-  missing_parameter: 400,
-  invalid_image: 400,
-  invalid_tokens: 400,
-  unknown_model: 400,
-  invalid_webhook_url: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  not_acceptable: 406,
-  conflict: 409,
-  not_cancelable: 409,
-  payload_too_large: 413,
-  image_too_large: 413,
-  unsupported_media_type: 415,
-  idempotency_key_reused: 422,
-  rate_limited: 429,
-  queue_full: 429,
-  internal: 500,
-  backend_error: 502,
-  backend_unavailable: 503,
-  backend_timeout: 504,
-  service_unavailable: 503,
+/** The contract, read the other way round: each HTTP status and the codes that answer with it. */
+const codesByStatus: Record<number, string[]> = {
+  400: [
+    'invalid_json',
+    'invalid_parameter',
+    'missing_parameter',
+    'invalid_image',
+    'invalid_tokens',
+    'unknown_model',
+    'invalid_webhook_url',
+  ],
+  401: ['unauthorized'],
+  403: ['forbidden'],
+  404: ['not_found'],
+  405: ['method_not_allowed'],
+  406: ['not_acceptable'],
+  409: ['conflict', 'not_cancelable'],
+  413: ['payload_too_large', 'image_too_large'],
+  415: ['unsupported_media_type'],
+  422: ['idempotency_key_reused'],
+  429: ['rate_limited', 'queue_full'],
+  500: ['internal'],
+  502: ['backend_error'],
+  503: ['backend_unavailable', 'service_unavailable'],
+  504: ['backend_timeout'],
 };
+const expectedStatus = Object.fromEntries(
+  Object.entries(codesByStatus).flatMap(([status, codes]) => codes.map((code) => [code, Number(status)])),
+);
 
 describe('error codes', () => {
   it('map every code of the contract to its status and nothing else', () => {

@@ -29,7 +29,7 @@ import { readJson } from '../lib/http/request-body.ts';
 import {
   COMMON,
   describe,
-  generationHeaders,
+  generationJobResponses,
   idParam,
   jobHeaders,
   json,
@@ -71,12 +71,7 @@ export const generations = new Hono<AppEnv>()
       parameters: jobHeaders,
       requestBody: jsonBody(GenerationRequestSchema),
       responses: {
-        '201': json(
-          'Finished (within Prefer: wait, or served from storage).',
-          GenerationSchema,
-          generationHeaders,
-        ),
-        '202': json('Accepted; poll the Location.', GenerationSchema, generationHeaders),
+        ...generationJobResponses(GenerationSchema),
         ...problems(400, ...COMMON, 413, 415, 422, 503),
       },
     }),

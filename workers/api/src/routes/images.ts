@@ -1,6 +1,6 @@
 // GET /v1/images/{id}: a decoded or generated image (PNG or WebP), for its owner only. Like
 // GET /v1/tokens/{id}, the warm path touches no D1.
-import { ApiError, ErrorCode, IMAGE_ID_RE } from '@gigatok/shared';
+import { IMAGE_ID_RE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { IMMUTABLE_PRIVATE, matchesIfNoneMatch, notModified } from '../lib/http/conditional.ts';
@@ -15,9 +15,7 @@ import {
   problems,
 } from '../lib/openapi/describe.ts';
 import { imageKey } from '../lib/storage/artifacts.ts';
-import { readBlob } from '../lib/storage/edge-cache.ts';
 import { readArtifact, requireOwned } from '../lib/storage/owned-read.ts';
-import { bySource, owns } from '../lib/storage/ownership.ts';
 
 export const images = new Hono<AppEnv>().get(
   '/:id',

@@ -15,9 +15,7 @@ import {
   tokensContent,
 } from '../lib/openapi/describe.ts';
 import { tokensKey } from '../lib/storage/artifacts.ts';
-import { readBlob } from '../lib/storage/edge-cache.ts';
 import { readArtifact, requireOwned } from '../lib/storage/owned-read.ts';
-import { bySource, owns } from '../lib/storage/ownership.ts';
 
 export const tokens = new Hono<AppEnv>().get(
   '/:id',

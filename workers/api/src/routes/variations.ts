@@ -17,9 +17,8 @@ import {
   BACKEND,
   COMMON,
   describe,
-  generationHeaders,
+  generationJobResponses,
   jobHeaders,
-  json,
   jsonBody,
   problems,
 } from '../lib/openapi/describe.ts';
@@ -37,12 +36,7 @@ export const variations = new Hono<AppEnv>().post(
     parameters: jobHeaders,
     requestBody: jsonBody(VariationRequestSchema),
     responses: {
-      '201': json(
-        'Finished (within Prefer: wait, or served from storage).',
-        GenerationSchema,
-        generationHeaders,
-      ),
-      '202': json('Accepted; poll the Location.', GenerationSchema, generationHeaders),
+      ...generationJobResponses(GenerationSchema),
       ...problems(400, ...COMMON, 404, 413, 415, 422, ...BACKEND),
     },
   }),

@@ -7,7 +7,6 @@ import {
   canonicalJSON,
   checkWebhookUrl,
   ErrorCode,
-  fromZodError,
   type GenerationParams,
   generationParamsKey,
   isTerminalJobStatus,

@@ -108,6 +108,12 @@ export const artifactHeaders = {
 
 export const generationHeaders = { Location: header('URL of the generation.') };
 
+/** The two success answers of a request that creates a generation job. */
+export const generationJobResponses = (schema: z.ZodType) => ({
+  '201': json('Finished (within Prefer: wait, or served from storage).', schema, generationHeaders),
+  '202': json('Accepted; poll the Location.', schema, generationHeaders),
+});
+
 /** Idempotency-Key and Prefer, the headers of every request that creates a generation job. */
 export const jobHeaders = [
   {
