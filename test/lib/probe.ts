@@ -82,7 +82,24 @@ export async function send(spec: RequestSpec, target: BadInput['target'], to: Ta
     });
     for (const [name, value] of Object.entries(signature)) headers.set(name, value);
   }
-  return exchange(url, spec.method, headers, spec.body);
+  const answer = await exchange(url, spec.method, headers, spec.body);
+  if (target === 'worker' && (await isDevServerRestart(answer))) {
+    // wrangler dev's own proxy answered: it swapped workerd processes under the request. The Worker
+    // never saw it, and every corpus request is free of side effects, so it is sent once more.
+    return exchange(url, spec.method, headers, spec.body);
+  }
+  return answer;
+}
+
+/**
+ * The 503 that `wrangler dev`'s proxy (not the Worker) gives a non-GET request in flight while it
+ * restarts the local runtime: plain text, Retry-After 0, a fixed sentence. The Worker's own 503s are
+ * problem+json.
+ */
+async function isDevServerRestart(answer: Response): Promise<boolean> {
+  if (answer.status !== 503 || !(answer.headers.get('content-type') ?? '').startsWith('text/plain'))
+    return false;
+  return (await answer.clone().text()).startsWith('Your worker restarted mid-request');
 }
 
 function tokenSetId(body: string): string | null {
