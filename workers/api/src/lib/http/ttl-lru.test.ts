@@ -33,4 +33,17 @@ describe('TtlLru', () => {
   it('refuses a capacity that is not a positive integer', () => {
     expect(() => new TtlLru(0)).toThrow("'capacity' must be a positive integer, got 0");
   });
+
+  it('keeps the total weight under maxWeight, evicting the least recently used, and skips a value too heavy alone', () => {
+    const lru = new TtlLru<string>(10, { maxWeight: 10, weigh: (v) => v.length });
+    lru.set('a', 'xxxx', 100);
+    lru.set('b', 'yyyy', 100);
+    expect(lru.get('a', 0)).toBe('xxxx'); // b is now the least recently used
+    lru.set('c', 'zzzz', 100); // 12 > 10: b goes
+    expect(lru.get('b', 0)).toBeUndefined();
+    expect([lru.get('a', 0), lru.get('c', 0)]).toEqual(['xxxx', 'zzzz']);
+    lru.set('huge', 'w'.repeat(11), 100);
+    expect(lru.get('huge', 0)).toBeUndefined();
+    expect(lru.size).toBe(2);
+  });
 });

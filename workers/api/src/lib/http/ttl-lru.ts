@@ -3,14 +3,26 @@
 // finished jobs), so that a warm isolate answers them without a round trip.
 
 export class TtlLru<V> {
-  readonly #entries = new Map<string, { value: V; expiresAt: number }>();
+  readonly #entries = new Map<string, { value: V; expiresAt: number; weight: number }>();
   readonly #capacity: number;
+  readonly #maxWeight: number;
+  readonly #weigh: (value: V) => number;
+  #weight = 0;
 
-  constructor(capacity: number) {
+  /**
+   * At most `capacity` entries and, when `weigh` is given, at most `maxWeight` in total (bytes, say);
+   * a value heavier than `maxWeight` on its own is not kept.
+   */
+  constructor(
+    capacity: number,
+    options: { maxWeight: number; weigh: (value: V) => number } | undefined = undefined,
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) {
       throw new RangeError(`'capacity' must be a positive integer, got ${capacity}`);
     }
     this.#capacity = capacity;
+    this.#maxWeight = options?.maxWeight ?? Number.POSITIVE_INFINITY;
+    this.#weigh = options?.weigh ?? (() => 0);
   }
 
   get size(): number {
@@ -22,26 +34,35 @@ export class TtlLru<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     this.#entries.delete(key);
-    if (entry.expiresAt <= now) return undefined;
+    if (entry.expiresAt <= now) {
+      this.#weight -= entry.weight;
+      return undefined;
+    }
     this.#entries.set(key, entry);
     return entry.value;
   }
 
-  /** Stores `value` until `expiresAt` (epoch ms); evicts the least recently used entry when full. */
+  /** Stores `value` until `expiresAt` (epoch ms); evicts least recently used entries while over a bound. */
   set(key: string, value: V, expiresAt: number): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt });
-    if (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+    this.delete(key);
+    const weight = this.#weigh(value);
+    if (weight > this.#maxWeight) return;
+    this.#entries.set(key, { value, expiresAt, weight });
+    this.#weight += weight;
+    while (this.#entries.size > this.#capacity || this.#weight > this.#maxWeight) {
+      this.delete(this.#entries.keys().next().value as string);
     }
   }
 
   delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
     this.#entries.delete(key);
+    this.#weight -= entry.weight;
   }
 
   clear(): void {
     this.#entries.clear();
+    this.#weight = 0;
   }
 }

@@ -1,10 +1,15 @@
-// Read-through copy of immutable R2 blobs in the colo's Cache API (caches.default).
+// Read-through copies of immutable R2 blobs: small ones in the isolate (a byte-bounded LRU), all of them
+// in the colo's Cache API (caches.default).
 // Decision: responses to clients are `private` (they need an API key), so they must never be cached
 // under the request URL, where a shared cache could hand them to another caller. Instead the blob is
-// cached under an internal key derived from its content id, and only *after* the route has checked in
-// D1 that the caller owns the id: the cache saves the R2 read, never the authorization. The content is
+// cached under an internal key derived from its content id, and only *after* the route has checked
+// that the caller owns the id: the cache saves the R2 read, never the authorization. The content is
 // immutable (the id is its hash), so the copy cannot go stale. Caches are per colo and best-effort:
-// a miss (another colo, an eviction) simply reads R2 again.
+// a miss (another colo, an eviction) simply reads R2 again. The isolate copy is the same idea one level
+// closer: hot token sets and images are answered from memory, bounded in bytes so a few large blobs
+// cannot crowd the isolate's 128 MB.
+
+import { TtlLru } from '../http/ttl-lru.ts';
 
 const CACHE_ORIGIN = 'https://artifacts.gigatok.internal/';
 
@@ -16,20 +21,33 @@ export interface Blob {
 
 const METADATA_HEADER = 'x-gigatok-metadata';
 
+/** Blobs kept in the isolate: at most 16 MiB in all, none over 256 KiB, for an hour. */
+const ISOLATE_BLOB_BYTES = 16 * 1024 * 1024;
+const ISOLATE_BLOB_MAX = 256 * 1024;
+const ISOLATE_BLOB_TTL_MS = 60 * 60 * 1000;
+const blobs = new TtlLru<Blob>(4096, {
+  maxWeight: ISOLATE_BLOB_BYTES,
+  weigh: (blob) => (blob.bytes.length > ISOLATE_BLOB_MAX ? Number.POSITIVE_INFINITY : blob.bytes.length),
+});
+
 export async function readBlob(
   bucket: R2Bucket,
   key: string,
   ctx: { waitUntil(promise: Promise<unknown>): void },
 ): Promise<Blob | null> {
+  const local = blobs.get(key);
+  if (local) return local;
   const cacheKey = new Request(CACHE_ORIGIN + key);
   const cache = caches.default;
   const hit = await cache.match(cacheKey);
   if (hit) {
-    return {
+    const blob: Blob = {
       bytes: new Uint8Array(await hit.arrayBuffer()),
       contentType: hit.headers.get('content-type') ?? 'application/octet-stream',
       metadata: JSON.parse(hit.headers.get(METADATA_HEADER) ?? '{}'),
     };
+    blobs.set(key, blob, Date.now() + ISOLATE_BLOB_TTL_MS);
+    return blob;
   }
   const object = await bucket.get(key);
   if (!object) return null;
@@ -46,5 +64,6 @@ export async function readBlob(
     },
   });
   ctx.waitUntil(cache.put(cacheKey, copy).catch(() => undefined));
+  blobs.set(key, blob, Date.now() + ISOLATE_BLOB_TTL_MS);
   return blob;
 }
