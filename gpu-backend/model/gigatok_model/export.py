@@ -495,7 +495,7 @@ def export_model_dir(
         seconds["generate"] = time.perf_counter() - t0
         log(f"built generate in {seconds['generate']:.1f}s")
     if embed_graph:
-        # The probe representation (issue 11) as its own graph; weights it shares with ar_step.onnx
+        # The probe representation as its own graph; weights it shares with ar_step.onnx
         # are read from there, unless ar_step keeps them in a side file (over 2 GiB).
         t0 = time.perf_counter()
         with torch.no_grad():

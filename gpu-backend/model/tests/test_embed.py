@@ -1,4 +1,4 @@
-"""embed.onnx (the AR representation of issue 11: mean hidden state at layer n_layer/2) against
+"""embed.onnx (the AR representation: mean hidden state at layer n_layer/2) against
 GPT.hidden_mean in PyTorch: same vectors, batch-independent, weights read from ar_step.onnx."""
 
 from pathlib import Path

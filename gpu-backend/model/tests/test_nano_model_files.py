@@ -103,7 +103,7 @@ def test_ar_step_grows_the_kv_cache_and_returns_vocab_logits(manifest):
 
 
 # A regression guard a little under the shipped model's measured test-split PSNR (docs/default-model.md:
-# 23.0 dB on the whole split; issue 4's target is 22 dB).
+# 23.0 dB on the whole split; the reconstruction target is 22 dB).
 MIN_PSNR_DB = 22.0
 
 

@@ -84,7 +84,7 @@ def smoke_data(data: nano_data.NanoData, n_train: int = 64, n_test: int = 20) ->
 
 ROW_NAMES = {"reg": "semantic reg. (shipped)", "noreg": "no semantic reg. (ablation)"}
 SHIPPED_STAGES = ("data", "teacher", "tokenizer-reg", "ar-reg", "sweep", "export", "evaluate-reg")
-"""The stages that produce and measure the shipped model (the 60-minute budget of issue 4)."""
+"""The stages that produce and measure the shipped model (the 60-minute budget the shipped model's training must fit)."""
 
 
 def run(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# The budget is stated for 2 CPU cores (issue 4): every stage runs with this many torch threads.
+# The budget is stated for 2 CPU cores: every stage runs with this many torch threads.
 # GIGATOK_NANO_THREADS overrides it: on an oversubscribed machine two OpenMP threads spend most
 # of their time waiting for each other, and one thread per process is several times faster.
 NUM_THREADS = int(os.environ.get("GIGATOK_NANO_THREADS", "2"))
