@@ -77,7 +77,7 @@ export const ModelManifestSchema = z
       decoder: GraphSchema,
       ar_step: GraphSchema,
       generate: GraphSchema.optional(),
-      /** embed.onnx (issue 11): optional, so directories exported before it still load. */
+      /** embed.onnx: optional, so directories exported before it still load. */
       embed: GraphSchema.optional(),
     }),
     files: z
