@@ -2,17 +2,20 @@
 //   POST /              create (202; 201 when finished within `Prefer: wait=N` or served from R2)
 //   GET  /              list, newest first, cursor pagination
 //   GET  /{id}          one job
+//   GET  /{id}/events   the job's state changes as Server-Sent Events (lib/generations/events.ts)
 //   POST /{id}/cancel   cancel a queued or running job
 // Submission (Idempotency-Key, Prefer: wait, answers from R2) is lib/generation-submit.ts, shared with
 // POST /v1/variations, whose jobs are generations too.
 import {
   ApiError,
   ErrorCode,
+  EVENT_STREAM_MEDIA_TYPE,
   fromZodError,
   GenerationListSchema,
   GenerationRequestSchema,
   GenerationSchema,
   JOB_ID_RE,
+  JobEventSchema,
   LIMITS,
   ListGenerationsQuerySchema,
   resolveGenerationParams,
@@ -22,6 +25,7 @@ import type { AppEnv } from '../env.ts';
 import { callBackend } from '../lib/backend/client.ts';
 import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
+import { jobEventStream, parseLastEventId } from '../lib/generations/events.ts';
 import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/generations/jobs.ts';
 import { submitGeneration } from '../lib/generations/producer.ts';
 import { generationView } from '../lib/generations/view.ts';
@@ -34,7 +38,9 @@ import {
   jobHeaders,
   json,
   jsonBody,
+  lastEventIdHeader,
   problems,
+  ref,
 } from '../lib/openapi/describe.ts';
 import { emitEvent } from '../lib/webhooks/delivery.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
@@ -139,6 +145,45 @@ export const generations = new Hono<AppEnv>()
       const job = JOB_ID_RE.test(id) ? await getTenantJob(c.env.DB, c.get('caller').tenantId, id) : null;
       if (!job) throw notFound(id);
       return c.json(generationView(job), 200, { 'Cache-Control': 'no-store' });
+    },
+  )
+  .get(
+    '/:id/events',
+    describe({
+      operationId: 'streamGenerationEvents',
+      summary: "A generation's state changes as Server-Sent Events",
+      description:
+        'text/event-stream: the current state, then each later one (queued, running, then succeeded, ' +
+        'failed or canceled), `: keep-alive` comments every 15 s; the stream closes after the final event ' +
+        'or after 5 minutes. Each event has an `id:`, an `event:` equal to its type and one JSON `data:` ' +
+        'line (a JobEvent). Reconnect with Last-Event-ID to receive only later states.',
+      parameters: [idParam('job', 'generation'), lastEventIdHeader],
+      responses: {
+        '200': {
+          description: 'The event stream.',
+          headers: { 'Cache-Control': { schema: { type: 'string', enum: ['no-store'] } } },
+          content: {
+            [EVENT_STREAM_MEDIA_TYPE]: {
+              schema: { type: 'string', description: 'SSE messages whose data are JobEvent objects.' },
+              'x-event-data': ref(JobEventSchema),
+            },
+          },
+        },
+        ...problems(400, ...COMMON, 404),
+      },
+    }),
+    async (c) => {
+      const id = c.req.param('id');
+      const { tenantId } = c.get('caller');
+      const lastEventId = parseLastEventId(c.req.header('last-event-id'));
+      const job = JOB_ID_RE.test(id) ? await getTenantJob(c.env.DB, tenantId, id) : null;
+      if (!job) throw notFound(id);
+      return new Response(jobEventStream(c.env.DB, tenantId, job, lastEventId), {
+        headers: {
+          'Content-Type': EVENT_STREAM_MEDIA_TYPE,
+          'Cache-Control': 'no-store',
+        },
+      });
     },
   )
   .post(

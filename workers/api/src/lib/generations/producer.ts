@@ -31,6 +31,7 @@ import {
   insertJob,
   type Job,
 } from './jobs.ts';
+import { PollSchedule } from './poll-schedule.ts';
 import { enqueueGenerations } from './queue-message.ts';
 import { generationView } from './view.ts';
 import { cachedResult } from './work.ts';
@@ -45,23 +46,14 @@ function jobResponse(c: Context<AppEnv>, job: Job, extra: Record<string, string>
   });
 }
 
-/**
- * How `Prefer: wait` reads the job: 250 ms after submitting, then half as long again each time, at
- * most 3 s apart. A job that takes 1 s costs 3 reads, one of 7 s 7, a whole 30 s wait 15 (a fixed
- * 250 ms poll cost 4, 28 and 120). The job may finish in any isolate, and a promise resolved from
- * another request's context cannot wake this one in workerd, so D1 is read rather than signalled.
- */
-export const WAIT_POLL = { firstMs: 250, factor: 1.5, maxMs: 3000 } as const;
-
+/** Reads the job on the shared poll schedule until it is finished or `seconds` have passed. */
 async function waitForJob(db: D1Database, job: Job, seconds: number): Promise<Job> {
   const deadline = Date.now() + seconds * 1000;
+  const schedule = new PollSchedule();
   let current = job;
-  let interval: number = WAIT_POLL.firstMs;
   while (!isTerminalJobStatus(current.status) && Date.now() < deadline) {
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(interval, Math.max(deadline - Date.now(), 0))),
-    );
-    interval = Math.min(interval * WAIT_POLL.factor, WAIT_POLL.maxMs);
+    const delay = Math.min(schedule.next(), Math.max(deadline - Date.now(), 0));
+    await new Promise((resolve) => setTimeout(resolve, delay));
     current = (await getJob(db, job.id)) ?? current;
   }
   return current;

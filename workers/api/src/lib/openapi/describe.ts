@@ -85,6 +85,15 @@ export const idParam = (prefix: string, what: string) => ({
   schema: { type: 'string', pattern: `^${prefix}_[a-z2-7]{32}$` },
 });
 
+/** The SSE resume header (WHATWG HTML, "Server-sent events"): the id of the last event received. */
+export const lastEventIdHeader = {
+  name: 'Last-Event-ID',
+  in: 'header',
+  required: false,
+  description: 'The id of the last event received; only later events are sent.',
+  schema: { type: 'string', pattern: '^[0-9]{1,9}$' },
+};
+
 export const ifNoneMatch = {
   name: 'If-None-Match',
   in: 'header',
