@@ -135,6 +135,13 @@ export function jobEventStream(
     send(`retry: ${timing.retryMs}\n\n`);
     for (;;) {
       const id = jobEventId(job);
+      // A success means its last attempt ran: a watcher that saw an earlier state but whose polls
+      // missed that attempt's "running" (it took less than one poll interval) still gets it, in order.
+      const ranId = jobEventId({ status: 'running', attempts: job.attempts });
+      if (job.status === 'succeeded' && job.attempts > 0 && sent >= 0 && sent < ranId) {
+        send(formatJobEvent({ ...job, status: 'running' }));
+        sent = ranId;
+      }
       if (id > sent) {
         send(formatJobEvent(job));
         sent = id;
