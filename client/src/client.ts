@@ -3,7 +3,16 @@
 
 import { formatIdempotencyKey, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { GigaTokResponseError, GigaTokTimeoutError } from './errors.ts';
-import { type HttpResponse, type RequestSpec, type RetryEvent, send, type TransportOptions } from './http.ts';
+import { type JobEventsOptions, type JobStreamEvent, jobEvents } from './events.ts';
+import {
+  buildUrl,
+  type HttpResponse,
+  openStream,
+  type RequestSpec,
+  type RetryEvent,
+  send,
+  type TransportOptions,
+} from './http.ts';
 import { toImageBlob } from './images.ts';
 import {
   type ImageResult,
@@ -101,6 +110,15 @@ export interface GenerateProgress {
 export interface GenerateOptions extends CreateGenerationOptions {
   /** Called with each job snapshot observed (after the submit, then after every poll). */
   onProgress?: ((progress: GenerateProgress) => void) | undefined;
+  /**
+   * Follow the job's event stream (GET /v1/generations/{id}/events) instead of polling; polling takes
+   * over if the stream fails. Default false.
+   */
+  events?: boolean | undefined;
+  /** With `events`: called with each event (queued, running, then the final one). */
+  onEvent?: ((event: JobStreamEvent) => void) | undefined;
+  /** With `events`: called when the stream failed and polling took over. */
+  onEventsError?: ((error: unknown) => void) | undefined;
   /** Delay between polls. Default 1000 ms. */
   pollIntervalMs?: number | undefined;
   /** Give up waiting (GigaTokTimeoutError; the job keeps running) after this long. Default 10 min. */
@@ -114,8 +132,27 @@ export interface ListOptions extends RequestOptions {
   cursor?: string | undefined;
 }
 
+export interface GenerationEventsOptions extends JobEventsOptions {
+  /** How long each connection may take to answer with its headers. Default: the client's timeout. */
+  timeoutMs?: number | undefined;
+}
+
+/** `client.generations`: the generation jobs, by resource (the flat methods do the same). */
+export interface GenerationsResource {
+  create(params: CreateGenerationParams, options?: CreateGenerationOptions): Promise<Generation>;
+  get(id: string, options?: RequestOptions): Promise<Generation>;
+  list(options?: ListOptions): Promise<GenerationList>;
+  cancel(id: string, options?: RequestOptions): Promise<Generation>;
+  /**
+   * The job's events as an async iterator: its current state, each later one, and the final one
+   * (succeeded, failed or canceled), after which it ends. Reconnects with Last-Event-ID.
+   */
+  events(id: string, options?: GenerationEventsOptions): AsyncGenerator<JobStreamEvent, void, undefined>;
+}
+
 export class GigaTokClient {
   readonly #transport: TransportOptions;
+  readonly generations: GenerationsResource;
 
   constructor(options: GigaTokClientOptions) {
     if (!options || typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
@@ -138,6 +175,32 @@ export class GigaTokClient {
       userAgent: options.userAgent ?? `gigatok-client/${VERSION}`,
       onRetry: options.onRetry,
     };
+    this.generations = Object.freeze({
+      create: (params: CreateGenerationParams, opts?: CreateGenerationOptions) =>
+        this.createGeneration(params, opts),
+      get: (id: string, opts?: RequestOptions) => this.getGeneration(id, opts),
+      list: (opts?: ListOptions) => this.listGenerations(opts),
+      cancel: (id: string, opts?: RequestOptions) => this.cancelGeneration(id, opts),
+      events: (id: string, opts?: GenerationEventsOptions) => this.#generationEvents(id, opts),
+    });
+  }
+
+  /** GET /v1/generations/{id}/events, one connection per (re)connect; jobEvents owns the reconnecting. */
+  #generationEvents(
+    id: string,
+    options: GenerationEventsOptions = {},
+  ): AsyncGenerator<JobStreamEvent, void, undefined> {
+    const path = `/v1/generations/${encodeURIComponent(id)}/events`;
+    const open = (lastEventId: string | undefined, signal: AbortSignal | undefined) =>
+      openStream(this.#transport, {
+        method: 'GET',
+        path,
+        headers: { accept: 'text/event-stream', 'last-event-id': lastEventId },
+        retry: 'never',
+        signal,
+        timeoutMs: options.timeoutMs,
+      });
+    return jobEvents(open, { method: 'GET', url: buildUrl(this.#transport.baseUrl, path) }, options);
   }
 
   get baseUrl(): string {
@@ -345,6 +408,7 @@ export class GigaTokClient {
     });
     report(job);
     try {
+      if (options.events && !isTerminal(job)) job = await this.#followEvents(job, options, remaining, report);
       while (!isTerminal(job)) {
         if (remaining() <= 0) {
           throw new GigaTokTimeoutError(
@@ -364,6 +428,41 @@ export class GigaTokClient {
       }
       throw error;
     }
+  }
+
+  /**
+   * generate()'s event path: the job's events until the final one (its generation then returned), or
+   * until the stream fails or the wait runs out (the job as it was then returned, for polling to go on).
+   * The caller's abort is rethrown.
+   */
+  async #followEvents(
+    job: Generation,
+    options: GenerateOptions,
+    remaining: () => number,
+    report: (job: Generation) => void,
+  ): Promise<Generation> {
+    const { signal } = options;
+    const outOfTime = new AbortController();
+    const timer = setTimeout(() => outOfTime.abort(), Math.max(remaining(), 0));
+    try {
+      const events = this.#generationEvents(job.id, {
+        signal: signal ? AbortSignal.any([signal, outOfTime.signal]) : outOfTime.signal,
+        timeoutMs: options.timeoutMs,
+      });
+      for await (const event of events) {
+        options.onEvent?.(event);
+        if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'canceled') {
+          report(event.generation);
+          return event.generation;
+        }
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (!outOfTime.signal.aborted) options.onEventsError?.(error);
+    } finally {
+      clearTimeout(timer);
+    }
+    return job;
   }
 
   /** GET /v1/generations/{id}. */

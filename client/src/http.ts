@@ -102,6 +102,56 @@ export async function send(options: TransportOptions, spec: RequestSpec): Promis
   }
 }
 
+/**
+ * Opens a streaming response (one attempt, no retries: the caller owns reconnection). `timeoutMs`
+ * bounds the wait for the response headers only; the body then streams for as long as the server
+ * keeps it open, until `spec.signal` aborts. A non-2xx answer is read in full and thrown as
+ * GigaTokApiError; a failed connection as GigaTokNetworkError.
+ */
+export async function openStream(options: TransportOptions, spec: RequestSpec): Promise<Response> {
+  const url = buildUrl(options.baseUrl, spec.path, spec.query);
+  const headers = new Headers({ 'user-agent': options.userAgent });
+  if (options.apiKey) headers.set('authorization', `Bearer ${options.apiKey}`);
+  for (const [name, value] of Object.entries(spec.headers ?? {})) {
+    if (value !== undefined) headers.set(name, value);
+  }
+  const timeoutMs = spec.timeoutMs ?? options.timeoutMs;
+  const connect = new AbortController();
+  const timer = setTimeout(() => connect.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  const signal = spec.signal ? AbortSignal.any([spec.signal, connect.signal]) : connect.signal;
+  let response: Response;
+  try {
+    response = await options.fetch(url, { method: spec.method, headers, signal, redirect: 'follow' });
+  } catch (error) {
+    if (spec.signal?.aborted) throw spec.signal.reason;
+    const timedOut = connect.signal.aborted;
+    throw new GigaTokNetworkError(
+      `${spec.method} ${url} failed: ${timedOut ? `timed out after ${timeoutMs} ms` : describeCause(error)}`,
+      { method: spec.method, url, timedOut, cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  if (response.status >= 200 && response.status < 300) return response;
+  let body: Uint8Array;
+  try {
+    body = new Uint8Array(await response.arrayBuffer());
+  } catch {
+    body = new Uint8Array();
+  }
+  const failed: HttpResponse = {
+    status: response.status,
+    headers: response.headers,
+    body,
+    method: spec.method,
+    url,
+  };
+  throw toApiError(failed, parseRetryAfter(response.headers.get('retry-after')), {
+    method: spec.method,
+    url,
+  });
+}
+
 async function pause(
   options: TransportOptions,
   spec: RequestSpec,

@@ -18,6 +18,8 @@ export {
   type DetokenizeInput,
   type GenerateOptions,
   type GenerateProgress,
+  type GenerationEventsOptions,
+  type GenerationsResource,
   type GetTokensOptions,
   GigaTokClient,
   type GigaTokClientOptions,
@@ -33,6 +35,13 @@ export {
   GigaTokTimeoutError,
   type ProblemDetails,
 } from './errors.ts';
+export {
+  type JobEventsOptions,
+  type JobStreamEvent,
+  parseEventStream,
+  type SseMessage,
+  StreamIdleError,
+} from './events.ts';
 export type { HttpResponse, RequestSpec, RetryEvent, RetryMode } from './http.ts';
 export {
   type BinaryTokens,
@@ -55,6 +64,8 @@ export {
   type GenerationStatus,
   type HealthResponse,
   isTerminal,
+  type JobEvent,
+  type JobEventType,
   type ModelInfo,
   type TerminalStatus,
   type TokensJson,

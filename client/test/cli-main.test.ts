@@ -222,6 +222,30 @@ describe('help, errors and global options', () => {
     expect(result.stderr).toMatch(/^error: generation job_\w+ failed: the backend failed to sample$/m);
   });
 
+  it('generate shows one progress line per event of the stream, and polls nothing', async () => {
+    const streaming = await FakeApi.start({ events: true });
+    const result = await run(['generate', '--class', '1,2'], { GIGATOK_API_URL: streaming.url });
+    await streaming.close();
+    expect(result.code).toBe(0);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.map((line) => line.replace(/^\[\s*[\d.]+s\] job_\w+ /, ''))).toEqual([
+      'queued (seed 12345)',
+      'running (attempt 1, 2 images)',
+      'succeeded',
+    ]);
+    const polls = streaming.requests.filter(
+      (r) => r.method === 'GET' && /^\/v1\/generations\/job_\w+$/.test(r.path),
+    );
+    expect(polls).toHaveLength(0);
+  });
+
+  it('generate falls back to polling when the event stream is unavailable, and says so', async () => {
+    const result = await run(['generate', '--class', '1', '--poll-ms', '10']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/event stream unavailable \(.*no route.*\); polling every 10 ms/);
+    expect(result.stderr).toMatch(/ running\n[\s\S]* succeeded\n/);
+  });
+
   it('jobs --all --json walks every page, newest first', async () => {
     const fresh = await FakeApi.start();
     const env = { GIGATOK_API_URL: fresh.url };

@@ -1,9 +1,10 @@
 // A small node:http stand-in for the public API (the contract in shared), for the client's own tests:
 // real HTTP on loopback, real GTOK blobs and content ids from shared, real PNGs, jobs that advance
-// one status per poll. Responses can be scripted ahead of routing to provoke 429s, 503s and so on.
+// one status per poll (or per 20 ms tick of the event stream). Responses can be scripted ahead of
+// routing to provoke 429s, 503s and so on.
 
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type ErrorCode,
@@ -65,6 +66,8 @@ interface Reply {
   delayMs?: number;
   headers?: Record<string, string>;
   body?: string | Uint8Array;
+  /** Writes the whole response itself (the event stream). */
+  stream?: (res: ServerResponse) => Promise<void>;
 }
 
 type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
@@ -79,6 +82,10 @@ export interface FakeApiOptions {
   pollsToFinish?: number;
   /** Make jobs end `failed` instead of `succeeded`. */
   failJobs?: boolean;
+  /** Serve GET /v1/generations/{id}/events (off: it answers 404, as a server without the route would). */
+  events?: boolean;
+  /** The first event stream connection is cut after this many events (to exercise reconnecting). */
+  eventsDropAfter?: number;
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): Reply => ({
@@ -101,6 +108,28 @@ const problemReply = (
   };
 };
 
+/** The data of the event reporting `job`'s status (shared's JobEvent). */
+function eventData(job: FakeJob['job']): Record<string, unknown> {
+  switch (job.status) {
+    case 'queued':
+      return { type: 'queued', id: job.id, attempts: job.attempts, created_at: job.created_at };
+    case 'running': {
+      const params = job.params as { class_ids: unknown[] };
+      return {
+        type: 'running',
+        id: job.id,
+        attempt: job.attempts,
+        started_at: job.started_at,
+        images: params.class_ids.length,
+      };
+    }
+    case 'failed':
+      return { type: 'failed', id: job.id, error: job.error, generation: job };
+    default:
+      return { type: job.status, id: job.id, generation: job };
+  }
+}
+
 export function problemBody(code: ErrorCode, detail: string, field?: string): string {
   return JSON.stringify(problem(code, detail, { field }));
 }
@@ -114,11 +143,11 @@ export class FakeApi {
   #script: ScriptedResponse[] = [];
   #idempotency = new Map<string, { hash: string; jobId: string }>();
   #server: Server;
-  #options: Required<FakeApiOptions>;
+  #options: Required<Omit<FakeApiOptions, 'eventsDropAfter'>> & Pick<FakeApiOptions, 'eventsDropAfter'>;
   url = '';
 
   private constructor(options: FakeApiOptions) {
-    this.#options = { pollsToFinish: 2, failJobs: false, ...options };
+    this.#options = { pollsToFinish: 2, failJobs: false, events: false, ...options };
     this.#server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -141,6 +170,7 @@ export class FakeApi {
               return;
             }
             if (res.destroyed) return;
+            if (reply.stream) return reply.stream(res);
             res.writeHead(reply.status, reply.headers);
             res.end(reply.body);
           },
@@ -206,6 +236,7 @@ export class FakeApi {
       [/^GET \/v1\/generations$/, () => this.#listGenerations(req)],
       [/^GET \/v1\/generations\/([^/]+)$/, (id) => this.#getGeneration(id)],
       [/^POST \/v1\/generations\/([^/]+)\/cancel$/, (id) => this.#cancel(id)],
+      [/^GET \/v1\/generations\/([^/]+)\/events$/, (id) => this.#events(req, id)],
       [/^GET \/v1\/webhooks\/secret$/, () => json(200, { secret: WEBHOOK_SECRET })],
       [/^GET \/v1\/healthz$/, () => json(200, { status: 'ok', backend: 'ready' })],
       [/^GET \/v1\/models$/, () => json(200, { object: 'list', data: [modelInfo()] })],
@@ -397,6 +428,12 @@ export class FakeApi {
   async #getGeneration(id: string): Promise<Reply> {
     const entry = this.jobs.get(id);
     if (!entry) return problemReply('not_found', `no generation ${id}`);
+    await this.#advance(entry);
+    return json(200, entry.job);
+  }
+
+  /** One poll's worth of progress: queued -> running, and finished after `pollsToFinish` of them. */
+  async #advance(entry: FakeJob): Promise<void> {
     const { job } = entry;
     if (job.status === 'queued' || job.status === 'running') {
       entry.polls++;
@@ -407,7 +444,52 @@ export class FakeApi {
         job.attempts = 1;
       }
     }
-    return json(200, job);
+  }
+
+  #eventsConnections = 0;
+
+  /**
+   * The job's events as the API streams them: the ids of workers/api's lib/generations/events.ts
+   * (queued 2a, running 2a - 1, final 2a + 1 for a attempts), Last-Event-ID honoured, one step of
+   * progress per 20 ms tick, closed after the final event.
+   */
+  #events(req: RecordedRequest, id: string): Reply {
+    if (!this.#options.events) return problemReply('not_found', `no route for GET ${req.path}`);
+    const entry = this.jobs.get(id);
+    if (!entry) return problemReply('not_found', `no generation ${id}`);
+    const connection = ++this.#eventsConnections;
+    const header = req.headers['last-event-id'];
+    let sent = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : -1;
+    const dropAfter = connection === 1 ? this.#options.eventsDropAfter : undefined;
+    return {
+      status: 200,
+      stream: async (res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+        res.write('retry: 20\n\n');
+        let written = 0;
+        for (;;) {
+          const { job } = entry;
+          const a = job.attempts as number;
+          const eventId = job.status === 'queued' ? 2 * a : job.status === 'running' ? 2 * a - 1 : 2 * a + 1;
+          const final = job.status !== 'queued' && job.status !== 'running';
+          if (eventId > sent) {
+            const message = `id: ${eventId}\nevent: ${job.status}\ndata: ${JSON.stringify(eventData(job))}\n\n`;
+            // Flushed before a cut, so the client has the event and then loses the connection.
+            await new Promise((resolve) => res.write(message, resolve));
+            sent = eventId;
+            written++;
+            if (written === dropAfter) {
+              res.socket?.destroy();
+              return;
+            }
+          }
+          if (final || res.destroyed) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await this.#advance(entry);
+        }
+        res.end();
+      },
+    };
   }
 
   async #finish(entry: FakeJob): Promise<void> {

@@ -22,8 +22,10 @@ export const generate: Command = {
   summary: 'generate images of a class and download them',
   usage: `Usage: gigatok generate --class 7 [--count 4] [--seed 1] [sampling options] [--out dir/]
 
-Submits a generation, shows its progress on stderr and, with --out, downloads the images as
-<dir>/<job id>-<index>.<png|webp>. Prints one line per image on stdout (or the job as JSON).
+Submits a generation, follows its event stream (GET /v1/generations/{id}/events; polling every
+--poll-ms if the stream fails) with one progress line per state on stderr, always (a spinner is added
+when stderr is a terminal), and, with --out, downloads the images as <dir>/<job id>-<index>.<png|webp>.
+Prints one line per image on stdout (or the job as JSON).
   --class C        class id, "none" for unconditional, or one per image: 1,2,3
   --count N        images, 1..16 (default 1; implied by a class list)
   --seed S         uint32 seed (default: drawn by the server, and printed)
@@ -65,21 +67,39 @@ ${GLOBAL_HELP}`,
 
     const progress = new Progress(ctx.stderr);
     progress.status('submitting');
+    // One line per state: the events and the polled snapshots (submit, fallback, end) both report here.
     let last = '';
+    const show = (id: string, state: string, extra: string) => {
+      if (state === last) return;
+      last = state;
+      progress.event(`${id} ${state.split(' ')[0]}${extra}`);
+      progress.status(`${id} ${state.split(' ')[0]}`);
+    };
     let job: Generation;
     try {
       job = await client.generate(params, {
         signal: ctx.signal,
-        // Poll from the start (no Prefer: wait) so every status transition is shown as it happens.
+        // No Prefer: wait, so every state is shown as it happens.
         wait: 0,
+        events: true,
         pollIntervalMs,
         waitTimeoutMs: timeout * 1000,
+        onEvent: (event) => {
+          if (event.type === 'running') {
+            const images = `${event.images} image${event.images === 1 ? '' : 's'}`;
+            show(event.id, `running ${event.attempt}`, ` (attempt ${event.attempt}, ${images})`);
+          } else if (event.type === 'queued') {
+            show(event.id, event.attempts > 0 ? `queued ${event.attempts}` : 'queued', '');
+          }
+        },
+        onEventsError: (error) => {
+          progress.event(
+            `event stream unavailable (${(error as Error).message}); polling every ${pollIntervalMs} ms`,
+          );
+        },
         onProgress: ({ job: snapshot }) => {
-          if (snapshot.status === last) return;
-          last = snapshot.status;
-          const extra = last === 'queued' ? ` (seed ${snapshot.params.seed})` : '';
-          progress.event(`${snapshot.id} ${last}${extra}`);
-          progress.status(`${snapshot.id} ${last}`);
+          const state = snapshot.status === 'running' ? `running ${snapshot.attempts}` : snapshot.status;
+          show(snapshot.id, state, snapshot.status === 'queued' ? ` (seed ${snapshot.params.seed})` : '');
         },
       });
     } finally {
