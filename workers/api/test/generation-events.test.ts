@@ -354,10 +354,24 @@ describe('isolation and bad ids', () => {
 describe('heartbeat and lifetime', () => {
   it('sends keep-alive comments while nothing changes and closes when its lifetime is up', async () => {
     const job = await queuedJob();
+    // Counts the stream's D1 statements: on the poll schedule (reads at 250 ms, 625 ms, then 1.19 s) a 900 ms
+    // lifetime allows exactly two.
+    let reads = 0;
+    const counted = new Proxy(env.DB, {
+      get(target, name) {
+        if (name === 'prepare')
+          return (sql: string) => {
+            reads++;
+            return target.prepare(sql);
+          };
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     const reader = new EventReader(
-      jobEventStream(env.DB, alice.tenantId, job, null, {
+      jobEventStream(counted, alice.tenantId, job, null, {
         heartbeatMs: 100,
-        maxLifetimeMs: 550,
+        maxLifetimeMs: 900,
         retryMs: 2500,
       }),
     );
@@ -368,5 +382,6 @@ describe('heartbeat and lifetime', () => {
     expect(await reader.next(3000)).toBeNull();
     expect(reader.comments.length).toBeGreaterThanOrEqual(3);
     expect(new Set(reader.comments)).toEqual(new Set([': keep-alive']));
+    expect(reads).toBe(2);
   });
 });
