@@ -2,11 +2,7 @@
 // "Server-sent events"). Each event's `event:` field is its `type`, its `data:` one JSON object below;
 // the Worker builds them with these schemas and the client validates what it reads with the same ones.
 import { z } from 'zod';
-import { JOB_STATUSES } from '../job-status.ts';
 import { GenerationSchema, JobIdSchema, ProblemSchema } from './public.ts';
-
-/** An event's type is the job status it reports, so `isTerminalJobStatus(event.type)` says "last one". */
-export const JOB_EVENT_TYPES = JOB_STATUSES;
 
 /** The media type of the stream. */
 export const EVENT_STREAM_MEDIA_TYPE = 'text/event-stream';
@@ -69,4 +65,5 @@ export const JobEventSchema = z
       'The data of one event of GET /v1/generations/{id}/events; the SSE `event:` field equals `type`.',
   });
 export type JobEvent = z.infer<typeof JobEventSchema>;
+/** An event's type is the job status it reports, so `isTerminalJobStatus(event.type)` says "last one". */
 export type JobEventType = JobEvent['type'];

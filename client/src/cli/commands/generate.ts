@@ -67,13 +67,15 @@ ${GLOBAL_HELP}`,
 
     const progress = new Progress(ctx.stderr);
     progress.status('submitting');
-    // One line per state: the events and the polled snapshots (submit, fallback, end) both report here.
-    let last = '';
-    const show = (id: string, state: string, extra: string) => {
-      if (state === last) return;
-      last = state;
-      progress.event(`${id} ${state.split(' ')[0]}${extra}`);
-      progress.status(`${id} ${state.split(' ')[0]}`);
+    // One line per state (a status and, once claimed, its attempt): the events and the polled
+    // snapshots (the submit, the fallback, the end) both report here, and a state is shown once.
+    let shown = '';
+    const show = (id: string, status: string, attempt: number, detail: string) => {
+      const state = `${status}/${attempt}`;
+      if (state === shown) return;
+      shown = state;
+      progress.event(`${id} ${status}${detail}`);
+      progress.status(`${id} ${status}`);
     };
     let job: Generation;
     try {
@@ -87,9 +89,9 @@ ${GLOBAL_HELP}`,
         onEvent: (event) => {
           if (event.type === 'running') {
             const images = `${event.images} image${event.images === 1 ? '' : 's'}`;
-            show(event.id, `running ${event.attempt}`, ` (attempt ${event.attempt}, ${images})`);
+            show(event.id, 'running', event.attempt, ` (attempt ${event.attempt}, ${images})`);
           } else if (event.type === 'queued') {
-            show(event.id, event.attempts > 0 ? `queued ${event.attempts}` : 'queued', '');
+            show(event.id, 'queued', event.attempts, '');
           }
         },
         onEventsError: (error) => {
@@ -98,8 +100,8 @@ ${GLOBAL_HELP}`,
           );
         },
         onProgress: ({ job: snapshot }) => {
-          const state = snapshot.status === 'running' ? `running ${snapshot.attempts}` : snapshot.status;
-          show(snapshot.id, state, snapshot.status === 'queued' ? ` (seed ${snapshot.params.seed})` : '');
+          const detail = snapshot.status === 'queued' ? ` (seed ${snapshot.params.seed})` : '';
+          show(snapshot.id, snapshot.status, snapshot.attempts, detail);
         },
       });
     } finally {

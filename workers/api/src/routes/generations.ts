@@ -25,7 +25,7 @@ import type { AppEnv } from '../env.ts';
 import { callBackend } from '../lib/backend/client.ts';
 import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
-import { jobEventStream, parseLastEventId } from '../lib/generations/events.ts';
+import { EVENT_STREAM_TIMING, jobEventStream, parseLastEventId } from '../lib/generations/events.ts';
 import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/generations/jobs.ts';
 import { submitGeneration } from '../lib/generations/producer.ts';
 import { generationView } from '../lib/generations/view.ts';
@@ -154,9 +154,10 @@ export const generations = new Hono<AppEnv>()
       summary: "A generation's state changes as Server-Sent Events",
       description:
         'text/event-stream: the current state, then each later one (queued, running, then succeeded, ' +
-        'failed or canceled), `: keep-alive` comments every 15 s; the stream closes after the final event ' +
-        'or after 5 minutes. Each event has an `id:`, an `event:` equal to its type and one JSON `data:` ' +
-        'line (a JobEvent). Reconnect with Last-Event-ID to receive only later states.',
+        `failed or canceled), \`: keep-alive\` comments every ${EVENT_STREAM_TIMING.heartbeatMs / 1000} s; ` +
+        `the stream closes after the final event or after ${EVENT_STREAM_TIMING.maxLifetimeMs / 60_000} ` +
+        'minutes. Each event has an `id:`, an `event:` equal to its type and one JSON `data:` line (a ' +
+        'JobEvent). Reconnect with Last-Event-ID to receive only later states.',
       parameters: [idParam('job', 'generation'), lastEventIdHeader],
       responses: {
         '200': {
