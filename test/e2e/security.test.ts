@@ -126,6 +126,11 @@ describe('tenant isolation', () => {
         'POST /v1/generations/{id}/cancel (queued)',
         () => api(bob.key, `/v1/generations/${queued.id}/cancel`, { method: 'POST' }),
       ],
+      ['GET /v1/generations/{id}/events (finished)', () => api(bob.key, `/v1/generations/${job.id}/events`)],
+      [
+        'GET /v1/generations/{id}/events (queued) with Last-Event-ID',
+        () => api(bob.key, `/v1/generations/${queued.id}/events`, { headers: { 'last-event-id': '0' } }),
+      ],
     ];
     for (const [name, request] of probes) {
       const got = await outcome(await request(), `isolation: ${name}`);
