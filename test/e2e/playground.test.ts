@@ -325,7 +325,7 @@ describe('playground page', () => {
     );
   });
 
-  it('shows a rejected variation request in its own section and marks its own count field', async () => {
+  it('shows rejected variation requests (a count over the limit, an upload that is no image) in its own section, marking its own count field', async () => {
     const { page } = desktop;
     await page.fill('#variations-count', '99');
     await page.click('#make-variations');
@@ -337,6 +337,36 @@ describe('playground page', () => {
     expect(await page.getAttribute('#variations-count', 'aria-invalid')).toBe('true');
     // The generate section has a count field too; it is not the one marked.
     expect(await page.getAttribute('#count', 'aria-invalid')).toBeNull();
+    await page.fill('#variations-count', '1');
+
+    // An upload that is no image: the tokenize call's 415 shows here, and no rows are left.
+    await page.setInputFiles('#variations-file', {
+      name: 'notes.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from('these are notes, not a PNG'),
+    });
+    expect(await page.textContent('#variations-source-caption')).toBe('Source: notes.png');
+    await page.click('#make-variations');
+    await expect.poll(() => panel.locator('.problem-meta').textContent()).toContain('HTTP 415');
+    expect(await page.getAttribute('#variations-count', 'aria-invalid')).toBeNull();
+    expect(await page.locator('#variation-rows > li').count()).toBe(0);
+  });
+
+  it('makes variations of an uploaded image', async () => {
+    const { page } = desktop;
+    await page.setInputFiles('#variations-file', {
+      name: 'six.png',
+      mimeType: 'image/png',
+      buffer: fixturePng,
+    });
+    expect(await page.getAttribute('#variations-source-image', 'alt')).toBe('Source image: six.png');
+    await page.click('#make-variations');
+    const keeps = await page.$$eval('#keep-list .chip', (items) => items.length);
+    await decodedWidths(page, '#variation-rows img', keeps * 2);
+    expect(await page.isHidden('#variations-error')).toBe(true);
+    expect(
+      await page.getAttribute('#variation-rows > li:last-child .variation-images li:nth-child(2) img', 'alt'),
+    ).toMatch(/^Variation 1 of six\.png, keeping \d+ of \d+ tokens$/);
     await page.fill('#variations-count', '3');
   });
 
@@ -393,7 +423,7 @@ describe('playground page', () => {
     expect(desktop.foreignRequests).toEqual([]);
   });
 
-  it('works at phone width (375 px): a sample by keyboard, a generation, nothing wider than the screen', async () => {
+  it('works at phone width (375 px): a sample by keyboard, a generation, variations, nothing wider than the screen', async () => {
     const phone = await openPage(browser, stack().apiUrl, { width: 375, height: 812, mobile: true });
     const { page } = phone;
     try {

@@ -9,7 +9,7 @@
  *   result: { images: JobImage[] } | null }} Job
  */
 
-export const POLL_MS = 400;
+const POLL_MS = 400;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 
 /** @param {Job} job */

@@ -19,7 +19,7 @@ const PREFER_WAIT = 'wait=30';
  * tokens. The API takes at most T - 1 (keeping all T leaves nothing to sample).
  * @param {number} tokensPerImage
  */
-export function defaultKeeps(tokensPerImage) {
+function defaultKeeps(tokensPerImage) {
   const quarters = [0, 1, 2, 3].map((q) =>
     Math.min(Math.round((q * tokensPerImage) / 4), tokensPerImage - 1),
   );
