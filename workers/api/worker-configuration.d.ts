@@ -17,6 +17,7 @@ declare namespace Cloudflare {
 		BACKEND_TIMEOUT_MS: string;
 		GENERATE_TIMEOUT_MS: string;
 		AUTH_CACHE_TTL_SECONDS: string;
+		WEBHOOK_SECRET_OVERLAP_SECONDS: string;
 	}
 }
 interface Env extends Cloudflare.Env {}
