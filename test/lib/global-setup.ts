@@ -13,7 +13,7 @@ declare module 'vitest' {
       backendSecret: string;
       /** Every line the backend and wrangler printed (the security suite greps it for secrets). */
       logFile: string;
-      /** The local R2/D1/Queues state of the stack's wrangler (for read-only D1 queries, lib/d1.ts). */
+      /** The local R2/D1/Queues state of the stack's wrangler. */
       stateDir: string;
     };
   }
