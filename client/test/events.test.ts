@@ -10,6 +10,7 @@ import {
   GigaTokClient,
   GigaTokNetworkError,
   GigaTokResponseError,
+  GigaTokTimeoutError,
   type JobStreamEvent,
   parseEventStream,
 } from '../src/index.ts';
@@ -268,6 +269,35 @@ describe('generate() with events', () => {
     expect(
       api.requests.filter((r) => r.method === 'GET' && r.path === `/v1/generations/${job.id}`),
     ).toHaveLength(0);
+  });
+
+  it('gives up with GigaTokTimeoutError when the job outlasts waitTimeoutMs on the stream', async () => {
+    const { client } = await start({ pollsToFinish: 1_000_000 });
+    const error = await client
+      .generate({ class_id: 3 }, { wait: 0, events: true, waitTimeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GigaTokTimeoutError);
+  });
+
+  it('cancels the job on the server when the caller aborts while following the stream', async () => {
+    const { api, client } = await start({ pollsToFinish: 1_000_000 });
+    const controller = new AbortController();
+    const error = await client
+      .generate(
+        { class_id: 3 },
+        {
+          wait: 0,
+          events: true,
+          signal: controller.signal,
+          onEvent: (event) => {
+            if (event.type === 'running') controller.abort(new Error('stop'));
+          },
+        },
+      )
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('stop');
+    const created = [...api.jobs.values()].at(-1)!;
+    expect(created.job.status).toBe('canceled');
   });
 
   it('falls back to polling when the stream is not there', async () => {
