@@ -101,7 +101,7 @@ export const ModelManifestSchema = z
       )
       .min(1),
     sampling_defaults: SamplingDefaultsSchema,
-    class_labels: z.array(z.string().min(1).max(200)),
+    class_labels: z.array(z.string().min(1).max(LIMITS.maxClassLabelLength)),
     /** Present when the weights were loaded from checkpoints; absent for random weights and older exports. */
     source: z.strictObject({ tokenizer: CheckpointSourceSchema, ar: CheckpointSourceSchema }).optional(),
   })
