@@ -1,6 +1,6 @@
 // Class references in generation requests: a class id, or one of the model's class labels (its manifest's
 // class_labels, e.g. the ImageNet-1k names), resolved to the id the job runs with.
-import { ApiError, ErrorCode, describeValue } from '../errors.ts';
+import { ApiError, describeValue, ErrorCode } from '../errors.ts';
 import type { ManifestSummary } from '../model-manifest.ts';
 
 /** What a request may name a class by: an id, a label, or null (unconditional). */
