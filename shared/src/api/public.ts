@@ -248,8 +248,9 @@ export const GenerationRequestSchema = z
     description:
       'Class-conditional image generation. class_id: one class for all images, null for unconditional ' +
       '(the default), or an array with one class per image (count = its length). A class is its id or its ' +
-      "label from the model's class_labels (exact, else case-insensitive; a label two classes share must be " +
-      'given by id); labels resolve to ids before anything else, so both name the same cached result. Unset sampling ' +
+      "label from the model's class_labels (the exact spelling, else any case; a label that matches two " +
+      'classes is refused: give the id); labels resolve to ids first, so both name the same cached result. ' +
+      'Unset sampling ' +
       "parameters take the model's sampling_defaults; an unset seed is drawn at random and returned.",
   });
 export type GenerationRequest = z.infer<typeof GenerationRequestSchema>;
