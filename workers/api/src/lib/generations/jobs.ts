@@ -3,6 +3,7 @@
 // job backwards or run it twice: `queued -> running` bumps `attempts`, and only the holder of that
 // attempt number (a fencing token) may finish the job.
 import type { Generation, GenerationParams, JobStatus, Problem } from '@gigatok/shared';
+import type { ListCursor } from '../http/cursor.ts';
 
 export interface JobWebhook {
   url: string;
@@ -144,18 +145,13 @@ export async function getTenantJob(db: D1Database, tenantId: string, jobId: stri
   return row ? fromRow(row) : null;
 }
 
-export interface JobCursor {
-  createdAt: number;
-  id: string;
-}
-
 /** Newest first; keyset pagination on (created_at, id) so pages stay stable while jobs are added. */
 export async function listTenantJobs(
   db: D1Database,
   tenantId: string,
   limit: number,
-  after: JobCursor | null,
-): Promise<{ jobs: Job[]; next: JobCursor | null }> {
+  after: ListCursor | null,
+): Promise<{ jobs: Job[]; next: ListCursor | null }> {
   const query = after
     ? db
         .prepare(
