@@ -23,7 +23,7 @@ import torch
 
 from gigatok_model.ar import GPT
 from gigatok_model.configs import ar_config, tokenizer_config
-from gigatok_model.export import load_checkpoint_weights
+from gigatok_model.checkpoints import GPT_STATE_KEYS, TOKENIZER_STATE_KEYS, load_checkpoint_weights
 from gigatok_model.nano.sampling import cfg_at, draw, filter_logits, philox_uniforms
 from gigatok_model.tokenizer import GigaTok
 
@@ -48,8 +48,8 @@ def build(manifest: dict, tok_ckpt: str | None, ar_ckpt: str | None) -> tuple[Gi
         if found is not None:
             tok_ckpt, ar_ckpt = str(found[0]), str(found[1])
     if tok_ckpt is not None and ar_ckpt is not None:
-        tok.load_state_dict(load_checkpoint_weights(tok_ckpt), strict=True)
-        ar.load_state_dict(load_checkpoint_weights(ar_ckpt), strict=True)
+        tok.load_state_dict(load_checkpoint_weights(tok_ckpt, TOKENIZER_STATE_KEYS).state, strict=True)
+        ar.load_state_dict(load_checkpoint_weights(ar_ckpt, GPT_STATE_KEYS).state, strict=True)
         weights = f"checkpoints {tok_ckpt}, {ar_ckpt}"
     else:
         torch.manual_seed(0)

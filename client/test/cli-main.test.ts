@@ -59,6 +59,9 @@ describe('usage errors exit 2 and send nothing', () => {
       ['--class', '1,2', '--count', '3'],
       /'--count' is 3 but '--class' lists 2/,
     ],
+    ['a negative class id', ['--class=-1'], /'--class' must be an integer in \[0, 16777215\], got "-1"/],
+    ['a fractional class id', ['--class', '2.5'], /'--class' must be an integer/],
+    ['an empty class in a list', ['--class', '1,,2'], /'--class' must name a class id, a class name or none/],
     ['an unknown flag', ['--bogus'], /Unknown option '--bogus'/],
     ['a stray positional', ['extra'], /unexpected argument "extra"/],
   ];
@@ -264,6 +267,33 @@ describe('help, errors and global options', () => {
     const again = await run(['jobs', 'cancel', id]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('(not_cancelable, HTTP 409)');
+  });
+
+  it("models names each model's classes, and --classes lists every id with its name", async () => {
+    const short = await run(['models']);
+    expect(short.code).toBe(0);
+    expect(short.stdout).toContain('10 classes: 0, 1, 2, 3, 4, ... (--classes lists them)');
+    const long = await run(['models', '--classes']);
+    expect(long.stdout.split('\n').slice(1, 4)).toEqual(['  0  0', '  1  1', '  2  2']);
+    expect(long.stdout).toContain('  9  9\n');
+  });
+
+  it('generate sends a class name as a string, ids as numbers, and prints the API refusing an unknown name', async () => {
+    const byName = await run(['generate', '--class', 'golden retriever', '--poll-ms', '10']);
+    const sent = () => bodyOf(api.requests.filter((r) => r.path === '/v1/generations').at(-1)!);
+    expect(sent()).toEqual({ class_id: 'golden retriever' });
+    expect(byName.code).toBe(1);
+    expect(byName.stderr).toContain(
+      `error: 'class_id' names no class label of model 'gigatok-nano': "golden retriever"`,
+    );
+    expect(byName.stderr).toContain('field: class_id');
+    const mixed = await run(['generate', '--class', '7, tench ,none', '--poll-ms', '10']);
+    expect(sent()).toEqual({ class_id: [7, 'tench', null] });
+    expect(mixed.stderr).toContain('field: class_id.1');
+    // The nano model's names are its digits: a name and an id pick the same class.
+    const byDigitName = await run(['generate', '--class', '7', '--json', '--poll-ms', '10']);
+    expect(sent()).toEqual({ class_id: 7 });
+    expect(JSON.parse(byDigitName.stdout)).toMatchObject({ params: { class_ids: [7] } });
   });
 
   it('jobs get prints the generation as JSON', async () => {

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  ApiError,
   type ErrorCode,
   encodeTokens,
   generationParamsKey,
@@ -18,6 +19,7 @@ import {
   parseManifest,
   problem,
   rangeMessage,
+  resolveClassRefs,
   summarizeManifest,
   TOKENS_MEDIA_TYPE,
   tokenSetId,
@@ -396,9 +398,17 @@ export class FakeApi {
       }
       if (seen) return json(202, this.jobs.get(seen.jobId)!.job);
     }
-    const classIds: (number | null)[] = Array.isArray(body.class_id)
-      ? body.class_id
-      : Array.from({ length: count }, () => (body.class_id === undefined ? null : body.class_id));
+    // Class names resolve against the model's labels as the API resolves them (shared's class-label.ts).
+    let classRef: number | null | (number | null)[] | undefined;
+    try {
+      classRef = resolveClassRefs(body.class_id, NANO);
+    } catch (error) {
+      if (error instanceof ApiError) return problemReply(error.code, error.message, error.field);
+      throw error;
+    }
+    const classIds: (number | null)[] = Array.isArray(classRef)
+      ? classRef
+      : Array.from({ length: count }, () => classRef ?? null);
     const id = newJobId();
     const params = {
       seed: body.seed ?? 12345,

@@ -28,6 +28,8 @@ export const LIMITS = {
   maxCodebookSize: 2 ** 24,
   maxTokensPerImage: 4096,
   maxClassId: 2 ** 24 - 1,
+  /** Longest class label in a manifest, and so the longest label a request can name a class by. */
+  maxClassLabelLength: 200,
   maxListLimit: 100,
   defaultListLimit: 20,
   maxCursorLength: 512,

@@ -74,6 +74,22 @@ describe('ModelManifestSchema', () => {
     expect(issuePaths(m)).toEqual(['graphs.embed.file']);
   });
 
+  it('takes an optional source naming each checkpoint and the state key read (null: the file itself)', () => {
+    const withSource = {
+      ...nano(),
+      source: {
+        tokenizer: { checkpoint: 'VQ_SS256.pt', state_key: 'ema' },
+        ar: { checkpoint: 'GPT_B.pt', state_key: null },
+      },
+    };
+    expect(parseManifest(withSource).source).toEqual(withSource.source);
+    expect(parseManifest(nano()).source).toBeUndefined();
+    const noKey = { ...withSource, source: { ...withSource.source, ar: { checkpoint: 'GPT_B.pt' } } };
+    expect(issuePaths(noKey)).toEqual(['source.ar.state_key']);
+    const extra = { ...withSource, source: { ...withSource.source, steps: 3 } };
+    expect(issuePaths(extra)).toEqual(['source']);
+  });
+
   it('requires null_class_id = num_classes and one label per class', () => {
     const m = nano();
     m.ar.null_class_id = 0;

@@ -48,6 +48,17 @@ export type SamplingDefaults = z.infer<typeof SamplingDefaultsSchema>;
 
 const GraphSchema = z.strictObject({ file: relativePath('file') });
 
+/**
+ * Where one model's weights came from: the checkpoint file name and the top-level key its state dict
+ * was read from (null: the file is the state dict itself). The exporter picks the key the official
+ * sampling scripts pick (tokenizer: ema, model, state_dict; GPT: model, module, state_dict) unless told
+ * another.
+ */
+const CheckpointSourceSchema = z.strictObject({
+  checkpoint: z.string().min(1).max(255),
+  state_key: z.string().min(1).max(64).nullable(),
+});
+
 export const ModelManifestSchema = z
   .strictObject({
     format_version: z.literal(MANIFEST_FORMAT_VERSION, {
@@ -90,7 +101,9 @@ export const ModelManifestSchema = z
       )
       .min(1),
     sampling_defaults: SamplingDefaultsSchema,
-    class_labels: z.array(z.string().min(1).max(200)),
+    class_labels: z.array(z.string().min(1).max(LIMITS.maxClassLabelLength)),
+    /** Present when the weights were loaded from checkpoints; absent for random weights and older exports. */
+    source: z.strictObject({ tokenizer: CheckpointSourceSchema, ar: CheckpointSourceSchema }).optional(),
   })
   .superRefine((m, ctx) => {
     // Cross-field rules of the model directory contract.

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ar import GPT
+from .checkpoints import GPT_STATE_KEYS, ROOT_STATE_KEY, TOKENIZER_STATE_KEYS, from_checkpoints
+from .class_labels import default_class_labels, read_class_labels
 from .configs import ARConfig, TokenizerConfig, ar_config, is_imagenet, tokenizer_config
 from .generate_graph import GENERATE_FILE, Dims, raw_data_spans, write_generate_graph
 from .tokenizer import AdaptiveGroupNorm, GigaTok
@@ -88,43 +90,7 @@ class EmbedGraph(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Models: checkpoints or random weights.
-
-
-def load_checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict of a GigaTok/LlamaGen checkpoint: `ema` if present, else `model`
-    (then `state_dict`, `module`), else the file itself. A `torch.compile` prefix is removed."""
-    import argparse as _argparse
-
-    torch.serialization.add_safe_globals([_argparse.Namespace])
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("ema", "model", "state_dict", "module"):
-        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
-            ckpt = ckpt[key]
-            break
-    return {k.removeprefix("_orig_mod."): v for k, v in ckpt.items()}
-
-
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> nn.Module:
-    """Loads every tensor by name and shape, nothing missing and nothing left over.
-
-    `assign=True` lets the model be built on the meta device (no memory, no random init, which
-    for the 2.9B XL-XXL would take minutes) and take the checkpoint's tensors as they are."""
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as err:
-        raise SystemExit(f"{what}: checkpoint does not match the config:\n{err}") from None
-    return model.float()
-
-
-def from_checkpoints(
-    tc: TokenizerConfig, ac: ARConfig, tokenizer_ckpt: str | Path, ar_ckpt: str | Path
-) -> tuple[GigaTok, GPT]:
-    with torch.device("meta"):
-        tok, ar = GigaTok(tc), GPT(ac)
-    tok = load_strict(tok, load_checkpoint_weights(tokenizer_ckpt), "tokenizer")
-    ar = load_strict(ar, load_checkpoint_weights(ar_ckpt), "AR model")
-    return tok.eval(), ar.eval()
+# Models: random weights (checkpoints load in checkpoints.py).
 
 
 @torch.no_grad()
@@ -373,18 +339,6 @@ def default_sampling(ar: ARConfig) -> dict:
     return {"cfg_scale": 4.0, "cfg_schedule": "constant", "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 
 
-def read_class_labels(path: str | None, num_classes: int) -> list[str]:
-    if path is None:
-        return [f"class {i}" for i in range(num_classes)]
-    text = Path(path).read_text(encoding="utf-8")
-    labels = json.loads(text) if path.endswith(".json") else [ln for ln in text.splitlines() if ln.strip()]
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise SystemExit(f"--class-labels {path}: expected a JSON array of strings or one label a line")
-    if len(labels) != num_classes:
-        raise SystemExit(f"--class-labels {path}: {len(labels)} labels for {num_classes} classes")
-    return [x.strip() for x in labels]
-
-
 def build_manifest(
     out: Path,
     *,
@@ -398,13 +352,14 @@ def build_manifest(
     class_labels: list[str],
     generate: bool = False,
     embed: bool = False,
+    source: dict | None = None,
 ) -> dict:
     graphs = {name: {"file": file} for name, file in GRAPH_FILES.items()}
     if generate:
         graphs["generate"] = {"file": GENERATE_FILE}
     if embed:
         graphs["embed"] = {"file": EMBED_FILE}
-    return {
+    manifest = {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
         "description": description,
@@ -433,6 +388,9 @@ def build_manifest(
         "sampling_defaults": sampling,
         "class_labels": class_labels,
     }
+    if source is not None:
+        manifest["source"] = source
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,6 +420,7 @@ def export_model_dir(
     external_threshold: int = PROTOBUF_LIMIT,
     generate_graph: bool = True,
     embed_graph: bool = True,
+    source: dict | None = None,
     log=print,
 ) -> ExportResult:
     if not MODEL_ID_RE.match(model_id):
@@ -514,9 +473,10 @@ def export_model_dir(
         ar=ac,
         files=files,
         sampling=sampling or default_sampling(ac),
-        class_labels=class_labels or [f"class {i}" for i in range(ac.num_classes)],
+        class_labels=class_labels or default_class_labels(ac.num_classes)[0],
         generate=generate_graph,
         embed=embed_graph,
+        source=source,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out, manifest, seconds, tok, ar)
@@ -525,9 +485,19 @@ def export_model_dir(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gigatok_model.export", description=__doc__)
     p.add_argument("--tokenizer-config", required=True, help="S-S, S-B, B-L, XL-XXL, nano, tiny")
-    p.add_argument("--tokenizer-ckpt", help="GigaTok checkpoint (.pt); weights under 'ema' or 'model'")
+    p.add_argument("--tokenizer-ckpt", help="GigaTok checkpoint (.pt)")
+    p.add_argument(
+        "--tokenizer-state-key",
+        help=f"top-level key of --tokenizer-ckpt to load; default: the first of {', '.join(TOKENIZER_STATE_KEYS)} "
+        f"it holds, as the official sampling scripts do; '{ROOT_STATE_KEY}': the file is the state dict",
+    )
     p.add_argument("--ar-config", required=True, help="GPT-B, GPT-L, GPT-XL, GPT-XXL, gpt-nano, gpt-tiny")
     p.add_argument("--ar-ckpt", help="AR checkpoint (.pt)")
+    p.add_argument(
+        "--ar-state-key",
+        help=f"top-level key of --ar-ckpt to load; default: the first of {', '.join(GPT_STATE_KEYS)} it holds "
+        f"(never ema), as the official sampling scripts do; '{ROOT_STATE_KEY}': the file is the state dict",
+    )
     p.add_argument("--num-classes", type=int, help="override the AR config's class count")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--random-init", action="store_true", help="random weights instead of checkpoints")
@@ -537,7 +507,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--model-id", help="manifest model_id (default gigatok-<tokenizer>-<ar>)")
     p.add_argument("--description", default=None)
-    p.add_argument("--class-labels", help="JSON array or text file, one label a line")
+    p.add_argument(
+        "--class-labels",
+        help="JSON array or text file, one label a line (default: the ImageNet-1k names for 1000 classes, "
+        "else 'class N')",
+    )
     p.add_argument("--cfg-scale", type=float)
     p.add_argument("--cfg-schedule", choices=["constant", "step"])
     p.add_argument("--temperature", type=float)
@@ -563,14 +537,27 @@ def main(argv: list[str] | None = None) -> int:
     tc = tokenizer_config(args.tokenizer_config)
     overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
     ac = ar_config(args.ar_config, tc, **overrides)
+    source = None
     if args.random_init:
-        if args.tokenizer_ckpt or args.ar_ckpt:
-            raise SystemExit("--random-init excludes --tokenizer-ckpt/--ar-ckpt")
+        if args.tokenizer_ckpt or args.ar_ckpt or args.tokenizer_state_key or args.ar_state_key:
+            raise SystemExit("--random-init excludes --tokenizer-ckpt/--ar-ckpt and their state keys")
         tok, ar = random_tokenizer(tc, args.seed), random_ar(ac, args.seed)
     else:
         if not (args.tokenizer_ckpt and args.ar_ckpt):
             raise SystemExit("give --tokenizer-ckpt and --ar-ckpt, or --random-init")
-        tok, ar = from_checkpoints(tc, ac, args.tokenizer_ckpt, args.ar_ckpt)
+        loaded = from_checkpoints(
+            tc,
+            ac,
+            args.tokenizer_ckpt,
+            args.ar_ckpt,
+            tokenizer_state_key=args.tokenizer_state_key,
+            ar_state_key=args.ar_state_key,
+        )
+        tok, ar, source = loaded.tokenizer, loaded.ar, loaded.source
+        for what, entry in source.items():
+            key = entry["state_key"]
+            where = "the file itself" if key is None else f"key '{key}'"
+            print(f"{what} weights: {entry['checkpoint']}, {where}")
     model_id = args.model_id or f"gigatok-{tc.name}-{ac.name}".lower()
     sampling = default_sampling(ac)
     for key in ("cfg_scale", "cfg_schedule", "temperature", "top_k", "top_p"):
@@ -578,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
             sampling[key] = getattr(args, key)
     weights = "random weights" if args.random_init else "checkpoint weights"
     description = args.description or f"GigaTok {tc.name} tokenizer + {ac.name} ({weights})"
+    class_labels = read_class_labels(args.class_labels, ac.num_classes)
+    if args.class_labels is None:
+        print(f"class labels: {default_class_labels(ac.num_classes)[1]} ({ac.num_classes})")
     t0 = time.perf_counter()
     result = export_model_dir(
         tok,
@@ -588,9 +578,10 @@ def main(argv: list[str] | None = None) -> int:
         fp16=args.fp16,
         opset=args.opset,
         sampling=sampling,
-        class_labels=read_class_labels(args.class_labels, ac.num_classes),
+        class_labels=class_labels,
         generate_graph=args.generate_graph,
         embed_graph=args.embed_graph,
+        source=source,
     )
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s")
     for f in result.manifest["files"]:

@@ -119,6 +119,8 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     thread: host === undefined ? 'main' : 'worker',
     graphs: Object.keys(graphs),
     generate: generatePath ?? 'none',
+    // Which checkpoint and state dict the weights were exported from (absent: random weights).
+    source: manifest.source ?? 'none',
     ms: Math.round(performance.now() - started),
   });
   return model;

@@ -121,6 +121,38 @@ describe('resolveGenerationParams', () => {
     expect(() => resolveGenerationParams({ top_k: 2000 }, summary, 1)).toThrow(ApiError);
   });
 
+  it('resolves class labels to ids first, so a label and its id key the same result', async () => {
+    const named = { ...summary, class_labels: ['zero', 'one', 'two', 'Two', 'four'], num_classes: 5 };
+    const byLabel = resolveGenerationParams({ class_id: 'one', seed: 3 }, named, 0);
+    const byId = resolveGenerationParams({ class_id: 1, seed: 3 }, named, 0);
+    expect(byLabel.class_ids).toEqual([1]);
+    expect(await generationParamsKey({ model: 'm', ...byLabel })).toBe(
+      await generationParamsKey({ model: 'm', ...byId }),
+    );
+    expect(resolveGenerationParams({ class_id: ['FOUR', 0, null] }, named, 0).class_ids).toEqual([
+      4,
+      0,
+      null,
+    ]);
+    expect(resolveGenerationParams({ class_id: 'ZERO', count: 2 }, named, 0).class_ids).toEqual([0, 0]);
+    expect(apiErrorOf(() => resolveGenerationParams({ class_id: 'TWO' }, named, 0)).message).toContain(
+      'matches 2 classes',
+    );
+    const unknown = apiErrorOf(() => resolveGenerationParams({ class_id: [0, 'for'] }, named, 0));
+    expect(unknown.field).toBe('class_id.1');
+    expect(unknown.message).toContain('near matches: 4 "four"');
+    // An id is still range-checked after resolution.
+    expect(apiErrorOf(() => resolveGenerationParams({ class_id: ['one', 5] }, named, 0)).field).toBe(
+      'class_id.1',
+    );
+  });
+
+  it("resolves a variation's class label as a generation's", () => {
+    const source = `tok_${'b'.repeat(32)}`;
+    const params = resolveVariationParams({ token_id: source, class_id: '7' }, summary, source, 1);
+    expect(params.class_ids).toEqual([7]);
+  });
+
   it('gives equal keys for requests that resolve equal', async () => {
     const a = resolveGenerationParams({ class_id: [2, 2], top_p: 1 }, summary, 9);
     const b = resolveGenerationParams({ count: 2, class_id: 2, seed: 9 }, summary, 1);

@@ -2,6 +2,7 @@
 // ranges; only the model knows its codebook size, token count and classes.
 import { ApiError, ErrorCode as Codes } from '../errors.ts';
 import type { ManifestSummary } from '../model-manifest.ts';
+import { resolveClassRefs } from './class-label.ts';
 import type { GenerationParams, GenerationRequest, VariationRequest } from './public.ts';
 
 function invalid(field: string, detail: string, limit: number | string): never {
@@ -86,20 +87,23 @@ export function randomSeed(): number {
 
 /**
  * Applies the model's defaults to a validated request and fixes the seed: the parameters the job runs
- * with and that `generationParamsKey({ model, ...params })` hashes. An absent class_id means unconditional.
+ * with and that `generationParamsKey({ model, ...params })` hashes. Class labels become ids first
+ * (class-label.ts), so a label and its id give the same parameters; an absent class_id means unconditional.
  */
 export function resolveGenerationParams(
   request: GenerationRequest,
-  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes' | 'sampling_defaults'>,
+  summary: Pick<
+    ManifestSummary,
+    'id' | 'codebook_size' | 'num_classes' | 'class_labels' | 'sampling_defaults'
+  >,
   seed: number = randomSeed(),
 ): GenerationParams {
-  checkSamplingForModel(request, summary);
+  const classId = resolveClassRefs(request.class_id, summary);
+  checkSamplingForModel({ top_k: request.top_k, class_id: classId }, summary);
   const defaults = summary.sampling_defaults;
-  const classIds = Array.isArray(request.class_id)
-    ? [...request.class_id]
-    : new Array<number | null>(request.count ?? 1).fill(
-        (request.class_id as number | null | undefined) ?? null,
-      );
+  const classIds = Array.isArray(classId)
+    ? classId
+    : new Array<number | null>(request.count ?? 1).fill(classId ?? null);
   return {
     seed: request.seed ?? seed,
     class_ids: classIds,
@@ -141,7 +145,10 @@ export function variationKeep(
  */
 export function resolveVariationParams(
   request: VariationRequest,
-  summary: Pick<ManifestSummary, 'codebook_size' | 'num_classes' | 'sampling_defaults' | 'tokens_per_image'>,
+  summary: Pick<
+    ManifestSummary,
+    'id' | 'codebook_size' | 'num_classes' | 'class_labels' | 'sampling_defaults' | 'tokens_per_image'
+  >,
   sourceTokenId: string,
   seed: number = randomSeed(),
 ): GenerationParams {

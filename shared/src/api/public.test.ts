@@ -148,6 +148,8 @@ describe('GenerationRequestSchema', () => {
     ok({ class_id: null });
     ok({ class_id: [1, null, 9] });
     ok({ class_id: [1, 2], count: 2 });
+    ok({ class_id: 'golden retriever' });
+    ok({ class_id: ['Golden Retriever', 207, null] });
   });
 
   it('accepts the ends of every range', () => {
@@ -195,13 +197,16 @@ describe('GenerationRequestSchema', () => {
     expect(bad({ cfg_scale: Number.NaN })?.[1]).toBe("'cfg_scale' must be a number in [0, 20], got NaN");
   });
 
-  it('checks class ids: integers or null, at most 16, count matching the array', () => {
-    expect(bad({ class_id: -1 })?.[0]).toBe('class_id');
-    expect(bad({ class_id: 'cat' })).toEqual([
-      'class_id',
-      '\'class_id\' must be an integer in [0, 16777215], got "cat"',
-    ]);
+  it('checks classes: ids, labels or null, at most 16, count matching the array', () => {
+    const expected =
+      "'class_id' must be a class id (an integer in [0, 16777215]) or a class label (1 to 200 characters)";
+    expect(bad({ class_id: -1 })).toEqual(['class_id', `${expected}, got -1`]);
+    expect(bad({ class_id: 2.5 })).toEqual(['class_id', `${expected}, got 2.5`]);
+    expect(bad({ class_id: '' })).toEqual(['class_id', `${expected}, got ""`]);
+    expect(bad({ class_id: 'x'.repeat(201) })?.[0]).toBe('class_id');
+    expect(bad({ class_id: true })).toEqual(['class_id', `${expected}, got true`]);
     expect(bad({ class_id: [1, -1] })?.[0]).toBe('class_id.1');
+    expect(bad({ class_id: [1, {}] })?.[0]).toBe('class_id.1');
     expect(bad({ class_id: [] })).toEqual(['class_id', "'class_id' must not be an empty array"]);
     expect(bad({ class_id: new Array(17).fill(1) })).toEqual([
       'class_id',

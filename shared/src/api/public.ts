@@ -156,6 +156,22 @@ export const WebhookEventTypeSchema = enumField('events', WEBHOOK_EVENT_TYPES).m
 });
 
 const classId = intField('class_id', 0, LIMITS.maxClassId);
+const classRefError = fieldError(
+  'class_id',
+  `a class id (an integer in [0, ${LIMITS.maxClassId}]) or a class label (1 to ${LIMITS.maxClassLabelLength} characters)`,
+);
+/** A class named by id, or by one of the model's class_labels (class-label.ts resolves it). */
+const classRef = z.union([
+  z
+    .number({ error: classRefError })
+    .int({ error: classRefError })
+    .min(0, { error: classRefError })
+    .max(LIMITS.maxClassId, { error: classRefError }),
+  z
+    .string({ error: classRefError })
+    .min(1, { error: classRefError })
+    .max(LIMITS.maxClassLabelLength, { error: classRefError }),
+]);
 
 export const WebhookSubscriptionSchema = z
   .strictObject({
@@ -205,10 +221,10 @@ export const GenerationRequestSchema = z
     model: ModelIdSchema.optional(),
     class_id: z
       .union([
-        classId,
+        classRef,
         z.null(),
         z
-          .array(z.union([classId, z.null()]))
+          .array(z.union([classRef, z.null()]))
           .min(1, { error: () => "'class_id' must not be an empty array" })
           .max(LIMITS.maxCount, {
             error: (iss) =>
@@ -231,7 +247,10 @@ export const GenerationRequestSchema = z
     id: 'GenerationRequest',
     description:
       'Class-conditional image generation. class_id: one class for all images, null for unconditional ' +
-      '(the default), or an array with one class per image (count = its length). Unset sampling ' +
+      '(the default), or an array with one class per image (count = its length). A class is its id or its ' +
+      "label from the model's class_labels (the exact spelling, else any case; a label that matches two " +
+      'classes is refused: give the id); labels resolve to ids first, so both name the same cached result. ' +
+      'Unset sampling ' +
       "parameters take the model's sampling_defaults; an unset seed is drawn at random and returned.",
   });
 export type GenerationRequest = z.infer<typeof GenerationRequestSchema>;
@@ -355,7 +374,7 @@ export const VariationRequestSchema = z
     model: ModelIdSchema.optional(),
     keep: intField('keep', 0, LIMITS.maxTokensPerImage - 1).optional(),
     keep_fraction: numberField('keep_fraction', 0, 1).optional(),
-    class_id: z.union([classId, z.null()]).optional(),
+    class_id: z.union([classRef, z.null()]).optional(),
     ...generationJobFields,
   })
   .superRefine((body, ctx) => {
@@ -375,7 +394,7 @@ export const VariationRequestSchema = z
       'fine, so the kept tokens fix the layout) and sample the rest. The source is an image (base64, ' +
       'tokenized first) or a token set id. keep: tokens kept, in [0, tokens_per_image - 1]; or keep_fraction ' +
       'of tokens_per_image, rounded to the nearest token and capped at tokens_per_image - 1; default half. ' +
-      'class_id: the class the rest is sampled under (absent or null: unconditional). The result is a ' +
+      'class_id: the class the rest is sampled under, by id or label (absent or null: unconditional). The result is a ' +
       'generation job (same async, webhook, Prefer: wait and idempotency semantics as POST /v1/generations); ' +
       'keep 0 draws exactly what /v1/generations draws for the same seed and class.',
   });

@@ -81,6 +81,8 @@ async function renderImage(row: readonly number[], format: 'png' | 'webp') {
 
 export class BackendStub {
   mode: Mode = 'up';
+  /** What GET /v1/models serves; a test file may add models before its first request (the Worker caches the list). */
+  readonly models: ManifestSummary[] = [NANO];
   /** Modes for /v1/generate by seed, so one test's failures do not leak into another's jobs. */
   readonly generateModes = new Map<number, Mode | 'error400'>();
   readonly calls: BackendCall[] = [];
@@ -120,7 +122,7 @@ export class BackendStub {
       await next();
     });
     this.app.get('/readyz', (c) => c.json({ status: 'ready', models: [NANO.id] }));
-    this.app.get('/v1/models', (c) => c.json({ models: [NANO] }));
+    this.app.get('/v1/models', (c) => c.json({ models: this.models }));
     this.app.post('/v1/encode', async (c) => {
       const parsed = EncodeRequestSchema.safeParse(await c.req.json());
       if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));

@@ -2,6 +2,7 @@
 // download its images. Ctrl-C cancels the job on the server.
 
 import { join } from 'node:path';
+import { LIMITS } from '@gigatok/shared';
 import { extensionFor } from '../../images.ts';
 import type { CreateGenerationParams, Generation } from '../../schemas.ts';
 import {
@@ -20,13 +21,15 @@ import { Progress } from '../progress.ts';
 export const generate: Command = {
   name: 'generate',
   summary: 'generate images of a class and download them',
-  usage: `Usage: gigatok generate --class 7 [--count 4] [--seed 1] [sampling options] [--out dir/]
+  usage: `Usage: gigatok generate --class 207 [--count 4] [--seed 1] [sampling options] [--out dir/]
+       gigatok generate --class "golden retriever" ...
 
 Submits a generation, follows its event stream (GET /v1/generations/{id}/events; polling every
 --poll-ms if the stream fails) with one progress line per state on stderr, always (a spinner is added
 when stderr is a terminal), and, with --out, downloads the images as <dir>/<job id>-<index>.<png|webp>.
 Prints one line per image on stdout (or the job as JSON).
-  --class C        class id, "none" for unconditional, or one per image: 1,2,3
+  --class C        class id, or class name as \`gigatok models --classes\` lists it (any case),
+                   "none" for unconditional, or one per image, comma-separated: 1,tench,none
   --count N        images, 1..16 (default 1; implied by a class list)
   --seed S         uint32 seed (default: drawn by the server, and printed)
   --cfg X          classifier-free guidance scale, 0..20
@@ -138,12 +141,7 @@ function generationParams(values: GenerateValues): CreateGenerationParams {
   const classText = str('class');
   const count = intFlag(str('count'), 'count', 1, 16);
   if (classText !== undefined) {
-    const parts = classText.split(',').map((p) => p.trim());
-    const ids = parts.map((p) => {
-      if (p === 'none' || p === 'null') return null;
-      const n = intFlag(p, 'class', 0, 2 ** 31 - 1);
-      return n ?? null;
-    });
+    const ids = classText.split(',').map((p) => classRef(p.trim()));
     if (ids.length > 1) {
       if (count !== undefined && count !== ids.length) {
         throw new UsageError(`'--count' is ${count} but '--class' lists ${ids.length} classes`);
@@ -171,6 +169,15 @@ function generationParams(values: GenerateValues): CreateGenerationParams {
   const format = choiceFlag(str('format'), 'format', ['png', 'webp'] as const);
   if (format !== undefined) params.output = { images: true, format };
   return params as CreateGenerationParams;
+}
+
+/** One --class entry: null for "none", an id for a number, else a class name the API resolves. */
+function classRef(text: string): number | string | null {
+  if (text === 'none' || text === 'null') return null;
+  if (/^[-+]?[\d.]+$/.test(text)) return intFlag(text, 'class', 0, LIMITS.maxClassId)!;
+  if (text === '')
+    throw new UsageError("'--class' must name a class id, a class name or none, got an empty entry");
+  return text;
 }
 
 async function downloadImages(
