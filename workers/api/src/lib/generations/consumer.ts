@@ -16,9 +16,9 @@
 //    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
 import { ApiError, ErrorCode, isTerminalJobStatus, problem } from '@gigatok/shared';
 import { BackendError } from '../backend/client.ts';
+import { secondsPerImage } from '../backend/models.ts';
 import { config } from '../config.ts';
 import { emitEvent } from '../webhooks/delivery.ts';
-import { secondsPerImage } from '../backend/models.ts';
 import { chunkImages, chunkRange } from './chunk-size.ts';
 import { claimJob, completeJob, failJob, getJob, type Job, recordChunk, releaseJob } from './jobs.ts';
 import { enqueueChunk, type GenerationMessage } from './queue-message.ts';
