@@ -429,7 +429,7 @@ export class FakeApi {
         (_, i) => (params.seed * 31 + index * 7 + i) % 1024,
       );
       const tokenId = await this.putTokens([row]);
-      job.progress.images_done = index + 1;
+      (job.progress as { images_done: number }).images_done = index + 1;
       const imgId = await imageId({ token_id: tokenId, format: 'png' });
       this.images.set(imgId, renderImage(row));
       images.push({
