@@ -7,10 +7,11 @@ import { jobs } from './cli/commands/jobs.ts';
 import { keys } from './cli/commands/keys.ts';
 import { models } from './cli/commands/models.ts';
 import { detokenize, tokenize } from './cli/commands/tokens.ts';
+import { webhooks } from './cli/commands/webhooks.ts';
 import type { CliContext, Command } from './cli/context.ts';
 import { GigaTokApiError, GigaTokError } from './errors.ts';
 
-export const COMMANDS: readonly Command[] = [tokenize, detokenize, generate, jobs, keys, models];
+export const COMMANDS: readonly Command[] = [tokenize, detokenize, generate, jobs, webhooks, keys, models];
 
 export const EXIT = { ok: 0, apiError: 1, usage: 2, interrupted: 130 } as const;
 

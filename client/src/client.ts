@@ -32,6 +32,14 @@ import {
   type ModelInfo,
   ModelListSchema,
   type TerminalStatus,
+  type WebhookDelivery,
+  type WebhookDeliveryList,
+  WebhookDeliveryListSchema,
+  WebhookDeliverySchema,
+  type WebhookDeliveryStatus,
+  type WebhookEventType,
+  type WebhookSecretRotation,
+  WebhookSecretRotationSchema,
   WebhookSecretSchema,
 } from './schemas.ts';
 
@@ -112,6 +120,13 @@ export interface GenerateOptions extends CreateGenerationOptions {
 export interface ListOptions extends RequestOptions {
   limit?: number | undefined;
   cursor?: string | undefined;
+}
+
+export interface ListWebhookDeliveriesOptions extends ListOptions {
+  /** Only the deliveries of this generation (`job_…`). */
+  jobId?: string | undefined;
+  event?: WebhookEventType | undefined;
+  status?: WebhookDeliveryStatus | undefined;
 }
 
 export class GigaTokClient {
@@ -392,21 +407,27 @@ export class GigaTokClient {
   }
 
   /** Every generation, page after page (`limit` is the page size): `for await (const job of ...)`. */
-  async *iterateGenerations(
-    options: Omit<ListOptions, 'cursor'> = {},
-  ): AsyncGenerator<Generation, void, undefined> {
+  iterateGenerations(options: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<Generation, void, undefined> {
+    return this.#everyPage('/v1/generations', (cursor) => this.listGenerations({ ...options, cursor }));
+  }
+
+  /** Follows `next_cursor` from the first page to the last, yielding every item. */
+  async *#everyPage<T>(
+    path: string,
+    page: (cursor: string | undefined) => Promise<{ data: T[]; next_cursor: string | null }>,
+  ): AsyncGenerator<T, void, undefined> {
     let cursor: string | undefined;
     const seen = new Set<string>();
     do {
-      const page = await this.listGenerations({ ...options, cursor });
-      yield* page.data;
-      const next = page.next_cursor ?? undefined;
+      const current = await page(cursor);
+      yield* current.data;
+      const next = current.next_cursor ?? undefined;
       // A server that hands back a cursor it already gave would loop forever: stop instead.
       if (next !== undefined && seen.has(next)) {
-        throw new GigaTokResponseError(`GET /v1/generations returned cursor ${next} twice`, {
+        throw new GigaTokResponseError(`GET ${path} returned cursor ${next} twice`, {
           status: 200,
           method: 'GET',
-          url: '/v1/generations',
+          url: path,
         });
       }
       if (next !== undefined) seen.add(next);
@@ -437,6 +458,67 @@ export class GigaTokClient {
       timeoutMs: options.timeoutMs,
     });
     return readJson(response, WebhookSecretSchema);
+  }
+
+  /**
+   * POST /v1/webhooks/secret/rotate: a new `whsec_` secret, shown only in this reply. The previous one
+   * keeps signing (as a second signature) until `previous_secret_expires_at`. Not retried after a
+   * network error: a second rotation would end the first one's overlap window.
+   */
+  async rotateWebhookSecret(options: RequestOptions = {}): Promise<WebhookSecretRotation> {
+    const response = await this.request({
+      method: 'POST',
+      path: '/v1/webhooks/secret/rotate',
+      retry: 'refused-only',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, WebhookSecretRotationSchema);
+  }
+
+  /** GET /v1/webhooks/deliveries: one page, newest first, each delivery with its attempts. */
+  async listWebhookDeliveries(options: ListWebhookDeliveriesOptions = {}): Promise<WebhookDeliveryList> {
+    const response = await this.request({
+      method: 'GET',
+      path: '/v1/webhooks/deliveries',
+      query: {
+        job_id: options.jobId,
+        event: options.event,
+        status: options.status,
+        limit: options.limit,
+        cursor: options.cursor,
+      },
+      retry: 'idempotent',
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, WebhookDeliveryListSchema);
+  }
+
+  /** Every webhook delivery matching the filters, page after page. */
+  iterateWebhookDeliveries(
+    options: Omit<ListWebhookDeliveriesOptions, 'cursor'> = {},
+  ): AsyncGenerator<WebhookDelivery, void, undefined> {
+    return this.#everyPage('/v1/webhooks/deliveries', (cursor) =>
+      this.listWebhookDeliveries({ ...options, cursor }),
+    );
+  }
+
+  /**
+   * POST /v1/webhooks/deliveries/{id}/redeliver: sends the delivery again now (same webhook-id, fresh
+   * signature) and returns it with the new attempt last; the receiver's answer is in that attempt.
+   * Not retried after a network error, so one call sends at most one more request to the receiver.
+   */
+  async redeliverWebhook(id: string, options: RequestOptions = {}): Promise<WebhookDelivery> {
+    const response = await this.request({
+      method: 'POST',
+      path: `/v1/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`,
+      retry: 'refused-only',
+      signal: options.signal,
+      // The server waits for the receiver (up to 10 s) before answering.
+      timeoutMs: options.timeoutMs,
+    });
+    return readJson(response, WebhookDeliverySchema);
   }
 
   /** GET /v1/healthz: liveness of the API (no API key needed); a 503 while degraded is an error. */

@@ -22,6 +22,7 @@ export {
   GigaTokClient,
   type GigaTokClientOptions,
   type ListOptions,
+  type ListWebhookDeliveriesOptions,
   type RequestOptions,
   type TokenizeOptions,
 } from './client.ts';
@@ -58,4 +59,10 @@ export {
   type ModelInfo,
   type TerminalStatus,
   type TokensJson,
+  type WebhookAttempt,
+  type WebhookDelivery,
+  type WebhookDeliveryList,
+  type WebhookDeliveryStatus,
+  type WebhookEventType,
+  type WebhookSecretRotation,
 } from './schemas.ts';

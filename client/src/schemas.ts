@@ -23,7 +23,16 @@ export {
   ModelListSchema,
   type TokensResponse as TokensJson,
   TokensResponseSchema as TokensJsonSchema,
+  type WebhookAttempt,
+  type WebhookDelivery,
+  type WebhookDeliveryList,
+  WebhookDeliveryListSchema,
+  WebhookDeliverySchema,
+  type WebhookDeliveryStatus,
+  type WebhookEventType,
   WebhookSecretResponseSchema as WebhookSecretSchema,
+  type WebhookSecretRotation,
+  WebhookSecretRotationSchema,
 } from '@gigatok/shared';
 
 /** The body of POST /v1/generations as the caller writes it (zod input type: every field optional). */

@@ -112,7 +112,7 @@ describe('help, errors and global options', () => {
   it('lists every command for --help with exit 0', async () => {
     const result = await run(['--help']);
     expect(result.code).toBe(0);
-    for (const name of ['tokenize', 'detokenize', 'generate', 'jobs', 'keys', 'models']) {
+    for (const name of ['tokenize', 'detokenize', 'generate', 'jobs', 'webhooks', 'keys', 'models']) {
       expect(result.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     }
   });

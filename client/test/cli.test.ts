@@ -215,6 +215,44 @@ describe.concurrent('gigatok jobs', () => {
   });
 });
 
+describe.concurrent('gigatok webhooks', () => {
+  it('webhooks deliveries prints each delivery and its attempts, filtered', async ({ expect }) => {
+    const { api, gigatok } = await setup();
+    const [failed, ok] = api.seedDeliveries(2);
+    const run = await gigatok(['webhooks', 'deliveries', '--status', 'failed']);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      new RegExp(`^${failed!.id}\\s+failed\\s+generation\\.started\\s+${failed!.job_id}\\s`),
+    );
+    expect(lines[1]).toMatch(/^\s+\S+\s+queue\s+TypeError: fetch failed\s+12 ms$/);
+    expect(run.stdout).not.toContain(ok!.id);
+    expect(api.requests.at(-1)!.query.get('status')).toBe('failed');
+  });
+
+  it('webhooks redeliver sends one again and exits 0 on a 2xx; a bad --event is a usage error', async ({
+    expect,
+  }) => {
+    const { api, gigatok } = await setup();
+    const [delivery] = api.seedDeliveries(1);
+    const run = await gigatok(['webhooks', 'redeliver', delivery!.id]);
+    expect([run.code, run.stdout]).toEqual([0, `${delivery!.id} HTTP 204 (succeeded)\n`]);
+    expect(api.deliveries[0]!.attempts.at(-1)!.manual).toBe(true);
+    const bad = await gigatok(['webhooks', 'deliveries', '--event', 'generation.exploded']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("'--event' must be one of generation.started");
+  });
+
+  it('webhooks rotate-secret prints the new secret alone on stdout', async ({ expect }) => {
+    const { api, gigatok } = await setup();
+    const run = await gigatok(['webhooks', 'rotate-secret']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`${api.webhookSecret}\n`);
+    expect(run.stderr).toMatch(/previous secret also signs deliveries until \d{4}-/);
+  });
+});
+
 describe.concurrent('gigatok keys', () => {
   it('keys create mints a key with the admin token and prints only the secret on stdout', async ({
     expect,

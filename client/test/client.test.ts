@@ -14,7 +14,7 @@ import {
   isNotModified,
   verifyWebhook,
 } from '../src/index.ts';
-import { API_KEY, FakeApi, type FakeApiOptions, MODEL, problemBody } from './fake-api.ts';
+import { API_KEY, FakeApi, type FakeApiOptions, MODEL, problemBody, WEBHOOK_SECRET } from './fake-api.ts';
 
 let api: FakeApi;
 
@@ -391,6 +391,73 @@ describe('webhooks', () => {
         body: `${body} `,
       }),
     ).toThrow();
+  });
+});
+
+describe('webhook deliveries and secret rotation', () => {
+  it('lists deliveries with their attempts, sending the filters as query parameters', async () => {
+    const [failed] = api.seedDeliveries(2);
+    const page = await client().listWebhookDeliveries({
+      jobId: failed!.job_id,
+      event: 'generation.started',
+      status: 'failed',
+      limit: 5,
+    });
+    expect(page.data).toEqual([failed]);
+    expect(page.data[0]!.attempts[0]).toMatchObject({ status_code: null, error: 'TypeError: fetch failed' });
+    const [sent] = requestsTo('/v1/webhooks/deliveries');
+    expect(Object.fromEntries(sent!.query)).toEqual({
+      job_id: failed!.job_id,
+      event: 'generation.started',
+      status: 'failed',
+      limit: '5',
+    });
+  });
+
+  it('pages through every delivery, newest first, following next_cursor', async () => {
+    const seeded = api.seedDeliveries(5).map((d) => d.id);
+    const seen = [];
+    for await (const delivery of client().iterateWebhookDeliveries({ limit: 2 })) seen.push(delivery.id);
+    expect(seen).toEqual(seeded.reverse());
+    expect(requestsTo('/v1/webhooks/deliveries').map((r) => r.query.has('cursor'))).toEqual([
+      false,
+      true,
+      true,
+    ]);
+  });
+
+  it('refuses a delivery list that does not match the contract', async () => {
+    api.script({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ object: 'list', data: [{ id: 'msg_x' }], next_cursor: null }),
+    });
+    await expect(client().listWebhookDeliveries()).rejects.toBeInstanceOf(GigaTokResponseError);
+  });
+
+  it('redelivers by id and returns the delivery with the manual attempt last; an unknown id is not_found', async () => {
+    const [delivery] = api.seedDeliveries(1);
+    const after = await client().redeliverWebhook(delivery!.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.attempts.at(-1)).toMatchObject({ manual: true, status_code: 204 });
+    expect(requestsTo(`/v1/webhooks/deliveries/${delivery!.id}/redeliver`).map((r) => r.method)).toEqual([
+      'POST',
+    ]);
+    await expect(client().redeliverWebhook('msg_unknown')).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+    });
+  });
+
+  it('rotates the secret, and does not send the rotation again after a lost reply', async () => {
+    const rotation = await client().rotateWebhookSecret();
+    expect(rotation.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+    expect(rotation.secret).not.toBe(WEBHOOK_SECRET);
+    expect(Date.parse(rotation.previous_secret_expires_at!)).toBeGreaterThan(Date.now());
+    expect(await client().getWebhookSecret()).toEqual({ secret: rotation.secret });
+    api.script({ drop: true, match: onPath('/v1/webhooks/secret/rotate') });
+    await expect(client().rotateWebhookSecret()).rejects.toBeInstanceOf(GigaTokNetworkError);
+    expect(requestsTo('/v1/webhooks/secret/rotate')).toHaveLength(2);
   });
 });
 

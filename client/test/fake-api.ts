@@ -2,7 +2,7 @@
 // real HTTP on loopback, real GTOK blobs and content ids from shared, real PNGs, jobs that advance
 // one status per poll. Responses can be scripted ahead of routing to provoke 429s, 503s and so on.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -11,6 +11,7 @@ import {
   generationParamsKey,
   imageId,
   newJobId,
+  newMessageId,
   type Problem,
   parseIdempotencyKey,
   parseManifest,
@@ -19,6 +20,9 @@ import {
   summarizeManifest,
   TOKENS_MEDIA_TYPE,
   tokenSetId,
+  WEBHOOK_DELIVERY_STATUSES,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookDelivery,
 } from '@gigatok/shared';
 import { encodePng } from '@gigatok/shared/testing/png';
 import nanoManifest from '../../models/gigatok-nano/manifest.json';
@@ -111,6 +115,9 @@ export class FakeApi {
   readonly images = new Map<string, Uint8Array>();
   readonly jobs = new Map<string, FakeJob>();
   readonly keys: { tenant: string; key: string }[] = [];
+  /** Webhook deliveries, oldest first (seedDeliveries adds them); redelivery appends a manual attempt. */
+  readonly deliveries: WebhookDelivery[] = [];
+  webhookSecret = WEBHOOK_SECRET;
   #script: ScriptedResponse[] = [];
   #idempotency = new Map<string, { hash: string; jobId: string }>();
   #server: Server;
@@ -206,7 +213,10 @@ export class FakeApi {
       [/^GET \/v1\/generations$/, () => this.#listGenerations(req)],
       [/^GET \/v1\/generations\/([^/]+)$/, (id) => this.#getGeneration(id)],
       [/^POST \/v1\/generations\/([^/]+)\/cancel$/, (id) => this.#cancel(id)],
-      [/^GET \/v1\/webhooks\/secret$/, () => json(200, { secret: WEBHOOK_SECRET })],
+      [/^GET \/v1\/webhooks\/secret$/, () => json(200, { secret: this.webhookSecret })],
+      [/^POST \/v1\/webhooks\/secret\/rotate$/, () => this.#rotateSecret()],
+      [/^GET \/v1\/webhooks\/deliveries$/, () => this.#listDeliveries(req)],
+      [/^POST \/v1\/webhooks\/deliveries\/([^/]+)\/redeliver$/, (id) => this.#redeliver(id)],
       [/^GET \/v1\/healthz$/, () => json(200, { status: 'ok', backend: 'ready' })],
       [/^GET \/v1\/models$/, () => json(200, { object: 'list', data: [modelInfo()] })],
     ];
@@ -461,6 +471,77 @@ export class FakeApi {
     const more = start + limit < all.length;
     const next = more ? Buffer.from(data[data.length - 1]!.id).toString('base64url') : null;
     return json(200, { object: 'list', data, next_cursor: next });
+  }
+
+  /** `count` deliveries of one job, one per event type in turn, the first failed and the rest succeeded. */
+  seedDeliveries(count: number, jobId = newJobId()): WebhookDelivery[] {
+    const added: WebhookDelivery[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = new Date(Date.UTC(2026, 0, 1, 0, 0, this.deliveries.length)).toISOString();
+      const failed = i === 0;
+      const delivery: WebhookDelivery = {
+        id: newMessageId(),
+        object: 'webhook_delivery',
+        job_id: jobId,
+        event: WEBHOOK_EVENT_TYPES[i % WEBHOOK_EVENT_TYPES.length]!,
+        url: 'https://hooks.example.com/in',
+        status: failed ? 'failed' : 'succeeded',
+        created_at: at,
+        completed_at: at,
+        next_attempt_at: null,
+        attempts: [
+          failed
+            ? { at, manual: false, status_code: null, error: 'TypeError: fetch failed', duration_ms: 12 }
+            : { at, manual: false, status_code: 204, error: null, duration_ms: 7 },
+        ],
+      };
+      this.deliveries.push(delivery);
+      added.push(delivery);
+    }
+    return added;
+  }
+
+  #listDeliveries(req: RecordedRequest): Reply {
+    const limit = Number(req.query.get('limit') ?? 20);
+    const status = req.query.get('status');
+    if (status !== null && !(WEBHOOK_DELIVERY_STATUSES as readonly string[]).includes(status)) {
+      return problemReply(
+        'invalid_parameter',
+        `'status' must be one of ${WEBHOOK_DELIVERY_STATUSES}`,
+        'status',
+      );
+    }
+    const matches = [...this.deliveries]
+      .reverse()
+      .filter(
+        (d) =>
+          (status === null || d.status === status) &&
+          (req.query.get('event') === null || d.event === req.query.get('event')) &&
+          (req.query.get('job_id') === null || d.job_id === req.query.get('job_id')),
+      );
+    const cursor = req.query.get('cursor');
+    const start = cursor
+      ? matches.findIndex((d) => d.id === Buffer.from(cursor, 'base64url').toString()) + 1
+      : 0;
+    const data = matches.slice(start, start + limit);
+    const next = start + limit < matches.length ? Buffer.from(data.at(-1)!.id).toString('base64url') : null;
+    return json(200, { object: 'list', data, next_cursor: next });
+  }
+
+  #redeliver(id: string): Reply {
+    const delivery = this.deliveries.find((d) => d.id === id);
+    if (!delivery) return problemReply('not_found', `no webhook delivery '${id}'`);
+    const at = new Date().toISOString();
+    delivery.attempts.push({ at, manual: true, status_code: 204, error: null, duration_ms: 3 });
+    delivery.status = 'succeeded';
+    delivery.completed_at = at;
+    return json(200, delivery);
+  }
+
+  #rotateSecret(): Reply {
+    this.webhookSecret = `whsec_${Buffer.from(randomBytes(24)).toString('base64')}`;
+    const expires = new Date(Date.now() + 86_400_000).toISOString();
+    return json(200, { secret: this.webhookSecret, previous_secret_expires_at: expires });
   }
 
   #cancel(id: string): Reply {

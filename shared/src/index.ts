@@ -3,6 +3,7 @@ export * from './api/backend.ts';
 export * from './api/model-checks.ts';
 export * from './api/public.ts';
 export * from './api/tokens-response.ts';
+export * from './api/webhook-deliveries.ts';
 export * from './api/webhook-url.ts';
 export * from './backend-auth.ts';
 export * from './base32.ts';

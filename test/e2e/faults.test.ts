@@ -13,11 +13,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type Generation, GenerationSchema, ProblemSchema } from '@gigatok/shared';
+import { type Generation, GenerationSchema, ProblemSchema, WebhookDeliveryListSchema } from '@gigatok/shared';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
-import { queryD1 } from '../lib/d1.ts';
 import { backendMetric } from '../lib/probe.ts';
 import { type Delivery, type Receiver, startReceiver } from '../lib/receiver.ts';
 import { recordSection } from '../lib/report.ts';
@@ -212,12 +211,21 @@ async function timeline(): Promise<void> {
   for (const s of submitted)
     seen.finals.set(s.id, await watch(s.id, (j) => j.status === 'succeeded', 120_000));
   await new Promise((r) => setTimeout(r, 1000)); // a late duplicate webhook would arrive by now
-  seen.attempts = await queryD1(
-    stateDir,
-    `SELECT d.job_id, d.status, d.attempts, group_concat(coalesce(a.status_code, 'none')) AS codes
-     FROM webhook_deliveries d JOIN webhook_attempts a ON a.delivery_id = d.id
-     WHERE d.job_id IN ('${webhook500.id}', '${webhookGone.id}') GROUP BY d.id`,
-  );
+  // The delivery log as a tenant reads it (GET /v1/webhooks/deliveries), one delivery per job here.
+  seen.attempts = [];
+  for (const job of [webhook500, webhookGone]) {
+    const page = WebhookDeliveryListSchema.parse(
+      await (await api(`/v1/webhooks/deliveries?job_id=${job.id}`)).json(),
+    );
+    for (const d of page.data) {
+      seen.attempts.push({
+        job_id: d.job_id,
+        status: d.status,
+        attempts: d.attempts.length,
+        codes: d.attempts.map((a) => a.status_code ?? 'none').join(','),
+      });
+    }
+  }
 }
 
 beforeAll(async () => {

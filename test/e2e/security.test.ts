@@ -14,12 +14,12 @@ import {
   TokensResponseSchema,
   toBase64,
   verifyWebhook,
+  WebhookDeliveryListSchema,
   WebhookVerificationError,
 } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, postJson, stack, until } from '../lib/api.ts';
 import { validImages } from '../lib/bad-inputs.ts';
-import { queryD1 } from '../lib/d1.ts';
 import { findSecrets } from '../lib/probe.ts';
 import { type Receiver, startReceiver } from '../lib/receiver.ts';
 import { recordSection } from '../lib/report.ts';
@@ -99,6 +99,30 @@ describe('tenant isolation', () => {
       ).json(),
     );
 
+    // A webhook delivery of Alice's, for the redelivery route.
+    const hookReceiver = await startReceiver();
+    const hooked = await postJson(
+      alice.key,
+      '/v1/generations',
+      {
+        model: model.id,
+        class_id: 0,
+        seed: 4444,
+        webhook: { url: hookReceiver.url, events: ['generation.completed'] },
+      },
+      { prefer: 'wait=60' },
+    );
+    const hookedJob = GenerationSchema.parse(await hooked.json());
+    const deliveryId = await until(async () => {
+      const page = (await (
+        await api(alice.key, `/v1/webhooks/deliveries?job_id=${hookedJob.id}`)
+      ).json()) as {
+        data: { id: string }[];
+      };
+      return page.data[0]?.id ?? null;
+    }, 60_000);
+    await hookReceiver.close();
+
     const probes: [string, () => Promise<Response>][] = [
       ['GET /v1/tokens/{tokenize id}', () => api(bob.key, `/v1/tokens/${tokenId}`)],
       [
@@ -126,6 +150,10 @@ describe('tenant isolation', () => {
         'POST /v1/generations/{id}/cancel (queued)',
         () => api(bob.key, `/v1/generations/${queued.id}/cancel`, { method: 'POST' }),
       ],
+      [
+        'POST /v1/webhooks/deliveries/{id}/redeliver',
+        () => api(bob.key, `/v1/webhooks/deliveries/${deliveryId}/redeliver`, { method: 'POST' }),
+      ],
     ];
     for (const [name, request] of probes) {
       const got = await outcome(await request(), `isolation: ${name}`);
@@ -140,6 +168,14 @@ describe('tenant isolation', () => {
     expect(list.data.map((j) => j.id)).not.toContain(queued.id);
     checks.push({
       check: "isolation: GET /v1/generations lists only the caller's jobs",
+      result: 'none of the other tenant',
+    });
+    const bobsDeliveries = (await (await api(bob.key, '/v1/webhooks/deliveries?limit=100')).json()) as {
+      data: { id: string }[];
+    };
+    expect(bobsDeliveries.data.map((d) => d.id)).not.toContain(deliveryId);
+    checks.push({
+      check: "isolation: GET /v1/webhooks/deliveries lists only the caller's deliveries",
       result: 'none of the other tenant',
     });
     const stillAlice = GenerationSchema.parse(
@@ -392,12 +428,11 @@ describe('webhooks', () => {
     // The Worker records an attempt once its fetch has returned; a fetch that followed the redirect
     // would have called the second receiver before that, and recorded its 204 instead of the 302.
     const attempts = await until(async () => {
-      const rows = await queryD1<{ status_code: number | null }>(
-        stack().stateDir,
-        `SELECT a.status_code FROM webhook_attempts a JOIN webhook_deliveries d ON a.delivery_id = d.id
-         WHERE d.job_id = '${job.id}' ORDER BY a.attempt`,
+      const page = WebhookDeliveryListSchema.parse(
+        await (await api(alice.key, `/v1/webhooks/deliveries?job_id=${job.id}`)).json(),
       );
-      return rows.length > 0 ? rows : null;
+      const found = page.data[0]?.attempts ?? [];
+      return found.length > 0 ? found : null;
     }, 60_000);
     expect(attempts[0]!.status_code).toBe(302);
     expect(first.deliveries.length).toBeGreaterThan(0);

@@ -13,11 +13,14 @@ declare module 'vitest' {
       backendSecret: string;
       /** Every line the backend and wrangler printed (the security suite greps it for secrets). */
       logFile: string;
-      /** The local R2/D1/Queues state of the stack's wrangler (for read-only D1 queries, lib/d1.ts). */
+      /** The local R2/D1/Queues state of the stack's wrangler. */
       stateDir: string;
     };
   }
 }
+
+/** WEBHOOK_SECRET_OVERLAP_SECONDS of the shared stack. */
+export const E2E_WEBHOOK_SECRET_OVERLAP_SECONDS = 15;
 
 let stack: Stack | undefined;
 let stateDir: string | undefined;
@@ -35,6 +38,9 @@ export async function setup(project: TestProject): Promise<void> {
     stateDir,
     logFile,
     ...(modelDir ? { modelDirs: [path.resolve(repoRoot, modelDir)] } : {}),
+    // A rotated-out webhook secret signs for 15 s here (24 h by default), so the end of the overlap
+    // window is observed within the suite (e2e/webhook-deliveries.test.ts).
+    workerVars: { WEBHOOK_SECRET_OVERLAP_SECONDS: String(E2E_WEBHOOK_SECRET_OVERLAP_SECONDS) },
     verbose: process.env.GIGATOK_E2E_VERBOSE === '1',
   });
   project.provide('stack', {

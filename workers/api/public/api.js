@@ -92,3 +92,20 @@ export function toProblem(error) {
     detail: error instanceof Error ? error.message : String(error),
   };
 }
+
+/**
+ * POST /v1/tokenize with the image's bytes as the body. Resolves to the answer (for its X-Cache header)
+ * and its token set.
+ * @param {(path: string, init?: RequestInit) => Promise<Response>} api
+ * @param {Blob} image
+ * @param {string} model '' for the API's default model
+ * @returns {Promise<{ response: Response, tokens: { id: string, codebook_size: number, tokens: number[][] } }>}
+ */
+export async function tokenizeImage(api, image, model) {
+  const response = await api(`/v1/tokenize${model ? `?model=${encodeURIComponent(model)}` : ''}`, {
+    method: 'POST',
+    headers: { 'content-type': image.type || 'application/octet-stream' },
+    body: image,
+  });
+  return { response, tokens: await response.json() };
+}

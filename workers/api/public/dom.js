@@ -25,16 +25,32 @@ export function el(tag, attrs = {}, children = []) {
   return node;
 }
 
-/** A curl command for a GET of `path`; the key stays a shell variable so it never shows on screen. */
-export const curlFor = (/** @type {string} */ path) =>
-  `curl -H "Authorization: Bearer $GIGATOK_API_KEY" ${location.origin}${path}`;
+/**
+ * A curl command for a call to `path`: a GET, or with `body` a POST of it as JSON (single-quoted for a POSIX
+ * shell). The key stays a shell variable so it never shows on screen.
+ * @param {string} path
+ * @param {{ body?: unknown, headers?: Record<string, string> }} [options] `headers`: extra request headers
+ */
+export function curlFor(path, { body, headers = {} } = {}) {
+  const parts = ['curl -H "Authorization: Bearer $GIGATOK_API_KEY"'];
+  for (const [name, value] of Object.entries(headers)) parts.push(`-H "${name}: ${value}"`);
+  if (body !== undefined) {
+    parts.push('-H "Content-Type: application/json"');
+    parts.push(`-d '${JSON.stringify(body).replaceAll("'", "'\\''")}'`);
+  }
+  parts.push(`${location.origin}${path}`);
+  // One line for a plain GET; a line per part (shell continuations) once there is more to read.
+  return parts.length <= 2 ? parts.join(' ') : parts.join(' \\\n  ');
+}
 
 /**
- * The form control an API field names (`params.top_k` or `top_k` -> the control with name="top_k").
+ * The form control an API field names (`params.top_k` or `top_k` -> the control with name="top_k"), looked
+ * up in the section that shows the problem (several sections have a `count` or a `seed`).
+ * @param {ParentNode} scope
  * @param {string} field
  */
-const fieldControl = (field) =>
-  document.querySelector(`[name="${CSS.escape(field.replace(/^params\./, ''))}"]`);
+const fieldControl = (scope, field) =>
+  scope.querySelector(`[name="${CSS.escape(field.replace(/^params\./, ''))}"]`);
 
 /**
  * Shows a problem: title, detail, then status, code and field; any further field errors as a list. The
@@ -59,8 +75,9 @@ export function showProblem(panel, error) {
   ];
   panel.replaceChildren(...parts.filter((part) => part !== null));
   panel.hidden = false;
+  const scope = panel.closest('section') ?? document;
   for (const field of [problem.field, ...(problem.errors ?? []).map((e) => e.field)]) {
-    const control = field ? fieldControl(field) : null;
+    const control = field ? fieldControl(scope, field) : null;
     if (control) {
       control.setAttribute('aria-invalid', 'true');
       control.setAttribute('aria-errormessage', panel.id);
@@ -76,4 +93,69 @@ export function clearProblem(panel) {
     control.removeAttribute('aria-invalid');
     control.removeAttribute('aria-errormessage');
   }
+}
+
+/** The sample images offered beside each image picker: 32x32 coloured digits (public/samples/). */
+export const SAMPLES = [0, 2, 4, 5, 7, 9].map((digit) => ({
+  label: String(digit),
+  path: `/samples/digit-${digit}.png`,
+}));
+
+/**
+ * @typedef {object} ImagePicker
+ * @property {HTMLInputElement} fileInput
+ * @property {HTMLElement} dropZone the area around the file input that takes a dropped file
+ * @property {HTMLElement} sampleList filled with one button per sample
+ * @property {(image: Blob, name: string, sample: string | null) => void | Promise<void>} onImage
+ *   `sample`: the sample's label (its digit), null for a file of the user's
+ * @property {(error: unknown) => void} onError a sample that could not be loaded
+ * @property {string} [sampleSuffix] added to each sample button's name where the page has two pickers
+ */
+
+/**
+ * Wires an image picker: a file chosen or dropped, or a sample clicked, ends in `onImage`.
+ * @param {ImagePicker} picker
+ */
+export function setupImagePicker({ fileInput, dropZone, sampleList, onImage, onError, sampleSuffix = '' }) {
+  fileInput.addEventListener('change', () => {
+    const file = fileInput.files?.[0];
+    if (file) void onImage(file, file.name, null);
+    fileInput.value = ''; // so that choosing the same file again fires `change` again
+  });
+
+  for (const type of ['dragenter', 'dragover']) {
+    dropZone.addEventListener(type, (event) => {
+      event.preventDefault();
+      dropZone.classList.add('dragging');
+    });
+  }
+  dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+  dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    dropZone.classList.remove('dragging');
+    const file = event.dataTransfer?.files[0];
+    if (file) void onImage(file, file.name, null);
+  });
+
+  sampleList.replaceChildren(
+    ...SAMPLES.map((sample) => {
+      const button = el(
+        'button',
+        { type: 'button', class: 'sample', 'aria-label': `Sample digit ${sample.label}${sampleSuffix}` },
+        [el('img', { src: sample.path, alt: '', width: '32', height: '32' })],
+      );
+      button.addEventListener('click', async () => {
+        try {
+          const response = await fetch(sample.path);
+          if (!response.ok) {
+            throw new Error(`the sample ${sample.path} could not be loaded (HTTP ${response.status})`);
+          }
+          await onImage(await response.blob(), sample.path.split('/').pop() ?? sample.path, sample.label);
+        } catch (error) {
+          onError(error);
+        }
+      });
+      return button;
+    }),
+  );
 }

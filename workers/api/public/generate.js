@@ -1,18 +1,14 @@
-// The "Generate" section: POST /v1/generations with the form's parameters, then GET /v1/generations/{id}
-// every POLL_MS until the job ends, showing its status live and each image as soon as its bytes arrive.
+// The "Generate" section: POST /v1/generations with the form's parameters, then the job polled until it
+// ends (jobs.js), showing its status live and each image as soon as its bytes arrive.
 import { ProblemError } from './api.js';
 import { byId, clearProblem, curlFor, el, input, select, showProblem } from './dom.js';
+import { hasEnded, imageObjectUrl, waitForJob } from './jobs.js';
 
 /**
- * @typedef {import('./api.js').Problem} Problem
  * @typedef {{ id: string, class_labels: string[] }} ModelLabels
- * @typedef {{ index: number, class_id: number | null, token_id: string, image_url: string | null }} GeneratedImage
- * @typedef {{ id: string, status: string, model: string, cached: boolean, error: Problem | null,
- *   params: { seed: number, class_ids: (number | null)[] }, result: { images: GeneratedImage[] } | null }} Job
+ * @typedef {import('./jobs.js').Job} Job
  */
 
-const POLL_MS = 400;
-const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 /** Number fields: element id -> request field. Empty fields are left out: the model's defaults apply. */
 const NUMBER_FIELDS = [
   ['count', 'count'],
@@ -74,9 +70,7 @@ export function setupGenerate(api, modelId, models) {
   /** @param {Job} job @param {number} startedAt */
   function showJob(job, startedAt) {
     const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-    const state = TERMINAL.has(job.status)
-      ? `${job.status} after ${seconds} s`
-      : `${job.status} … ${seconds} s`;
+    const state = hasEnded(job) ? `${job.status} after ${seconds} s` : `${job.status} … ${seconds} s`;
     status.textContent = `Job ${job.id}: ${state} · seed ${job.params.seed}${job.cached ? ' · from cache' : ''}`;
     // The job JSON needs the key, so the link opens the copy the page last read rather than the API URL.
     if (jobLink.href.startsWith('blob:')) URL.revokeObjectURL(jobLink.href);
@@ -112,9 +106,11 @@ export function setupGenerate(api, modelId, models) {
       (job.result?.images ?? []).map(async (image) => {
         const slot = gallery.querySelector(`li[data-index="${image.index}"] figure`);
         if (!slot || !image.image_url) return;
-        const blob = await (await api(image.image_url)).blob();
-        if (mine !== run) return;
-        const url = URL.createObjectURL(blob);
+        const url = await imageObjectUrl(api, image.image_url);
+        if (mine !== run) {
+          URL.revokeObjectURL(url);
+          return;
+        }
         urls.push(url);
         const label = labelOf(job.model, image.class_id);
         slot.replaceChildren(
@@ -146,18 +142,19 @@ export function setupGenerate(api, modelId, models) {
       const body = JSON.stringify(request());
       const headers = { 'content-type': 'application/json' };
       /** @type {Job} */
-      let job = await (await api('/v1/generations', { method: 'POST', headers, body })).json();
-      current = job;
-      placeholders(job);
+      const submitted = await (await api('/v1/generations', { method: 'POST', headers, body })).json();
+      current = submitted;
+      placeholders(submitted);
       cancelButton.hidden = false;
-      showJob(job, startedAt);
-      while (!TERMINAL.has(job.status)) {
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        if (mine !== run) return;
-        job = await (await api(`/v1/generations/${job.id}`)).json();
-        current = job;
-        showJob(job, startedAt);
-      }
+      showJob(submitted, startedAt);
+      const job = await waitForJob(api, submitted, {
+        isCurrent: () => mine === run,
+        onUpdate: (update) => {
+          current = update;
+          showJob(update, startedAt);
+        },
+      });
+      if (job === null) return;
       cancelButton.hidden = true;
       if (job.status === 'succeeded') await showImages(job, mine);
       else if (job.status === 'failed')

@@ -1,9 +1,10 @@
 // The playground's entry module: the API key (from the local #key= link or typed in), the model list
-// that fills the forms, the copy buttons, and the tokenize and generate sections wired to the API.
+// that fills the forms, the copy buttons, and the tokenize, generate and variations sections wired to the API.
 import { createApi } from './api.js';
 import { byId, clearProblem, el, input, select, showProblem } from './dom.js';
 import { setupGenerate } from './generate.js';
 import { setupTokenize } from './tokenize.js';
+import { setupVariations } from './variations.js';
 
 /**
  * @typedef {{ id: string, image_size: number, tokens_per_image: number, codebook_size: number,
@@ -41,7 +42,7 @@ const api = createApi(() => keyInput.value.trim());
 /** @type {Model[]} */
 let models = [];
 const modelSelect = select('model');
-const classSelect = select('class');
+const classSelects = [select('class'), select('variations-class')];
 const modelInfo = byId('model-info');
 
 function showModel() {
@@ -52,12 +53,14 @@ function showModel() {
     `codebook ${model.codebook_size}, ${model.num_classes} classes`;
   // Keep the chosen class across a model reload; the first time, preselect class 0 (unconditional is
   // the API's default, but a class shows what the model learned).
-  const previous = classSelect.options.length > 0 ? classSelect.value : '0';
-  classSelect.replaceChildren(
-    el('option', { value: '' }, ['unconditional']),
-    ...model.class_labels.map((label, i) => el('option', { value: String(i) }, [label])),
-  );
-  classSelect.value = [...classSelect.options].some((o) => o.value === previous) ? previous : '0';
+  for (const classSelect of classSelects) {
+    const previous = classSelect.options.length > 0 ? classSelect.value : '0';
+    classSelect.replaceChildren(
+      el('option', { value: '' }, ['unconditional']),
+      ...model.class_labels.map((label, i) => el('option', { value: String(i) }, [label])),
+    );
+    classSelect.value = [...classSelect.options].some((o) => o.value === previous) ? previous : '0';
+  }
   const d = model.sampling_defaults;
   input('cfg-scale').value = String(d.cfg_scale);
   select('cfg-schedule').value = d.cfg_schedule;
@@ -65,6 +68,7 @@ function showModel() {
   input('top-k').value = String(d.top_k);
   input('top-k').max = String(model.codebook_size);
   input('top-p').value = String(d.top_p);
+  variations.showModel(model);
 }
 
 async function loadModels() {
@@ -105,25 +109,29 @@ byId('key-toggle').addEventListener('click', (event) => {
 modelSelect.addEventListener('change', showModel);
 
 // ---------------------------------------------------------------------------------------------------------
-// Copy buttons: data-copy names the element whose text is copied.
+// Copy buttons, also those the sections add later: data-copy names the element whose text is copied.
 
-for (const button of document.querySelectorAll('button.copy')) {
-  button.addEventListener('click', async () => {
-    const source = byId(/** @type {HTMLElement} */ (button).dataset.copy ?? '');
-    try {
-      await navigator.clipboard.writeText(source.textContent ?? '');
-      button.textContent = 'Copied';
-    } catch {
-      // No clipboard access (permissions, an insecure origin): select the text for Ctrl+C / long-press.
-      getSelection()?.selectAllChildren(source);
-      button.textContent = 'Selected: press Ctrl+C';
-    }
-    setTimeout(() => {
-      button.textContent = 'Copy curl';
-    }, 2000);
-  });
-}
+document.addEventListener('click', async (event) => {
+  const button = /** @type {Element} */ (event.target).closest?.('button.copy');
+  if (!(button instanceof HTMLButtonElement)) return;
+  const source = byId(button.dataset.copy ?? '');
+  try {
+    await navigator.clipboard.writeText(source.textContent ?? '');
+    button.textContent = 'Copied';
+  } catch {
+    // No clipboard access (permissions, an insecure origin): select the text for Ctrl+C / long-press.
+    getSelection()?.selectAllChildren(source);
+    button.textContent = 'Selected: press Ctrl+C';
+  }
+  setTimeout(() => {
+    button.textContent = 'Copy curl';
+  }, 2000);
+});
 
+// A file dropped beside a drop zone would otherwise make the browser leave the page to show it.
+for (const type of ['dragover', 'drop']) window.addEventListener(type, (event) => event.preventDefault());
+
+const variations = setupVariations(api, () => modelSelect.value);
 setupTokenize(api, () => modelSelect.value);
 setupGenerate(
   api,

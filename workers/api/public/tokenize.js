@@ -1,7 +1,8 @@
 // The "Tokenize an image" section: an uploaded, dropped or sample image goes through POST /v1/tokenize,
 // its token set through POST /v1/detokenize (token_id), and the page shows both images, the tokens as a
 // heat map, the token set id with a curl to fetch it again, and where each answer came from (X-Cache).
-import { byId, clearProblem, curlFor, input, showProblem } from './dom.js';
+import { tokenizeImage } from './api.js';
+import { byId, clearProblem, curlFor, input, setupImagePicker, showProblem } from './dom.js';
 import { cellAt, drawHeatmap } from './heatmap.js';
 
 /**
@@ -34,13 +35,7 @@ export function setupTokenize(api, modelId) {
     status.textContent = `Tokenizing ${name} …`;
     const started = performance.now();
     try {
-      const model = modelId();
-      const tokenized = await api(`/v1/tokenize${model ? `?model=${encodeURIComponent(model)}` : ''}`, {
-        method: 'POST',
-        headers: { 'content-type': image.type || 'application/octet-stream' },
-        body: image,
-      });
-      const tokens = await tokenized.json();
+      const { response: tokenized, tokens } = await tokenizeImage(api, image, modelId());
       if (mine === run) status.textContent = `Decoding ${tokens.id} …`;
       const decoded = await api('/v1/detokenize', {
         method: 'POST',
@@ -89,40 +84,11 @@ export function setupTokenize(api, modelId) {
     byId('heatmap-readout').textContent = index >= 0 ? `token ${index}: ${values[index]}` : '';
   });
 
-  const fileInput = input('image-file');
-  fileInput.addEventListener('change', () => {
-    const file = fileInput.files?.[0];
-    if (file) void tokenize(file, file.name);
-    fileInput.value = ''; // so that choosing the same file again fires `change` again
+  setupImagePicker({
+    fileInput: input('image-file'),
+    dropZone: byId('drop-zone'),
+    sampleList: byId('tokenize-samples'),
+    onImage: (image, name) => tokenize(image, name),
+    onError: (error) => showProblem(panel, error),
   });
-
-  const dropZone = byId('drop-zone');
-  for (const type of ['dragenter', 'dragover']) {
-    dropZone.addEventListener(type, (event) => {
-      event.preventDefault();
-      dropZone.classList.add('dragging');
-    });
-  }
-  dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
-  dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dropZone.classList.remove('dragging');
-    const file = event.dataTransfer?.files[0];
-    if (file) void tokenize(file, file.name);
-  });
-  // A file dropped beside the zone would otherwise make the browser leave the page to show it.
-  for (const type of ['dragover', 'drop']) window.addEventListener(type, (event) => event.preventDefault());
-
-  for (const button of document.querySelectorAll('button.sample')) {
-    button.addEventListener('click', async () => {
-      const path = /** @type {HTMLElement} */ (button).dataset.sample ?? '';
-      try {
-        const response = await fetch(path);
-        if (!response.ok) throw new Error(`the sample ${path} could not be loaded (HTTP ${response.status})`);
-        await tokenize(await response.blob(), path.split('/').pop() ?? path);
-      } catch (error) {
-        showProblem(panel, error);
-      }
-    });
-  }
 }

@@ -38,6 +38,19 @@ describe('config', () => {
     }
   });
 
+  it('keeps a rotated-out webhook secret for WEBHOOK_SECRET_OVERLAP_SECONDS (default 86400, 0 to 604800)', () => {
+    expect(config({ ...base }).webhookSecretOverlapMs).toBe(86_400_000);
+    expect(config({ ...base, WEBHOOK_SECRET_OVERLAP_SECONDS: '0' }).webhookSecretOverlapMs).toBe(0);
+    expect(config({ ...base, WEBHOOK_SECRET_OVERLAP_SECONDS: '604800' }).webhookSecretOverlapMs).toBe(
+      604_800_000,
+    );
+    for (const bad of ['-1', '604801', '1.5', 'x', ' 60', '1e3']) {
+      expect(() => config({ ...base, WEBHOOK_SECRET_OVERLAP_SECONDS: bad }), bad).toThrow(
+        /var WEBHOOK_SECRET_OVERLAP_SECONDS must be an integer of seconds in \[0, 604800\]/,
+      );
+    }
+  });
+
   it('reads the chunk sizes of generation jobs (defaults 4 and 16), each an integer in [1, 16]', () => {
     expect(config({ ...base })).toMatchObject({ generationChunkImages: 4, generationMaxChunkImages: 16 });
     expect(config({ ...base, GENERATION_CHUNK_IMAGES: '1', GENERATION_MAX_CHUNK_IMAGES: '2' })).toMatchObject(

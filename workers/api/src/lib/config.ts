@@ -20,6 +20,8 @@ export interface Config {
    * bound on how long a revoked key keeps working. 0 checks D1 on every request.
    */
   authCacheTtlMs: number;
+  /** How long a rotated-out webhook secret keeps signing deliveries next to the new one; 0 stops it at once. */
+  webhookSecretOverlapMs: number;
 }
 
 function positiveInt(env: Env, name: keyof Env & string): number {
@@ -84,6 +86,22 @@ function authCacheTtlSeconds(env: Env): number {
   return value;
 }
 
+/** The longest overlap of two webhook secrets after a rotation (7 days). */
+export const MAX_WEBHOOK_SECRET_OVERLAP_SECONDS = 604_800;
+const DEFAULT_WEBHOOK_SECRET_OVERLAP_SECONDS = 86_400;
+
+function webhookSecretOverlapSeconds(env: Env): number {
+  const raw = env.WEBHOOK_SECRET_OVERLAP_SECONDS;
+  if (raw === undefined || raw === '') return DEFAULT_WEBHOOK_SECRET_OVERLAP_SECONDS;
+  const value = Number(raw);
+  if (!/^[0-9]{1,6}$/.test(raw) || value > MAX_WEBHOOK_SECRET_OVERLAP_SECONDS) {
+    throw new Error(
+      `var WEBHOOK_SECRET_OVERLAP_SECONDS must be an integer of seconds in [0, ${MAX_WEBHOOK_SECRET_OVERLAP_SECONDS}], got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
 const cache = new WeakMap<Env, Config>();
 
 export function config(env: Env): Config {
@@ -112,6 +130,7 @@ export function config(env: Env): Config {
     defaultModel: env.DEFAULT_MODEL,
     webhookRetryDelays: delayList(env, 'WEBHOOK_RETRY_DELAYS'),
     authCacheTtlMs: authCacheTtlSeconds(env) * 1000,
+    webhookSecretOverlapMs: webhookSecretOverlapSeconds(env) * 1000,
   });
   cache.set(env, value);
   return value;

@@ -22,9 +22,10 @@ import type { AppEnv } from '../env.ts';
 import { callBackend } from '../lib/backend/client.ts';
 import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
-import { cancelJob, getTenantJob, type JobCursor, listTenantJobs } from '../lib/generations/jobs.ts';
+import { cancelJob, getTenantJob, listTenantJobs } from '../lib/generations/jobs.ts';
 import { submitGeneration } from '../lib/generations/producer.ts';
 import { generationView } from '../lib/generations/view.ts';
+import { decodeCursor, encodeCursor } from '../lib/http/cursor.ts';
 import { readJson } from '../lib/http/request-body.ts';
 import {
   COMMON,
@@ -41,25 +42,6 @@ import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 function notFound(id: string): ApiError {
   return new ApiError(ErrorCode.not_found, `no generation '${id}'`);
-}
-
-function encodeCursor(cursor: JobCursor): string {
-  return btoa(`${cursor.createdAt}.${cursor.id}`).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function decodeCursor(text: string): JobCursor {
-  let decoded = '';
-  try {
-    decoded = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  } catch {
-    // falls through to the shape check
-  }
-  const match = /^(\d{1,15})\.(job_[a-z2-7]{32})$/.exec(decoded);
-  if (!match)
-    throw new ApiError(ErrorCode.invalid_parameter, "'cursor' is not a cursor this API returned", {
-      field: 'cursor',
-    });
-  return { createdAt: Number(match[1]), id: match[2]! };
 }
 
 export const generations = new Hono<AppEnv>()
@@ -113,7 +95,7 @@ export const generations = new Hono<AppEnv>()
       const parsed = ListGenerationsQuerySchema.safeParse(c.req.query());
       if (!parsed.success) throw fromZodError(parsed.error);
       const limit = parsed.data.limit ?? LIMITS.defaultListLimit;
-      const after = parsed.data.cursor ? decodeCursor(parsed.data.cursor) : null;
+      const after = parsed.data.cursor ? decodeCursor(parsed.data.cursor, JOB_ID_RE) : null;
       const page = await listTenantJobs(c.env.DB, c.get('caller').tenantId, limit, after);
       return c.json(
         {

@@ -49,11 +49,3 @@ export async function revokeApiKey(db: D1Database, keyId: string): Promise<strin
     .first<{ key_hash: string }>();
   return row?.key_hash ?? null;
 }
-
-export async function webhookSecret(db: D1Database, tenantId: string): Promise<string | null> {
-  const row = await db
-    .prepare('SELECT webhook_secret FROM tenants WHERE id = ?')
-    .bind(tenantId)
-    .first<{ webhook_secret: string }>();
-  return row?.webhook_secret ?? null;
-}

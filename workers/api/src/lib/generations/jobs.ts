@@ -4,6 +4,7 @@
 // attempt number (a fencing token) may finish the job. A job of several chunks (backend calls) records
 // each finished chunk under the same fence, and the next chunk's claim continues the attempt.
 import type { Generation, GenerationParams, JobStatus, Problem } from '@gigatok/shared';
+import type { ListCursor } from '../http/cursor.ts';
 
 export interface JobWebhook {
   url: string;
@@ -154,18 +155,13 @@ export async function getTenantJob(db: D1Database, tenantId: string, jobId: stri
   return row ? fromRow(row) : null;
 }
 
-export interface JobCursor {
-  createdAt: number;
-  id: string;
-}
-
 /** Newest first; keyset pagination on (created_at, id) so pages stay stable while jobs are added. */
 export async function listTenantJobs(
   db: D1Database,
   tenantId: string,
   limit: number,
-  after: JobCursor | null,
-): Promise<{ jobs: Job[]; next: JobCursor | null }> {
+  after: ListCursor | null,
+): Promise<{ jobs: Job[]; next: ListCursor | null }> {
   const query = after
     ? db
         .prepare(

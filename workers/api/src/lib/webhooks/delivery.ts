@@ -1,13 +1,23 @@
 // Webhook events of generation jobs, sent through the WEBHOOKS queue and signed per Standard Webhooks
 // (webhook-id / webhook-timestamp / webhook-signature, shared/src/webhooks.ts). The message id and
 // the body are fixed when the event is created, so every retry carries the same id (receivers
-// deduplicate on it) and the same bytes; only the timestamp and signature are fresh per attempt.
+// deduplicate on it) and the same bytes; only the timestamp and signature are fresh per attempt. A
+// redelivery (POST /v1/webhooks/deliveries/{id}/redeliver) is one more such attempt, sent at once.
+// While a rotated-out secret is still in its overlap window, every attempt is signed under both.
 import { checkWebhookUrl, newMessageId, type WebhookEventType, webhookHeaders } from '@gigatok/shared';
-import { webhookSecret } from '../auth/tenants.ts';
 import { config } from '../config.ts';
 import type { Job } from '../generations/jobs.ts';
 import { generationView } from '../generations/view.ts';
-import { type Delivery, failDelivery, getDelivery, insertDelivery, recordAttempt } from './store.ts';
+import { signingSecrets } from './secrets.ts';
+import {
+  type AttemptRecord,
+  type Delivery,
+  failDelivery,
+  getDelivery,
+  insertDelivery,
+  recordAttempt,
+  recordManualAttempt,
+} from './store.ts';
 
 export interface WebhookMessage {
   delivery_id: string;
@@ -38,16 +48,14 @@ export async function emitEvent(env: Env, job: Job, event: WebhookEventType): Pr
   if (created) await env.WEBHOOKS.send({ delivery_id: id } satisfies WebhookMessage, { contentType: 'json' });
 }
 
-interface Outcome {
+interface Outcome extends AttemptRecord {
   ok: boolean;
   /** No later attempt can succeed (the URL is refused by policy). */
   permanent: boolean;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
 }
 
-async function attempt(env: Env, delivery: Delivery, secret: string): Promise<Outcome> {
+/** One signed POST of `delivery`, signed under each of `secrets` (current first). */
+async function attempt(env: Env, delivery: Delivery, secrets: readonly string[]): Promise<Outcome> {
   const started = Date.now();
   let url: string;
   try {
@@ -63,11 +71,12 @@ async function attempt(env: Env, delivery: Delivery, secret: string): Promise<Ou
       statusCode: null,
       error: `refused: ${message}`.slice(0, 500),
       durationMs: 0,
+      startedAt: started,
     };
   }
   try {
     const headers = webhookHeaders({
-      secret,
+      secret: secrets,
       id: delivery.id,
       timestamp: Math.floor(Date.now() / 1000),
       body: delivery.payload,
@@ -88,6 +97,7 @@ async function attempt(env: Env, delivery: Delivery, secret: string): Promise<Ou
       statusCode: response.status,
       error: ok ? null : `HTTP ${response.status}`,
       durationMs: Date.now() - started,
+      startedAt: started,
     };
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -97,6 +107,7 @@ async function attempt(env: Env, delivery: Delivery, secret: string): Promise<Ou
       statusCode: null,
       error: message.slice(0, 500),
       durationMs: Date.now() - started,
+      startedAt: started,
     };
   }
 }
@@ -108,18 +119,18 @@ export async function deliverWebhook(env: Env, message: Message<WebhookMessage>)
     message.ack(); // unknown, or already delivered / given up: a duplicate message
     return;
   }
-  const secret = await webhookSecret(env.DB, delivery.tenantId);
-  if (!secret) {
+  const secrets = await signingSecrets(env.DB, delivery.tenantId, Date.now());
+  if (secrets.length === 0) {
     await recordAttempt(
       env.DB,
       delivery,
-      { statusCode: null, error: 'tenant has no webhook secret', durationMs: 0 },
+      { statusCode: null, error: 'tenant has no webhook secret', durationMs: 0, startedAt: Date.now() },
       'failed',
     );
     message.ack();
     return;
   }
-  const outcome = await attempt(env, delivery, secret);
+  const outcome = await attempt(env, delivery, secrets);
   const number = delivery.attempts + 1;
   // WEBHOOK_RETRY_DELAYS (a var) replaces the schedule, e.g. with seconds in tests of the whole stack.
   const delays = config(env).webhookRetryDelays ?? WEBHOOK_RETRY_DELAYS;
@@ -128,12 +139,34 @@ export async function deliverWebhook(env: Env, message: Message<WebhookMessage>)
     : outcome.permanent || number >= delays.length + 1
       ? 'failed'
       : 'pending';
-  await recordAttempt(env.DB, delivery, outcome, next);
+  const delaySeconds = delays[number - 1] ?? delays.at(-1)!;
+  await recordAttempt(env.DB, delivery, outcome, next, Date.now() + delaySeconds * 1000);
   if (next === 'pending') {
-    message.retry({ delaySeconds: delays[number - 1] ?? delays.at(-1)! });
+    message.retry({ delaySeconds });
   } else {
     message.ack();
   }
+}
+
+/**
+ * Sends `delivery` once more, now, with its own webhook-id and body and a fresh timestamp and
+ * signature, and records it as a manual attempt. Sent within the request (at most the 10 s attempt
+ * timeout) so the caller sees the outcome; it neither uses up nor replaces the retry schedule.
+ */
+export async function redeliverWebhook(env: Env, delivery: Delivery): Promise<void> {
+  const secrets = await signingSecrets(env.DB, delivery.tenantId, Date.now());
+  const outcome: Outcome =
+    secrets.length > 0
+      ? await attempt(env, delivery, secrets)
+      : {
+          ok: false,
+          permanent: true,
+          statusCode: null,
+          error: 'tenant has no webhook secret',
+          durationMs: 0,
+          startedAt: Date.now(),
+        };
+  await recordManualAttempt(env.DB, delivery, outcome, outcome.ok);
 }
 
 /** The webhooks dead-letter consumer: a delivery whose messages ran out of retries is failed. */

@@ -1,5 +1,7 @@
 // Webhook deliveries and their attempts in D1. A delivery is one event of one job (unique per job and
-// event type, so a consumer that runs twice enqueues it once); every HTTP attempt is recorded.
+// event type, so a consumer that runs twice enqueues it once); every HTTP attempt is recorded, those
+// of the retry schedule and manual redeliveries alike.
+import type { ListCursor } from '../http/cursor.ts';
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 
@@ -11,18 +13,54 @@ export interface Delivery {
   url: string;
   payload: string;
   status: DeliveryStatus;
+  /** Attempts of the retry schedule (manual redeliveries are not counted). */
   attempts: number;
+  createdAt: number;
+  completedAt: number | null;
+  nextAttemptAt: number | null;
+}
+
+interface DeliveryRow {
+  id: string;
+  tenant_id: string;
+  job_id: string;
+  event_type: string;
+  url: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  created_at: number;
+  completed_at: number | null;
+  next_attempt_at: number | null;
+}
+
+function fromRow(row: DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    jobId: row.job_id,
+    eventType: row.event_type,
+    url: row.url,
+    payload: row.payload,
+    status: row.status,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    completedAt: row.completed_at,
+    nextAttemptAt: row.next_attempt_at,
+  };
 }
 
 /** Inserts a delivery; false when this job already has one for this event type. */
 export async function insertDelivery(
   db: D1Database,
-  delivery: Omit<Delivery, 'status' | 'attempts'>,
+  delivery: Pick<Delivery, 'id' | 'tenantId' | 'jobId' | 'eventType' | 'url' | 'payload'>,
 ): Promise<boolean> {
+  // Enqueued right after the insert: its first attempt is due now.
   const result = await db
     .prepare(
-      `INSERT INTO webhook_deliveries (id, tenant_id, job_id, event_type, url, payload, status, attempts, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO webhook_deliveries
+         (id, tenant_id, job_id, event_type, url, payload, status, attempts, created_at, next_attempt_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7) ON CONFLICT DO NOTHING`,
     )
     .bind(
       delivery.id,
@@ -38,44 +76,135 @@ export async function insertDelivery(
 }
 
 export async function getDelivery(db: D1Database, id: string): Promise<Delivery | null> {
-  const row = await db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?').bind(id).first<{
-    id: string;
-    tenant_id: string;
-    job_id: string;
-    event_type: string;
-    url: string;
-    payload: string;
-    status: DeliveryStatus;
-    attempts: number;
-  }>();
-  if (!row) return null;
+  const row = await db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?').bind(id).first<DeliveryRow>();
+  return row ? fromRow(row) : null;
+}
+
+/** A delivery of `tenantId`; another tenant's id reads as absent. */
+export async function getTenantDelivery(
+  db: D1Database,
+  tenantId: string,
+  id: string,
+): Promise<Delivery | null> {
+  const row = await db
+    .prepare('SELECT * FROM webhook_deliveries WHERE id = ? AND tenant_id = ?')
+    .bind(id, tenantId)
+    .first<DeliveryRow>();
+  return row ? fromRow(row) : null;
+}
+
+export interface DeliveryFilter {
+  jobId?: string | undefined;
+  eventType?: string | undefined;
+  status?: DeliveryStatus | undefined;
+}
+
+/** Newest first; keyset pagination on (created_at, id), as the generations list. */
+export async function listTenantDeliveries(
+  db: D1Database,
+  tenantId: string,
+  filter: DeliveryFilter,
+  limit: number,
+  after: ListCursor | null,
+): Promise<{ deliveries: Delivery[]; next: ListCursor | null }> {
+  const where = ['tenant_id = ?'];
+  const binds: (string | number)[] = [tenantId];
+  if (filter.jobId !== undefined) {
+    where.push('job_id = ?');
+    binds.push(filter.jobId);
+  }
+  if (filter.eventType !== undefined) {
+    where.push('event_type = ?');
+    binds.push(filter.eventType);
+  }
+  if (filter.status !== undefined) {
+    where.push('status = ?');
+    binds.push(filter.status);
+  }
+  if (after) {
+    where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    binds.push(after.createdAt, after.createdAt, after.id);
+  }
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM webhook_deliveries WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+    )
+    .bind(...binds, limit + 1)
+    .all<DeliveryRow>();
+  const deliveries = results.slice(0, limit).map(fromRow);
+  const last = deliveries[deliveries.length - 1];
   return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    jobId: row.job_id,
-    eventType: row.event_type,
-    url: row.url,
-    payload: row.payload,
-    status: row.status,
-    attempts: row.attempts,
+    deliveries,
+    next: results.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
   };
+}
+
+export interface StoredAttempt {
+  deliveryId: string;
+  manual: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  createdAt: number;
+}
+
+/** D1 binds at most 100 parameters per statement. */
+const IDS_PER_QUERY = 90;
+
+interface AttemptRow {
+  delivery_id: string;
+  manual: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: number;
+}
+
+/** The attempts of `deliveryIds`, oldest first within each delivery. */
+export async function attemptsOf(db: D1Database, deliveryIds: readonly string[]): Promise<StoredAttempt[]> {
+  const out: StoredAttempt[] = [];
+  for (let i = 0; i < deliveryIds.length; i += IDS_PER_QUERY) {
+    const ids = deliveryIds.slice(i, i + IDS_PER_QUERY);
+    const { results } = await db
+      .prepare(
+        `SELECT delivery_id, manual, status_code, error, duration_ms, created_at FROM webhook_attempts
+         WHERE delivery_id IN (${ids.map(() => '?').join(', ')}) ORDER BY id`,
+      )
+      .bind(...ids)
+      .all<AttemptRow>();
+    for (const row of results) {
+      out.push({
+        deliveryId: row.delivery_id,
+        manual: row.manual === 1,
+        statusCode: row.status_code,
+        error: row.error,
+        durationMs: row.duration_ms,
+        createdAt: row.created_at,
+      });
+    }
+  }
+  return out;
 }
 
 export interface AttemptRecord {
   statusCode: number | null;
   error: string | null;
   durationMs: number;
+  /** When the attempt started (ms). */
+  startedAt: number;
 }
 
 /**
- * Records one attempt and moves the delivery to `next` (still pending, succeeded or failed) in one
- * transaction; returns the attempt number.
+ * Records one attempt of the retry schedule and moves the delivery to `next` (still pending,
+ * succeeded or failed) in one transaction; `nextAttemptAt` (ms) is when the queue retries a pending
+ * one. Returns the attempt number.
  */
 export async function recordAttempt(
   db: D1Database,
   delivery: Delivery,
   attempt: AttemptRecord,
   next: DeliveryStatus,
+  nextAttemptAt: number | null = null,
 ): Promise<number> {
   const now = Date.now();
   const number = delivery.attempts + 1;
@@ -85,22 +214,55 @@ export async function recordAttempt(
         `INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms, created_at)
          VALUES (?, ?, ?, ?, ?, ?)`,
       )
-      .bind(delivery.id, number, attempt.statusCode, attempt.error, attempt.durationMs, now),
+      .bind(delivery.id, number, attempt.statusCode, attempt.error, attempt.durationMs, attempt.startedAt),
     db
       .prepare(
-        `UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?, completed_at = ?
+        `UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?, completed_at = ?, next_attempt_at = ?
          WHERE id = ? AND status = 'pending'`,
       )
-      .bind(next, next === 'pending' ? null : now, delivery.id),
+      .bind(next, next === 'pending' ? null : now, next === 'pending' ? nextAttemptAt : null, delivery.id),
   ]);
   return number;
+}
+
+/**
+ * Records a manual attempt (a redelivery). One that succeeded marks the delivery succeeded (a queued
+ * retry of it then stops); one that failed leaves the status as it was, so a pending delivery keeps
+ * its retry schedule and a failed one stays failed.
+ */
+export async function recordManualAttempt(
+  db: D1Database,
+  delivery: Delivery,
+  attempt: AttemptRecord,
+  succeeded: boolean,
+): Promise<void> {
+  const now = Date.now();
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO webhook_attempts (delivery_id, attempt, manual, status_code, error, duration_ms, created_at)
+         VALUES (?1, (SELECT COUNT(*) + 1 FROM webhook_attempts WHERE delivery_id = ?1 AND manual = 1), 1, ?2, ?3, ?4, ?5)`,
+      )
+      .bind(delivery.id, attempt.statusCode, attempt.error, attempt.durationMs, attempt.startedAt),
+  ];
+  if (succeeded) {
+    statements.push(
+      db
+        .prepare(
+          `UPDATE webhook_deliveries SET status = 'succeeded', completed_at = ?, next_attempt_at = NULL
+           WHERE id = ? AND status != 'succeeded'`,
+        )
+        .bind(now, delivery.id),
+    );
+  }
+  await db.batch(statements);
 }
 
 /** Gives up on a delivery that is still pending (the dead-letter path). */
 export async function failDelivery(db: D1Database, id: string): Promise<boolean> {
   const result = await db
     .prepare(
-      "UPDATE webhook_deliveries SET status = 'failed', completed_at = ? WHERE id = ? AND status = 'pending'",
+      "UPDATE webhook_deliveries SET status = 'failed', completed_at = ?, next_attempt_at = NULL WHERE id = ? AND status = 'pending'",
     )
     .bind(Date.now(), id)
     .run();
