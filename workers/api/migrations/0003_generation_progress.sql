@@ -5,6 +5,7 @@
 
 ALTER TABLE jobs ADD COLUMN images_done INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN done_token_ids TEXT;   -- JSON array: token set id of images 0..images_done-1
+ALTER TABLE jobs ADD COLUMN chunk_recorded_at INTEGER;  -- when the last chunk was recorded (the cron sweep's clock)
 
 -- Jobs that succeeded before this migration finished all their images.
 UPDATE jobs SET images_done = json_array_length(params, '$.class_ids') WHERE status = 'succeeded';

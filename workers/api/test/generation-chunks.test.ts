@@ -18,6 +18,8 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { claimJob, getJob, insertJob, type Job, recordChunk } from '../src/lib/generations/jobs.ts';
 import type { GenerationMessage } from '../src/lib/generations/queue-message.ts';
+import { storeTokenSet } from '../src/lib/tokens/store.ts';
+import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO } from './backend-stub.ts';
 import { api, newTenant, postJson, runQueue, type TestKey, waitFor } from './helpers.ts';
 
@@ -216,5 +218,26 @@ describe('long generation jobs in chunks', () => {
     expect(await recordChunk(env.DB, job.id, 1, 6, [])).toBeNull();
     await runQueue(GENERATIONS, [sent[1]], 1, bindings);
     expect(await view(job.id)).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+
+  it('has the cron sweep enqueue the next chunk of a job whose next-chunk message was lost', async () => {
+    const job = await queuedJob(5);
+    // The first chunk as a consumer that recorded it and then died before enqueueing the next one.
+    const claimed = (await claimJob(env.DB, job.id, 60_000))!;
+    const tokenIds: string[] = [];
+    for (let i = 0; i < CHUNK; i++) {
+      const set = await storeTokenSet(env.ARTIFACTS, NANO, [oneCallRow(job.params.seed, i)], 1);
+      tokenIds.push(set.id);
+    }
+    const stale = Date.now() - UNCLAIMED_AFTER_MS - 1000;
+    expect(await recordChunk(env.DB, job.id, claimed.attempts, 0, tokenIds, stale)).not.toBeNull();
+    const recent = await queuedJob(5);
+    const recentClaim = (await claimJob(env.DB, recent.id, 60_000))!;
+    await recordChunk(env.DB, recent.id, recentClaim.attempts, 0, tokenIds);
+
+    await scheduled({} as ScheduledController, env);
+    await waitFor(async () => (await getJob(env.DB, job.id))?.status === 'succeeded');
+    expect(chunksCalled(job.params.seed)).toEqual([{ first: 3, images: 2 }]);
+    expect(await getJob(env.DB, recent.id)).toMatchObject({ status: 'running', imagesDone: CHUNK });
   });
 });

@@ -224,14 +224,15 @@ export async function recordChunk(
   attempt: number,
   from: number,
   doneTokenIds: readonly string[],
+  now = Date.now(),
 ): Promise<Job | null> {
   const row = await db
     .prepare(
-      `UPDATE jobs SET images_done = ?, done_token_ids = ?, lease_until = NULL
+      `UPDATE jobs SET images_done = ?, done_token_ids = ?, lease_until = NULL, chunk_recorded_at = ?
        WHERE id = ? AND status = 'running' AND attempts = ? AND images_done = ?
        RETURNING *`,
     )
-    .bind(doneTokenIds.length, JSON.stringify(doneTokenIds), jobId, attempt, from)
+    .bind(doneTokenIds.length, JSON.stringify(doneTokenIds), now, jobId, attempt, from)
     .first<JobRow>();
   return row ? fromRow(row) : null;
 }
@@ -328,4 +329,25 @@ export async function unclaimedJobs(
     .bind(now - olderThanMs, limit)
     .all<{ id: string }>();
   return results.map((row) => row.id);
+}
+
+/**
+ * Running jobs that sat between two chunks for longer than `olderThanMs`: their next chunk's message
+ * was most likely lost. Re-sending it is safe: the claim takes a chunk only once.
+ */
+export async function stalledChunks(
+  db: D1Database,
+  olderThanMs: number,
+  limit: number,
+  now = Date.now(),
+): Promise<{ id: string; imagesDone: number }[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT id, images_done FROM jobs
+       WHERE status = 'running' AND lease_until IS NULL AND chunk_recorded_at < ?
+       ORDER BY chunk_recorded_at LIMIT ?`,
+    )
+    .bind(now - olderThanMs, limit)
+    .all<{ id: string; images_done: number }>();
+  return results.map((row) => ({ id: row.id, imagesDone: row.images_done }));
 }
