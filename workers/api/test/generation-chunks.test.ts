@@ -1,7 +1,8 @@
 // Long generation jobs run as several backend calls (chunks), one queue message each: the chunk size
 // follows the backend's measured speed, progress grows chunk by chunk, each image gets the tokens one
 // call of the whole job gives it, a cancel stops the job between chunks, a redelivered chunk message
-// runs nothing, and a retry after a consumer died resumes after the last finished chunk.
+// runs nothing, a retry after a consumer died resumes after the last finished chunk, and the cron
+// sweep re-sends a lost next-chunk message.
 //
 // The stub reports 0.3 s an image for the model and the tests run with GENERATE_TIMEOUT_MS = 2000, so a
 // chunk fills half of 2 s: floor(1 / 0.3) = 3 images. Set before the Worker first asks for the models.
