@@ -432,6 +432,7 @@ export class FakeApi {
       completed_at: null as string | null,
       cached: false,
       attempts: 0,
+      progress: { images_done: 0, images_total: params.class_ids.length },
       error: null as Problem | null,
       result: null as unknown,
     };
@@ -530,6 +531,7 @@ export class FakeApi {
         (_, i) => (params.seed * 31 + index * 7 + i) % 1024,
       );
       const tokenId = await this.putTokens([row]);
+      (job.progress as { images_done: number }).images_done = index + 1;
       const imgId = await imageId({ token_id: tokenId, format: 'png' });
       this.images.set(imgId, renderImage(row));
       images.push({

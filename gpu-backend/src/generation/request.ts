@@ -16,8 +16,13 @@ export interface SamplingParams {
 
 export interface GenerateRequest {
   seed: number;
-  /** One per image; null = unconditional. Image i uses uniforms (seed, i). */
+  /** One per image; null = unconditional. Image i uses uniforms (seed, firstIndex + i). */
   classIds: readonly (number | null)[];
+  /**
+   * Index of the first image in the whole job (0 unless the job runs in chunks): a chunk's images
+   * draw the uniforms they would draw in one call of the whole job.
+   */
+  firstIndex?: number;
   params: SamplingParams;
   /** Optional forced first tokens per image (variations), checked by the caller. */
   prefixes?: readonly (readonly number[])[];
@@ -35,11 +40,12 @@ export interface GenerationRow {
   prefix?: readonly number[];
 }
 
-/** The rows of a request, image i at index i. */
+/** The rows of a request, image i at index firstIndex + i. */
 export function rowsOf(request: GenerateRequest): GenerationRow[] {
+  const first = request.firstIndex ?? 0;
   return request.classIds.map((classId, i) => ({
     seed: request.seed,
-    imageIndex: i,
+    imageIndex: first + i,
     classId,
     params: request.params,
     ...(request.prefixes === undefined ? {} : { prefix: request.prefixes[i] ?? [] }),

@@ -33,6 +33,7 @@ generateRoutes.post('/', async (c) => {
     generations.set(requestId, cancel);
   }
   const signal = AbortSignal.any([c.var.signal, cancel.signal]);
+  const started = performance.now();
   try {
     const rows = await tracked(c, service.id, service.generateGraph, () =>
       service.generate(
@@ -47,6 +48,7 @@ generateRoutes.post('/', async (c) => {
             topP: body.top_p,
           },
           ...(body.prefixes === undefined ? {} : { prefixes: body.prefixes }),
+          ...(body.first_index === undefined ? {} : { firstIndex: body.first_index }),
         },
         signal,
       ),
@@ -67,6 +69,7 @@ generateRoutes.post('/', async (c) => {
         data: toBase64(img.data),
       }));
     }
+    service.generateSpeed.record(rows.length, (performance.now() - started) / 1000);
     return c.json(result);
   } catch (error) {
     if (cancel.signal.aborted) {

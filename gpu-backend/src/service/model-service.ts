@@ -20,6 +20,7 @@ import {
 } from '../model-dir/generate-path.ts';
 import { disposeModel, type LoadedModel } from '../model-dir/loader.ts';
 import { Engine, type EngineOptions, type Runner } from '../scheduling/engine.ts';
+import { GenerateSpeed } from './generate-speed.ts';
 
 export interface BatchingOptions {
   maxBatch: number;
@@ -63,6 +64,8 @@ export class ModelService {
   /** How generate is served: `graph` (generate.onnx) or `steps` (ar_step.onnx); undefined: cannot generate. */
   readonly generatePath: GeneratePath | undefined;
   readonly limits: ImageLimits;
+  /** Measured seconds per image of the /v1/generate calls served (GET /v1/models reports it). */
+  readonly generateSpeed = new GenerateSpeed();
 
   constructor(
     readonly model: LoadedModel,

@@ -33,6 +33,15 @@ const generate = {
 };
 
 describe('backend requests', () => {
+  it("take a chunk's first_index in [0, 64] and name it when out of range", () => {
+    expect(firstError(GenerateRequestSchema, { ...generate, first_index: 13 })).toBe('ok');
+    expect(firstError(GenerateRequestSchema, { ...generate, first_index: 65 })).toEqual([
+      'first_index',
+      "'first_index' must be an integer in [0, 64], got 65",
+    ]);
+    expect(firstError(GenerateRequestSchema, { ...generate, first_index: 1.5 })?.[0]).toBe('first_index');
+  });
+
   it('accept well-formed encode, decode and generate bodies', () => {
     expect(firstError(EncodeRequestSchema, { model: 'gigatok-nano', images: ['iVBORw0KGgo=', 'AAAA'] })).toBe(
       'ok',
@@ -130,6 +139,18 @@ describe('backend responses', () => {
     expect(firstError(GenerateResponseSchema, { model: 'm', seed: 1, tokens: [[3, 4]] })).toBe('ok');
     expect(firstError(BackendReadyResponseSchema, { status: 'loading', models: [] })).toBe('ok');
     expect(firstError(BackendModelsResponseSchema, { models: [] })).toBe('ok');
+    expect(
+      firstError(BackendModelsResponseSchema, {
+        models: [],
+        estimated_seconds_per_image: { 'gigatok-nano': 0.02 },
+      }),
+    ).toBe('ok');
+    expect(
+      firstError(BackendModelsResponseSchema, {
+        models: [],
+        estimated_seconds_per_image: { 'gigatok-nano': 0 },
+      }),
+    ).not.toBe('ok');
   });
 
   it('reject malformed ones', () => {

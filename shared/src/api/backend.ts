@@ -27,8 +27,20 @@ export const BackendReadyResponseSchema = z
 export type BackendReadyResponse = z.infer<typeof BackendReadyResponseSchema>;
 
 export const BackendModelsResponseSchema = z
-  .strictObject({ models: z.array(ManifestSummarySchema) })
-  .meta({ id: 'BackendModels', description: 'Summaries of the loaded models.' });
+  .strictObject({
+    models: z.array(ManifestSummarySchema),
+    /**
+     * Measured wall time of /v1/generate per image, by model id: a running average over the calls
+     * served so far (sampling and decoding). A model with no call yet has no entry.
+     */
+    estimated_seconds_per_image: z.record(ModelIdSchema, z.number().positive()).optional(),
+  })
+  .meta({
+    id: 'BackendModels',
+    description:
+      'Summaries of the loaded models, and for each model that has served /v1/generate the measured ' +
+      'seconds per image (a running average), from which the Worker sizes its chunks of a long job.',
+  });
 export type BackendModelsResponse = z.infer<typeof BackendModelsResponseSchema>;
 
 export const EncodeRequestSchema = z
@@ -109,6 +121,7 @@ export const GenerateRequestSchema = z
       '1 to 128 characters of [A-Za-z0-9_-]',
       128,
     ).optional(),
+    first_index: intField('first_index', 0, LIMITS.maxBackendBatch).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.prefixes !== undefined && body.prefixes.length !== body.class_ids.length) {
@@ -123,7 +136,8 @@ export const GenerateRequestSchema = z
     id: 'BackendGenerateRequest',
     description:
       'Sample class_ids.length images; image i uses class_ids[i] (null: unconditional) and the uniforms of ' +
-      '(seed, i). prefixes (variations): one array per image of its first tokens, 0 to T-1 of them, ' +
+      '(seed, first_index + i), first_index 0 unless given: a long job split into several calls passes ' +
+      "the index of its chunk's first image, so every image gets the tokens one call would give it. prefixes (variations): one array per image of its first tokens, 0 to T-1 of them, " +
       'returned as given; the sampled positions keep their own uniforms, so an empty prefix is plain ' +
       'generation. request_id lets POST /v1/generate/{request_id}/cancel stop it.',
   });

@@ -248,6 +248,7 @@ describe('Generation objects', () => {
     completed_at: null,
     cached: false,
     attempts: 1,
+    progress: { images_done: 1, images_total: 1 },
     error: null,
     result: {
       images: [

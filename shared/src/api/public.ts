@@ -304,6 +304,19 @@ export const GenerationImageSchema = z
     description: 'One generated image; image_id/url are null when images were off.',
   });
 
+export const GenerationProgressSchema = z
+  .strictObject({
+    images_done: z.number().int().min(0).max(LIMITS.maxCount),
+    images_total: z.number().int().min(1).max(LIMITS.maxCount),
+  })
+  .meta({
+    id: 'GenerationProgress',
+    description:
+      "Images finished so far of the job's count. A long job runs as several backend calls (chunks); " +
+      'images_done grows after each chunk and equals images_total once the job succeeded.',
+  });
+export type GenerationProgress = z.infer<typeof GenerationProgressSchema>;
+
 export const GenerationSchema = z
   .strictObject({
     id: JobIdSchema,
@@ -317,6 +330,7 @@ export const GenerationSchema = z
     completed_at: isoTime.nullable(),
     cached: z.boolean(),
     attempts: z.number().int().min(0),
+    progress: GenerationProgressSchema,
     error: ProblemSchema.nullable(),
     result: z.strictObject({ images: z.array(GenerationImageSchema) }).nullable(),
   })

@@ -1,15 +1,22 @@
 // The cron handler (wrangler.toml [triggers]): re-enqueues jobs that sat queued and unclaimed for ten
-// minutes, so a job whose queue message was lost still runs. A duplicate message is harmless: the
-// consumer's conditional claim lets one run it.
-import { unclaimedJobs } from './lib/generations/jobs.ts';
-import { enqueueGenerations } from './lib/generations/queue-message.ts';
+// minutes, and the next chunk of jobs that sat between two chunks as long, so a job whose queue
+// message was lost still runs. A duplicate message is harmless: the consumer's conditional claim lets
+// one run it.
+import { stalledChunks, unclaimedJobs } from './lib/generations/jobs.ts';
+import { enqueueChunk, enqueueGenerations } from './lib/generations/queue-message.ts';
 
 export const UNCLAIMED_AFTER_MS = 10 * 60_000;
 const SWEEP_LIMIT = 100;
 
 export async function scheduled(_controller: ScheduledController, env: Env): Promise<void> {
   const ids = await unclaimedJobs(env.DB, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
-  if (ids.length === 0) return;
-  console.warn(JSON.stringify({ message: 're-enqueuing unclaimed jobs', count: ids.length }));
-  await enqueueGenerations(env.GENERATIONS, ids);
+  if (ids.length > 0) {
+    console.warn(JSON.stringify({ message: 're-enqueuing unclaimed jobs', count: ids.length }));
+    await enqueueGenerations(env.GENERATIONS, ids);
+  }
+  const stalled = await stalledChunks(env.DB, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
+  if (stalled.length > 0) {
+    console.warn(JSON.stringify({ message: 're-enqueuing stalled chunks', count: stalled.length }));
+    for (const job of stalled) await enqueueChunk(env.GENERATIONS, job.id, job.imagesDone);
+  }
 }

@@ -85,6 +85,8 @@ export class BackendStub {
   readonly models: ManifestSummary[] = [NANO];
   /** Modes for /v1/generate by seed, so one test's failures do not leak into another's jobs. */
   readonly generateModes = new Map<number, Mode | 'error400'>();
+  /** Measured seconds per image that GET /v1/models reports, by model id (none: not measured). */
+  readonly secondsPerImage = new Map<string, number>();
   readonly calls: BackendCall[] = [];
   readonly deliveries: WebhookDelivery[] = [];
   /** Status the webhook receiver answers, by path. */
@@ -122,7 +124,9 @@ export class BackendStub {
       await next();
     });
     this.app.get('/readyz', (c) => c.json({ status: 'ready', models: [NANO.id] }));
-    this.app.get('/v1/models', (c) => c.json({ models: this.models }));
+    this.app.get('/v1/models', (c) =>
+      c.json({ models: this.models, estimated_seconds_per_image: Object.fromEntries(this.secondsPerImage) }),
+    );
     this.app.post('/v1/encode', async (c) => {
       const parsed = EncodeRequestSchema.safeParse(await c.req.json());
       if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
@@ -169,11 +173,14 @@ export class BackendStub {
       if (mode === 'error500') return problemJson(500, problem('internal', 'boom'));
       if (mode === 'error400')
         return problemJson(400, problem('invalid_parameter', "'top_k' is bad", { field: 'top_k' }));
-      // Image i draws token t from u(seed, i, t): the counter-based stream the real sampler uses; a
-      // prefix (variations) fixes the first tokens, as the real sampler does.
+      // Image i draws token t from u(seed, first_index + i, t): the counter-based stream the real
+      // sampler uses; a prefix (variations) fixes the first tokens, as the real sampler does.
+      const first = request.first_index ?? 0;
       const tokens = request.class_ids.map((_, i) =>
         [...Array(NANO.tokens_per_image).keys()].map(
-          (t) => request.prefixes?.[i]?.[t] ?? Math.floor(uniform(request.seed, i, t) * NANO.codebook_size),
+          (t) =>
+            request.prefixes?.[i]?.[t] ??
+            Math.floor(uniform(request.seed, first + i, t) * NANO.codebook_size),
         ),
       );
       const format = request.format ?? 'png';

@@ -64,9 +64,15 @@ export interface QueueOutcome {
 
 /**
  * Hands messages to the Worker's queue handler as queue `queue` would deliver them (each with
- * `attempts`), and reports which were acked and which retried with what delay.
+ * `attempts`), and reports which were acked and which retried with what delay. `bindings` replaces
+ * the Worker's env (e.g. a GENERATIONS queue that keeps what the consumer enqueues for the test).
  */
-export async function runQueue(queue: string, bodies: unknown[], attempts = 1): Promise<QueueOutcome> {
+export async function runQueue(
+  queue: string,
+  bodies: unknown[],
+  attempts = 1,
+  bindings: Env = env,
+): Promise<QueueOutcome> {
   const outcome: QueueOutcome = { acked: [], retried: [] };
   const messages = bodies.map((body, i) => {
     const id = `msg-${i}-${crypto.randomUUID()}`;
@@ -90,7 +96,7 @@ export async function runQueue(queue: string, bodies: unknown[], attempts = 1): 
       for (const m of messages) m.retry(options);
     },
   } as unknown as MessageBatch<unknown>;
-  await worker.queue(batch, env);
+  await worker.queue(batch, bindings);
   return outcome;
 }
 

@@ -46,6 +46,8 @@ async function queuedJob(overrides: Partial<Job> = {}, request: Record<string, u
     cached: false,
     attempts: 0,
     leaseUntil: null,
+    imagesDone: 0,
+    doneTokenIds: [],
     error: null,
     result: null,
     createdAt: Date.now(),

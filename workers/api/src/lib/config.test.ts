@@ -50,4 +50,19 @@ describe('config', () => {
       );
     }
   });
+
+  it('reads the chunk sizes of generation jobs (defaults 4 and 16), each an integer in [1, 16]', () => {
+    expect(config({ ...base })).toMatchObject({ generationChunkImages: 4, generationMaxChunkImages: 16 });
+    expect(config({ ...base, GENERATION_CHUNK_IMAGES: '1', GENERATION_MAX_CHUNK_IMAGES: '2' })).toMatchObject(
+      { generationChunkImages: 1, generationMaxChunkImages: 2 },
+    );
+    for (const bad of ['0', '17', '2.5', 'x']) {
+      expect(() => config({ ...base, GENERATION_CHUNK_IMAGES: bad }), bad).toThrow(
+        /var GENERATION_CHUNK_IMAGES must be an integer in \[1, 16\]/,
+      );
+      expect(() => config({ ...base, GENERATION_MAX_CHUNK_IMAGES: bad }), bad).toThrow(
+        /var GENERATION_MAX_CHUNK_IMAGES must be an integer in \[1, 16\]/,
+      );
+    }
+  });
 });

@@ -1,10 +1,15 @@
 // Typed, checked view of the Worker's vars (wrangler.toml [vars]); a bad value is a deployment error
 // and fails loudly rather than falling back to a silent default.
+import { LIMITS } from '@gigatok/shared';
 
 export interface Config {
   backendUrl: string;
   backendTimeoutMs: number;
   generateTimeoutMs: number;
+  /** Images per backend call of a generation job when the backend reports no measured speed. */
+  generationChunkImages: number;
+  /** The most images one backend call of a generation job may carry, whatever the measured speed. */
+  generationMaxChunkImages: number;
   maxQueuedJobsPerTenant: number;
   allowInsecureWebhooks: boolean;
   defaultModel: string;
@@ -24,6 +29,24 @@ function positiveInt(env: Env, name: keyof Env & string): number {
   const value = Number(raw);
   if (typeof raw !== 'string' || !Number.isSafeInteger(value) || value <= 0) {
     throw new Error(`var ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** Defaults of GENERATION_CHUNK_IMAGES and GENERATION_MAX_CHUNK_IMAGES when a var is absent or empty. */
+export const DEFAULT_GENERATION_CHUNK_IMAGES = 4;
+export const DEFAULT_GENERATION_MAX_CHUNK_IMAGES = LIMITS.maxCount;
+
+function chunkImages(
+  env: Env,
+  name: 'GENERATION_CHUNK_IMAGES' | 'GENERATION_MAX_CHUNK_IMAGES',
+  fallback: number,
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !Number.isSafeInteger(value) || value < 1 || value > LIMITS.maxCount) {
+    throw new Error(`var ${name} must be an integer in [1, ${LIMITS.maxCount}], got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -96,6 +119,12 @@ export function config(env: Env): Config {
     backendUrl,
     backendTimeoutMs: positiveInt(env, 'BACKEND_TIMEOUT_MS'),
     generateTimeoutMs: positiveInt(env, 'GENERATE_TIMEOUT_MS'),
+    generationChunkImages: chunkImages(env, 'GENERATION_CHUNK_IMAGES', DEFAULT_GENERATION_CHUNK_IMAGES),
+    generationMaxChunkImages: chunkImages(
+      env,
+      'GENERATION_MAX_CHUNK_IMAGES',
+      DEFAULT_GENERATION_MAX_CHUNK_IMAGES,
+    ),
     maxQueuedJobsPerTenant: positiveInt(env, 'MAX_QUEUED_JOBS_PER_TENANT'),
     allowInsecureWebhooks: env.ALLOW_INSECURE_WEBHOOKS === '1',
     defaultModel: env.DEFAULT_MODEL,

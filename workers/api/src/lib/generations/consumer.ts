@@ -1,19 +1,28 @@
-// The GENERATIONS queue consumer and its dead-letter consumer. Queues deliver at least once, so a
+// The GENERATIONS queue consumer and its dead-letter consumer. A job runs as one or more chunks (backend
+// calls sized to fit the generate deadline, chunk-size.ts), one queue message per chunk: the consumer
+// runs the chunk its message names, records it in D1 (progress) and enqueues the next one, so a crash
+// costs at most one chunk, no invocation runs near the consumer's wall-clock limit, and a cancel takes
+// effect before the next chunk (its claim finds the job canceled). Queues deliver at least once, so a
 // message may arrive twice or after its job was canceled; the job row in D1 is the source of truth:
 //  - a claim (queued -> running, attempts + 1) succeeds for one consumer only; a duplicate that finds
 //    the job running under a live lease comes back after the lease instead of being dropped, so a
 //    consumer that died mid-job never loses it;
-//  - results are content-addressed R2 writes (a retry rewrites nothing) and the completing UPDATE is
-//    fenced by the attempt number, so a job is completed, and its webhook sent, once;
+//  - a chunk is claimed only while the job's finished images equal the chunk's first image, so a
+//    redelivered chunk message finds its chunk done and runs nothing;
+//  - results are content-addressed R2 writes (a retry rewrites nothing) and both the chunk record and
+//    the completing UPDATE are fenced by the attempt number, so a job is completed, and its webhook
+//    sent, once;
 //  - a backend that is down hands the job back (running -> queued) and retries the message with a
 //    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
 import { ApiError, ErrorCode, isTerminalJobStatus, problem } from '@gigatok/shared';
 import { BackendError } from '../backend/client.ts';
+import { secondsPerImage } from '../backend/models.ts';
 import { config } from '../config.ts';
 import { emitEvent } from '../webhooks/delivery.ts';
-import { claimJob, completeJob, failJob, getJob, releaseJob } from './jobs.ts';
-import type { GenerationMessage } from './queue-message.ts';
-import { produceResult } from './work.ts';
+import { chunkImages, chunkRange } from './chunk-size.ts';
+import { claimJob, completeJob, failJob, getJob, type Job, recordChunk, releaseJob } from './jobs.ts';
+import { enqueueChunk, type GenerationMessage } from './queue-message.ts';
+import { produceChunk } from './work.ts';
 
 /** Delay before retry n (1-based): 15 s doubling to 8 min; with max_retries = 6 about 16 minutes in all. */
 export function retryDelaySeconds(attempt: number): number {
@@ -23,16 +32,39 @@ export function retryDelaySeconds(attempt: number): number {
 /** Queues refuse delays over 12 hours. */
 const MAX_DELAY_SECONDS = 43_200;
 
+/** The images of the job's next chunk, sized from the backend's measured speed for its model. */
+async function nextChunk(env: Env, job: Job): Promise<{ from: number; to: number }> {
+  const cfg = config(env);
+  const size = chunkImages({
+    secondsPerImage: await secondsPerImage(env, job.model),
+    generateTimeoutMs: cfg.generateTimeoutMs,
+    fallback: cfg.generationChunkImages,
+    max: cfg.generationMaxChunkImages,
+  });
+  return chunkRange(job.imagesDone, job.params.class_ids.length, size);
+}
+
 export async function runGeneration(env: Env, message: Message<GenerationMessage>): Promise<void> {
   const jobId = message.body.job_id;
+  const fromImage = message.body.from_image ?? 0;
   const cfg = config(env);
   // The lease outlives the longest backend call, so only a dead consumer's lease ever expires.
   const leaseMs = cfg.generateTimeoutMs + 60_000;
-  const job = await claimJob(env.DB, jobId, leaseMs);
+  const job = await claimJob(env.DB, jobId, leaseMs, Date.now(), fromImage);
   if (!job) {
     const current = await getJob(env.DB, jobId);
-    if (!current || isTerminalJobStatus(current.status)) {
+    if (!current || isTerminalJobStatus(current.status) || current.imagesDone < fromImage) {
       message.ack(); // finished, canceled or unknown: a duplicate or stale message
+      return;
+    }
+    if (current.imagesDone > fromImage) {
+      // This chunk is done: a redelivery. If its consumer died between recording the chunk and
+      // enqueueing the next one, nobody holds the job: enqueue the next chunk (a duplicate of one
+      // already sent is harmless, its claim fails).
+      if (current.status === 'running' && current.leaseUntil === null) {
+        await enqueueChunk(env.GENERATIONS, jobId, current.imagesDone);
+      }
+      message.ack();
       return;
     }
     // Another consumer holds it: look again when its lease ends.
@@ -40,11 +72,11 @@ export async function runGeneration(env: Env, message: Message<GenerationMessage
     message.retry({ delaySeconds: Math.min(Math.max(wait, 1), MAX_DELAY_SECONDS) });
     return;
   }
-  if (job.attempts === 1) await emitEvent(env, job, 'generation.started');
+  if (job.attempts === 1 && fromImage === 0) await emitEvent(env, job, 'generation.started');
 
-  let outcome: Awaited<ReturnType<typeof produceResult>>;
+  let outcome: Awaited<ReturnType<typeof produceChunk>>;
   try {
-    outcome = await produceResult(env, job);
+    outcome = await produceChunk(env, job, await nextChunk(env, job));
   } catch (error) {
     const retryable = error instanceof BackendError ? error.retryable : !(error instanceof ApiError);
     if (!retryable) {
@@ -59,6 +91,7 @@ export async function runGeneration(env: Env, message: Message<GenerationMessage
           message: 'generation attempt failed',
           job: job.id,
           attempt: job.attempts,
+          from_image: fromImage,
           error: String(error),
         }),
       );
@@ -69,6 +102,14 @@ export async function runGeneration(env: Env, message: Message<GenerationMessage
     } else {
       message.ack();
     }
+    return;
+  }
+  if (!outcome.done) {
+    // Recorded, then the next chunk enqueued, then this message acked: a crash in between leaves this
+    // message to be redelivered, and its redelivery enqueues the next chunk (above).
+    const recorded = await recordChunk(env.DB, job.id, job.attempts, fromImage, outcome.tokenIds);
+    if (recorded) await enqueueChunk(env.GENERATIONS, job.id, recorded.imagesDone);
+    message.ack();
     return;
   }
   const done = await completeJob(env.DB, job.id, job.attempts, outcome.result, outcome.cached);

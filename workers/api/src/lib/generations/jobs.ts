@@ -1,7 +1,8 @@
 // Generation jobs and idempotency keys in D1. Every state change is one conditional UPDATE, so a queue
 // message delivered twice, a consumer racing a cancel, or a retry racing a stale attempt cannot move a
 // job backwards or run it twice: `queued -> running` bumps `attempts`, and only the holder of that
-// attempt number (a fencing token) may finish the job.
+// attempt number (a fencing token) may finish the job. A job of several chunks (backend calls) records
+// each finished chunk under the same fence, and the next chunk's claim continues the attempt.
 import type { Generation, GenerationParams, JobStatus, Problem } from '@gigatok/shared';
 import type { ListCursor } from '../http/cursor.ts';
 
@@ -22,6 +23,10 @@ export interface Job {
   cached: boolean;
   attempts: number;
   leaseUntil: number | null;
+  /** Images finished so far (chunks written by `recordChunk`); the image count once succeeded. */
+  imagesDone: number;
+  /** Token set id of each finished image, images 0..imagesDone-1, while the job runs. */
+  doneTokenIds: string[];
   error: Problem | null;
   result: Generation['result'];
   createdAt: number;
@@ -41,6 +46,8 @@ interface JobRow {
   cached: number;
   attempts: number;
   lease_until: number | null;
+  images_done: number;
+  done_token_ids: string | null;
   error: string | null;
   result: string | null;
   created_at: number;
@@ -63,6 +70,8 @@ function fromRow(row: JobRow): Job {
     cached: row.cached === 1,
     attempts: row.attempts,
     leaseUntil: row.lease_until,
+    imagesDone: row.images_done,
+    doneTokenIds: row.done_token_ids === null ? [] : (JSON.parse(row.done_token_ids) as string[]),
     error: row.error === null ? null : (JSON.parse(row.error) as Problem),
     result: row.result === null ? null : JSON.parse(row.result),
     createdAt: row.created_at,
@@ -86,8 +95,8 @@ export async function insertJob(db: D1Database, job: Job, idempotency?: Idempote
     db
       .prepare(
         `INSERT INTO jobs (id, tenant_id, status, model, params, params_key, webhook_url, webhook_events,
-           cached, attempts, error, result, created_at, started_at, completed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           cached, attempts, images_done, error, result, created_at, started_at, completed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(
         job.id,
@@ -100,6 +109,7 @@ export async function insertJob(db: D1Database, job: Job, idempotency?: Idempote
         job.webhook ? JSON.stringify(job.webhook.events) : null,
         job.cached ? 1 : 0,
         job.attempts,
+        job.imagesDone,
         job.error ? JSON.stringify(job.error) : null,
         job.result ? JSON.stringify(job.result) : null,
         job.createdAt,
@@ -177,23 +187,52 @@ export async function countActiveJobs(db: D1Database, tenantId: string): Promise
 }
 
 /**
- * Takes a job for one attempt: `queued -> running`, or a `running` job whose lease ran out (its
- * consumer died). Returns the claimed job, or null when someone else holds it or it is finished.
+ * Takes the chunk of a job that starts at image `from` (0 for a new job): `queued -> running` as a
+ * new attempt, or a `running` job whose lease ran out (its consumer died) as a new attempt, or a
+ * `running` job whose previous chunk finished (`recordChunk` left it without a lease) under the same
+ * attempt. Only a job whose finished images are exactly `from` is taken, so a chunk runs once.
+ * Returns the claimed job, or null when someone else holds it, the chunk is done, or the job finished.
  */
 export async function claimJob(
   db: D1Database,
   jobId: string,
   leaseMs: number,
   now = Date.now(),
+  from = 0,
 ): Promise<Job | null> {
   const row = await db
     .prepare(
-      `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?1 + ?2,
-         started_at = COALESCE(started_at, ?1)
-       WHERE id = ?3 AND (status = 'queued' OR (status = 'running' AND lease_until < ?1))
+      `UPDATE jobs SET status = 'running', lease_until = ?1 + ?2, started_at = COALESCE(started_at, ?1),
+         attempts = CASE WHEN status = 'running' AND lease_until IS NULL THEN attempts ELSE attempts + 1 END
+       WHERE id = ?3 AND images_done = ?4
+         AND (status = 'queued' OR (status = 'running' AND (lease_until IS NULL OR lease_until < ?1)))
        RETURNING *`,
     )
-    .bind(now, leaseMs, jobId)
+    .bind(now, leaseMs, jobId, from)
+    .first<JobRow>();
+  return row ? fromRow(row) : null;
+}
+
+/**
+ * Records the chunk [from, to) of a running job as finished, its token set ids appended, and leaves the
+ * job running without a lease for the next chunk's claim. Fenced like `completeJob`: false when the
+ * job was canceled or taken over meanwhile, and the chunk then counts for nothing.
+ */
+export async function recordChunk(
+  db: D1Database,
+  jobId: string,
+  attempt: number,
+  from: number,
+  doneTokenIds: readonly string[],
+  now = Date.now(),
+): Promise<Job | null> {
+  const row = await db
+    .prepare(
+      `UPDATE jobs SET images_done = ?, done_token_ids = ?, lease_until = NULL, chunk_recorded_at = ?
+       WHERE id = ? AND status = 'running' AND attempts = ? AND images_done = ?
+       RETURNING *`,
+    )
+    .bind(doneTokenIds.length, JSON.stringify(doneTokenIds), now, jobId, attempt, from)
     .first<JobRow>();
   return row ? fromRow(row) : null;
 }
@@ -221,11 +260,12 @@ export async function completeJob(
 ): Promise<Job | null> {
   const row = await db
     .prepare(
-      `UPDATE jobs SET status = 'succeeded', result = ?, cached = ?, completed_at = ?, lease_until = NULL
+      `UPDATE jobs SET status = 'succeeded', result = ?, cached = ?, completed_at = ?, lease_until = NULL,
+         images_done = ?, done_token_ids = NULL
        WHERE id = ? AND status = 'running' AND attempts = ?
        RETURNING *`,
     )
-    .bind(JSON.stringify(result), cached ? 1 : 0, now, jobId, attempt)
+    .bind(JSON.stringify(result), cached ? 1 : 0, now, result.images.length, jobId, attempt)
     .first<JobRow>();
   return row ? fromRow(row) : null;
 }
@@ -289,4 +329,25 @@ export async function unclaimedJobs(
     .bind(now - olderThanMs, limit)
     .all<{ id: string }>();
   return results.map((row) => row.id);
+}
+
+/**
+ * Running jobs that sat between two chunks for longer than `olderThanMs`: their next chunk's message
+ * was most likely lost. Re-sending it is safe: the claim takes a chunk only once.
+ */
+export async function stalledChunks(
+  db: D1Database,
+  olderThanMs: number,
+  limit: number,
+  now = Date.now(),
+): Promise<{ id: string; imagesDone: number }[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT id, images_done FROM jobs
+       WHERE status = 'running' AND lease_until IS NULL AND chunk_recorded_at < ?
+       ORDER BY chunk_recorded_at LIMIT ?`,
+    )
+    .bind(now - olderThanMs, limit)
+    .all<{ id: string; images_done: number }>();
+  return results.map((row) => ({ id: row.id, imagesDone: row.images_done }));
 }

@@ -132,6 +132,8 @@ export async function submitGeneration(
     cached: false,
     attempts: 0,
     leaseUntil: null,
+    imagesDone: 0,
+    doneTokenIds: [],
     error: null,
     result: null,
     createdAt: now,
@@ -141,7 +143,14 @@ export async function submitGeneration(
   // The same parameters (seed included) ran before: answer from R2 at once, nothing to queue.
   const result = await cachedResult(c.env, { tenantId, model, params, paramsKey });
   if (result) {
-    Object.assign(job, { status: 'succeeded', cached: true, result, startedAt: now, completedAt: now });
+    Object.assign(job, {
+      status: 'succeeded',
+      cached: true,
+      result,
+      imagesDone: result.images.length,
+      startedAt: now,
+      completedAt: now,
+    });
   } else if ((await countActiveJobs(c.env.DB, tenantId)) >= cfg.maxQueuedJobsPerTenant) {
     throw withHeaders(
       new ApiError(

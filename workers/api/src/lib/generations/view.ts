@@ -20,6 +20,7 @@ export function generationView(job: Job): Generation {
     completed_at: iso(job.completedAt),
     cached: job.cached,
     attempts: job.attempts,
+    progress: { images_done: job.imagesDone, images_total: job.params.class_ids.length },
     error: job.error,
     result: job.result,
   };

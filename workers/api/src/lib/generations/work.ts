@@ -1,6 +1,6 @@
 // What running a generation means: find the result of these exact parameters (seed included) in R2,
-// or ask the backend's /v1/generate for it (a variation: with the source's first `keep` tokens as every
-// image's prefix), store every token set and image content-addressed, and
+// or ask the backend's /v1/generate for it, chunk by chunk (a variation: with the source's first `keep`
+// tokens as every image's prefix), store every token set and image content-addressed, and
 // describe the result. Safe to repeat: every write is write-once under a content id.
 import {
   ApiError,
@@ -104,28 +104,50 @@ async function completedResult(env: Env, target: GenerationTarget): Promise<Gene
   return ownedResult(env, target, run);
 }
 
-/** Produces the job's result: from R2 when these parameters ran before, else from the backend. */
-export async function produceResult(
+/** What running one chunk of a job gave: the whole result, or the token sets finished so far. */
+export type ChunkOutcome =
+  | { done: true; result: GenerationResult; cached: boolean }
+  | { done: false; tokenIds: string[] };
+
+/**
+ * Runs the images [from, to) of a job (a chunk; the whole job when it fits one backend call): the
+ * first chunk answers from R2 when these parameters ran before; otherwise the backend samples the
+ * chunk with `first_index = from`, so each image gets the tokens one call of the whole job would give
+ * it. `job.doneTokenIds` holds the earlier chunks' token sets; after the last chunk the result is
+ * assembled and stored as one generation.
+ */
+export async function produceChunk(
   env: Env,
   job: Job,
-): Promise<{ result: GenerationResult; cached: boolean }> {
+  range: { from: number; to: number },
+): Promise<ChunkOutcome> {
   const target: GenerationTarget = {
     tenantId: job.tenantId,
     model: job.model,
     params: job.params,
     paramsKey: job.paramsKey,
   };
-  const fromStore = await completedResult(env, target);
-  if (fromStore) return { result: fromStore, cached: true };
-
   const { params } = target;
+  const total = params.class_ids.length;
+  const { from, to } = range;
+  if (job.doneTokenIds.length !== from || from >= to || to > total) {
+    throw new Error(
+      `generation ${job.id}: chunk [${from}, ${to}) of ${total} does not follow ${job.doneTokenIds.length} finished images`,
+    );
+  }
+  if (from === 0) {
+    const fromStore = await completedResult(env, target);
+    if (fromStore) return { done: true, result: fromStore, cached: true };
+  }
+
   const summary = await getModel(env, job.model);
+  const classIds = params.class_ids.slice(from, to);
   let prefixes: number[][] | undefined;
   if (params.variation !== undefined) {
     // The source set is content-addressed and write-once: it is in R2 since the request stored it.
     const source = await readRow(env.ARTIFACTS, params.variation.source_token_id);
     const prefix = source.slice(0, params.variation.keep);
-    prefixes = params.class_ids.map(() => prefix);
+    prefixes = classIds.map(() => prefix);
   }
   const answer = await callBackendJson(
     env,
@@ -135,13 +157,14 @@ export async function produceResult(
       json: {
         model: job.model,
         seed: params.seed,
-        class_ids: params.class_ids,
+        class_ids: classIds,
         cfg_scale: params.cfg_scale,
         cfg_schedule: params.cfg_schedule,
         temperature: params.temperature,
         top_k: params.top_k,
         top_p: params.top_p,
         ...(prefixes === undefined ? {} : { prefixes }),
+        ...(from === 0 ? {} : { first_index: from }),
         return_images: params.output.images,
         format: params.output.format,
         request_id: job.id,
@@ -153,7 +176,7 @@ export async function produceResult(
   if (answer.model !== job.model || answer.seed !== params.seed) {
     throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/generate for other parameters');
   }
-  const count = params.class_ids.length;
+  const count = classIds.length;
   if (answer.tokens.length !== count) {
     throw new ApiError(
       ErrorCode.backend_error,
@@ -162,19 +185,22 @@ export async function produceResult(
   }
   // One token set per image, so each image's tokens have their own id and URL.
   const sets = await Promise.all(answer.tokens.map((row) => storeTokenSet(env.ARTIFACTS, summary, [row], 1)));
-  const tokenIds = sets.map((s) => s.id);
+  const chunkTokenIds = sets.map((s) => s.id);
   if (params.output.images && answer.images?.length === count) {
     await Promise.all(
       answer.images.map(async (encoded, i) => {
-        const id = await imageId({ token_id: tokenIds[i]!, format: params.output.format });
+        const id = await imageId({ token_id: chunkTokenIds[i]!, format: params.output.format });
         await storeEncodedImage(env.ARTIFACTS, id, encoded, {
           model: job.model,
-          tokenId: tokenIds[i]!,
+          tokenId: chunkTokenIds[i]!,
           format: params.output.format,
         });
       }),
     );
   }
+  const tokenIds = [...job.doneTokenIds, ...chunkTokenIds];
+  if (to < total) return { done: false, tokenIds };
+
   // Written last: its presence promises that every token set above is stored.
   await putGeneration(env.ARTIFACTS, job.tenantId, job.paramsKey, {
     model: job.model,
@@ -184,5 +210,5 @@ export async function produceResult(
   // Images the backend did not return (or not all of them) are decoded from the stored tokens.
   const result = await completedResult(env, target);
   if (!result) throw new Error(`generation ${job.paramsKey} was stored but cannot be read back`);
-  return { result, cached: false };
+  return { done: true, result, cached: false };
 }
