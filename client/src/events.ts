@@ -184,7 +184,7 @@ export async function* jobEvents(
         received = true;
         failures = 0;
         yield { ...event, eventId: message.lastEventId };
-        if (isTerminalJobStatus(event.type)) return;
+        if (event.type !== 'progress' && isTerminalJobStatus(event.type)) return;
       }
       // The server closed the stream before a final event (its lifetime ran out): reconnect after its
       // retry delay, as EventSource does. A connection that gave nothing at all counts as a failure.

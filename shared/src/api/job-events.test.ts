@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newJobId } from '../ids.ts';
-import { isTerminalJobStatus } from '../job-status.ts';
+import { isTerminalJobStatus, type JobStatus } from '../job-status.ts';
 import { JobEventSchema } from './job-events.ts';
 
 const id = newJobId();
@@ -30,13 +30,21 @@ describe('JobEventSchema', () => {
     expect(JobEventSchema.safeParse({ ...running, attempt: 0 }).success).toBe(false);
   });
 
+  it('has a progress event with images done and the total', () => {
+    const progress = { type: 'progress', id, images_done: 4, images_total: 16 };
+    expect(JobEventSchema.parse(progress)).toEqual(progress);
+    expect(JobEventSchema.safeParse({ ...progress, images_done: 0 }).success).toBe(false);
+    expect(JobEventSchema.safeParse({ ...progress, images_total: 17 }).success).toBe(false);
+  });
+
   it('has a final event for exactly the final statuses, each carrying the generation', () => {
+    const isFinal = (type: string) => type !== 'progress' && isTerminalJobStatus(type as JobStatus);
     const finals = JobEventSchema.options
       .map((option) => option.shape.type.value)
-      .filter((type) => isTerminalJobStatus(type));
+      .filter((type) => isFinal(type));
     expect(finals.sort()).toEqual(['canceled', 'failed', 'succeeded']);
     for (const option of JobEventSchema.options) {
-      expect('generation' in option.shape).toBe(isTerminalJobStatus(option.shape.type.value));
+      expect('generation' in option.shape).toBe(isFinal(option.shape.type.value));
     }
   });
 });

@@ -2,6 +2,7 @@
 // "Server-sent events"). Each event's `event:` field is its `type`, its `data:` one JSON object below;
 // the Worker builds them with these schemas and the client validates what it reads with the same ones.
 import { z } from 'zod';
+import { LIMITS } from '../limits.ts';
 import { GenerationSchema, JobIdSchema, ProblemSchema } from './public.ts';
 
 /** The media type of the stream. */
@@ -31,6 +32,19 @@ export const JobRunningEventSchema = z
   })
   .meta({ id: 'JobRunningEvent', description: 'An attempt of the job runs on the GPU backend.' });
 
+export const JobProgressEventSchema = z
+  .strictObject({
+    type: z.literal('progress'),
+    id: JobIdSchema,
+    /** Images finished and stored so far (a long job runs as several backend calls). */
+    images_done: z.number().int().min(1).max(LIMITS.maxCount),
+    images_total: z.number().int().min(1).max(LIMITS.maxCount),
+  })
+  .meta({
+    id: 'JobProgressEvent',
+    description: 'A running job finished part of its images; sent after each backend call but the last.',
+  });
+
 export const JobSucceededEventSchema = z
   .strictObject({ type: z.literal('succeeded'), id: JobIdSchema, generation: GenerationSchema })
   .meta({
@@ -55,6 +69,7 @@ export const JobEventSchema = z
   .discriminatedUnion('type', [
     JobQueuedEventSchema,
     JobRunningEventSchema,
+    JobProgressEventSchema,
     JobSucceededEventSchema,
     JobFailedEventSchema,
     JobCanceledEventSchema,
@@ -65,5 +80,5 @@ export const JobEventSchema = z
       'The data of one event of GET /v1/generations/{id}/events; the SSE `event:` field equals `type`.',
   });
 export type JobEvent = z.infer<typeof JobEventSchema>;
-/** An event's type is the job status it reports, so `isTerminalJobStatus(event.type)` says "last one". */
+/** A job status, or `progress`: `isTerminalJobStatus(event.type)` says "the last one". */
 export type JobEventType = JobEvent['type'];

@@ -21,6 +21,7 @@ import {
   getTenantJob,
   insertJob,
   type Job,
+  recordChunk,
   releaseJob,
 } from '../src/lib/generations/jobs.ts';
 import { api, newTenant, postJson, type TestKey } from './helpers.ts';
@@ -144,6 +145,8 @@ async function queuedJob(): Promise<Job> {
     cached: false,
     attempts: 0,
     leaseUntil: null,
+    imagesDone: 0,
+    doneTokenIds: [],
     error: null,
     result: null,
     createdAt: Date.now(),
@@ -193,7 +196,7 @@ describe('event order', () => {
     const claimed = (await claimJob(env.DB, job.id, 60_000))!;
     const running = await reader.event();
     expect(running).toEqual({
-      id: '1',
+      id: '32',
       event: {
         type: 'running',
         id: job.id,
@@ -205,7 +208,7 @@ describe('event order', () => {
 
     await completeJob(env.DB, job.id, 1, template.result!, false);
     const succeeded = await reader.event();
-    expect(succeeded.id).toBe('3');
+    expect(succeeded.id).toBe('96');
     expect(succeeded.event).toEqual({
       type: 'succeeded',
       id: job.id,
@@ -224,9 +227,34 @@ describe('event order', () => {
     await claimJob(env.DB, job.id, 60_000);
     await completeJob(env.DB, job.id, 1, template.result!, false);
     expect(await reader.rest()).toMatchObject([
-      { id: '1', event: { type: 'running', attempt: 1, images: 2 } },
-      { id: '3', event: { type: 'succeeded' } },
+      { id: '32', event: { type: 'running', attempt: 1, images: 2 } },
+      { id: '96', event: { type: 'succeeded' } },
     ]);
+  });
+
+  it('reports each finished chunk of a long job as progress, between running and the result', async () => {
+    const job = await queuedJob();
+    const reader = await subscribe(job.id);
+    expect((await reader.event()).event.type).toBe('queued');
+    await claimJob(env.DB, job.id, 60_000);
+    expect(await reader.event()).toMatchObject({ id: '32', event: { type: 'running', images: 2 } });
+    const [first] = template.result!.images;
+    await recordChunk(env.DB, job.id, 1, 0, [first!.token_id]);
+    expect(await reader.event()).toEqual({
+      id: '33',
+      event: { type: 'progress', id: job.id, images_done: 1, images_total: 2 },
+    });
+    await claimJob(env.DB, job.id, 60_000, Date.now(), 1);
+    await completeJob(env.DB, job.id, 1, template.result!, false);
+    expect(await reader.rest()).toMatchObject([{ id: '96', event: { type: 'succeeded' } }]);
+
+    // A watcher joining after the first chunk gets the attempt's running state before its progress.
+    const later = await queuedJob();
+    await claimJob(env.DB, later.id, 60_000);
+    await recordChunk(env.DB, later.id, 1, 0, [first!.token_id]);
+    const joined = await subscribe(later.id, '0');
+    expect((await joined.event()).event).toMatchObject({ type: 'running' });
+    expect(await joined.event()).toMatchObject({ id: '33', event: { type: 'progress', images_done: 1 } });
   });
 
   it('reports a failure with its problem', async () => {
@@ -240,7 +268,7 @@ describe('event order', () => {
     }).toProblem();
     await failJob(env.DB, job.id, problem, 1);
     const failed = await reader.event();
-    expect(failed.id).toBe('3');
+    expect(failed.id).toBe('96');
     expect(failed.event).toEqual({
       type: 'failed',
       id: job.id,
@@ -257,7 +285,7 @@ describe('event order', () => {
     const cancel = await api(alice.key, `/v1/generations/${job.id}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(200);
     const canceled = await reader.event();
-    expect(canceled.id).toBe('1');
+    expect(canceled.id).toBe('32');
     expect(canceled.event).toMatchObject({
       type: 'canceled',
       generation: { id: job.id, status: 'canceled' },
@@ -270,13 +298,13 @@ describe('event order', () => {
     const reader = await subscribe(job.id);
     expect((await reader.event()).event.type).toBe('queued');
     await claimJob(env.DB, job.id, 60_000);
-    expect(await reader.event()).toMatchObject({ id: '1', event: { type: 'running', attempt: 1 } });
+    expect(await reader.event()).toMatchObject({ id: '32', event: { type: 'running', attempt: 1 } });
     expect(await releaseJob(env.DB, job.id, 1)).toBe(true);
-    expect(await reader.event()).toMatchObject({ id: '2', event: { type: 'queued', attempts: 1 } });
+    expect(await reader.event()).toMatchObject({ id: '64', event: { type: 'queued', attempts: 1 } });
     await claimJob(env.DB, job.id, 60_000);
-    expect(await reader.event()).toMatchObject({ id: '3', event: { type: 'running', attempt: 2 } });
+    expect(await reader.event()).toMatchObject({ id: '96', event: { type: 'running', attempt: 2 } });
     await completeJob(env.DB, job.id, 2, template.result!, false);
-    expect(await reader.rest()).toMatchObject([{ id: '5', event: { type: 'succeeded' } }]);
+    expect(await reader.rest()).toMatchObject([{ id: '160', event: { type: 'succeeded' } }]);
   });
 
   it('follows a job through the real queue and consumer to its result', async () => {
@@ -301,20 +329,20 @@ describe('resuming with Last-Event-ID', () => {
     const job = await queuedJob();
     await claimJob(env.DB, job.id, 60_000);
     // The client saw "running" (id 1) before its connection dropped: nothing is repeated.
-    const reader = await subscribe(job.id, '1');
+    const reader = await subscribe(job.id, '32');
     await completeJob(env.DB, job.id, 1, template.result!, false);
-    expect(await reader.rest()).toMatchObject([{ id: '3', event: { type: 'succeeded', id: job.id } }]);
+    expect(await reader.rest()).toMatchObject([{ id: '96', event: { type: 'succeeded', id: job.id } }]);
   });
 
   it('sends the final event of a finished job once, then closes at once when it was seen', async () => {
     const job = await queuedJob();
     await claimJob(env.DB, job.id, 60_000);
     await completeJob(env.DB, job.id, 1, template.result!, false);
-    const first = await subscribe(job.id, '1');
-    expect(await first.rest()).toMatchObject([{ id: '3', event: { type: 'succeeded' } }]);
+    const first = await subscribe(job.id, '32');
+    expect(await first.rest()).toMatchObject([{ id: '96', event: { type: 'succeeded' } }]);
     const fresh = await subscribe(job.id);
-    expect(await fresh.rest()).toMatchObject([{ id: '3', event: { type: 'succeeded' } }]);
-    const again = await subscribe(job.id, '3');
+    expect(await fresh.rest()).toMatchObject([{ id: '96', event: { type: 'succeeded' } }]);
+    const again = await subscribe(job.id, '96');
     expect(await again.rest()).toEqual([]);
   });
 

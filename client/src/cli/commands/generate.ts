@@ -70,11 +70,13 @@ ${GLOBAL_HELP}`,
 
     const progress = new Progress(ctx.stderr);
     progress.status('submitting');
-    // One line per state (a status and, once claimed, its attempt): the events and the polled
-    // snapshots (the submit, the fallback, the end) both report here, and a state is shown once.
+    // One line per state (a status, once claimed its attempt, while running its images done): the
+    // events and the polled snapshots (the submit, the fallback, the end) both report here, and a state
+    // is shown once.
     let shown = '';
-    const show = (id: string, status: string, attempt: number, detail: string) => {
-      const state = `${status}/${attempt}`;
+    let runningAttempt = 1;
+    const show = (id: string, status: string, attempt: number, detail: string, done = 0) => {
+      const state = `${status}/${attempt}/${done}`;
       if (state === shown) return;
       shown = state;
       progress.event(`${id} ${status}${detail}`);
@@ -91,8 +93,12 @@ ${GLOBAL_HELP}`,
         waitTimeoutMs: timeout * 1000,
         onEvent: (event) => {
           if (event.type === 'running') {
+            runningAttempt = event.attempt;
             const images = `${event.images} image${event.images === 1 ? '' : 's'}`;
             show(event.id, 'running', event.attempt, ` (attempt ${event.attempt}, ${images})`);
+          } else if (event.type === 'progress') {
+            const done = `${event.images_done} of ${event.images_total} images done`;
+            show(event.id, 'running', runningAttempt, ` (${done})`, event.images_done);
           } else if (event.type === 'queued') {
             show(event.id, 'queued', event.attempts, '');
           }
@@ -103,8 +109,14 @@ ${GLOBAL_HELP}`,
           );
         },
         onProgress: ({ job: snapshot }) => {
-          const detail = snapshot.status === 'queued' ? ` (seed ${snapshot.params.seed})` : '';
-          show(snapshot.id, snapshot.status, snapshot.attempts, detail);
+          const done = snapshot.status === 'running' ? snapshot.progress.images_done : 0;
+          const detail =
+            snapshot.status === 'queued'
+              ? ` (seed ${snapshot.params.seed})`
+              : done > 0
+                ? ` (${done} of ${snapshot.progress.images_total} images done)`
+                : '';
+          show(snapshot.id, snapshot.status, snapshot.attempts, detail, done);
         },
       });
     } finally {

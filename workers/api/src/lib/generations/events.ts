@@ -3,7 +3,7 @@
 // 3 s once idle), sends an event whenever the job reached a later state, a comment line as heartbeat,
 // and closes after the final event or when its lifetime is up (the client then reconnects with
 // Last-Event-ID). docs/architecture.md explains why polling rather than a Durable Object.
-import { ApiError, ErrorCode, isTerminalJobStatus, type JobEvent } from '@gigatok/shared';
+import { ApiError, ErrorCode, isTerminalJobStatus, type JobEvent, LIMITS } from '@gigatok/shared';
 import { getTenantJob, type Job } from './jobs.ts';
 import { PollSchedule } from './poll-schedule.ts';
 import { generationView } from './view.ts';
@@ -23,21 +23,26 @@ export const EVENT_STREAM_TIMING: EventStreamTiming = {
   retryMs: 1000,
 };
 
+/** Event ids of one state leave room for a progress event per finished image below the next state. */
+const IDS_PER_STATE = 32;
+if (LIMITS.maxCount >= IDS_PER_STATE) throw new Error('IDS_PER_STATE must exceed LIMITS.maxCount');
+
 /**
  * The event id of the job's current state, a number that grows along every path a job can take, so a
  * reconnecting client's Last-Event-ID says exactly which states it has seen. With `a` the attempts
- * made: queued is 2a, running 2a - 1 (a claim makes a = 1, 2, ...), a final state 2a + 1. A retry goes
- * running(a) = 2a - 1 -> queued(a) = 2a -> running(a + 1) = 2a + 1; a final state follows either.
+ * made, a state's rank is: queued 2a, running 2a - 1 (a claim makes a = 1, 2, ...), final 2a + 1. A
+ * retry goes running(a) = 2a - 1 -> queued(a) = 2a -> running(a + 1) = 2a + 1; a final state follows
+ * either. The id is rank x IDS_PER_STATE, plus the images done for a running job's progress events.
  */
-export function jobEventId(job: Pick<Job, 'status' | 'attempts'>): number {
+export function jobEventId(job: Pick<Job, 'status' | 'attempts' | 'imagesDone'>): number {
   const a = job.attempts;
   switch (job.status) {
     case 'queued':
-      return 2 * a;
+      return 2 * a * IDS_PER_STATE;
     case 'running':
-      return 2 * a - 1;
+      return (2 * a - 1) * IDS_PER_STATE + job.imagesDone;
     default:
-      return 2 * a + 1;
+      return (2 * a + 1) * IDS_PER_STATE;
   }
 }
 
@@ -52,6 +57,14 @@ export function jobEvent(job: Job): JobEvent {
         created_at: new Date(job.createdAt).toISOString(),
       };
     case 'running':
+      if (job.imagesDone > 0) {
+        return {
+          type: 'progress',
+          id: job.id,
+          images_done: job.imagesDone,
+          images_total: job.params.class_ids.length,
+        };
+      }
       return {
         type: 'running',
         id: job.id,
@@ -135,11 +148,12 @@ export function jobEventStream(
     send(`retry: ${timing.retryMs}\n\n`);
     for (;;) {
       const id = jobEventId(job);
-      // A success means its last attempt ran: a watcher that saw an earlier state but whose polls
-      // missed that attempt's "running" (it took less than one poll interval) still gets it, in order.
-      const ranId = jobEventId({ status: 'running', attempts: job.attempts });
-      if (job.status === 'succeeded' && job.attempts > 0 && sent >= 0 && sent < ranId) {
-        send(formatJobEvent({ ...job, status: 'running' }));
+      // A watcher that saw an earlier state gets the attempt's "running" before its progress, and before
+      // a success whose attempt ran between two polls (shorter than one poll interval), in order.
+      const ranId = jobEventId({ status: 'running', attempts: job.attempts, imagesDone: 0 });
+      const ran = job.status === 'succeeded' || (job.status === 'running' && job.imagesDone > 0);
+      if (ran && job.attempts > 0 && sent >= 0 && sent < ranId) {
+        send(formatJobEvent({ ...job, status: 'running', imagesDone: 0 }));
         sent = ranId;
       }
       if (id > sent) {
