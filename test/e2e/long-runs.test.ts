@@ -5,6 +5,7 @@
 // for it. Figures (the chunked job's wall time, the one-call time) go to test-output/reliability.json.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { GigaTokClient, type JobStreamEvent } from '@gigatok/client';
 import { type Generation, GenerationSchema, signBackendRequest, TokensResponseSchema } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
@@ -81,6 +82,14 @@ describe('a count-16 generation in chunks of 2', () => {
     const queued = GenerationSchema.parse(await submitted.json());
     expect(queued.progress).toEqual({ images_done: 0, images_total: COUNT });
 
+    // A watcher of its event stream, through the client, alongside the polls below.
+    const client = new GigaTokClient({ baseUrl: stack.apiUrl, apiKey: key });
+    const watched = (async () => {
+      const seen: JobStreamEvent[] = [];
+      for await (const event of client.generations.events(queued.id)) seen.push(event);
+      return seen;
+    })();
+
     // Every progress the job showed while it was running.
     const seenRunning = new Set<number>();
     let job: Generation = queued;
@@ -100,6 +109,16 @@ describe('a count-16 generation in chunks of 2', () => {
     expect(partial.length).toBeGreaterThan(0);
     for (const n of seenRunning) expect(n % CHUNK).toBe(0);
     expect((await generateCalls()) - callsBefore).toBe(COUNT / CHUNK);
+
+    // The stream reported chunks as progress, growing, between running and the result.
+    const streamed = await watched;
+    const types = streamed.map((event) => event.type);
+    expect(types.at(-1)).toBe('succeeded');
+    const progressDone = streamed.flatMap((event) => (event.type === 'progress' ? [event.images_done] : []));
+    expect(progressDone.length).toBeGreaterThan(0);
+    expect(progressDone).toEqual([...progressDone].sort((a, b) => a - b));
+    for (const n of progressDone) expect(n % CHUNK).toBe(0);
+    expect(types.indexOf('running')).toBeLessThan(types.indexOf('progress'));
 
     // The same request as one backend call: every image has the tokens the chunks gave it.
     const { params } = job;
@@ -134,6 +153,7 @@ describe('a count-16 generation in chunks of 2', () => {
       chunked_job_ms: Math.round(chunkedMs),
       one_backend_call_ms: Math.round(oneCallMs),
       progress_seen_running: [...seenRunning].sort((a, b) => a - b),
+      progress_events: progressDone,
     };
     console.log(`long runs: ${JSON.stringify(figures)}`);
     recordSection('long_runs', figures);
