@@ -26,8 +26,10 @@ let stack: Stack | undefined;
 let stateDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  // GIGATOK_E2E_MODEL_DIR lets a developer point the suite at another model directory.
+  // GIGATOK_E2E_MODEL_DIR points the suite at another model directory (the scale tier's S-S + GPT-B);
+  // GIGATOK_E2E_READY_TIMEOUT_MS gives a large model longer to load and warm up.
   const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
+  const readyTimeoutMs = Number(process.env.GIGATOK_E2E_READY_TIMEOUT_MS ?? 120_000);
   // A fresh local R2/D1/Queues state per run, removed at teardown.
   stateDir = path.join(repoRoot, '.local', `e2e-${process.pid}`);
   // Kept after the run (test-output/ is ignored by git), for diagnosing a failure.
@@ -41,6 +43,7 @@ export async function setup(project: TestProject): Promise<void> {
     // A rotated-out webhook secret signs for 15 s here (24 h by default), so the end of the overlap
     // window is observed within the suite (e2e/webhook-deliveries.test.ts).
     workerVars: { WEBHOOK_SECRET_OVERLAP_SECONDS: String(E2E_WEBHOOK_SECRET_OVERLAP_SECONDS) },
+    readyTimeoutMs,
     verbose: process.env.GIGATOK_E2E_VERBOSE === '1',
   });
   project.provide('stack', {

@@ -71,3 +71,40 @@ export function psnr(a: Uint8Array, b: Uint8Array): number {
   const mse = se / a.length;
   return mse === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10((255 * 255) / mse);
 }
+
+/**
+ * A deterministic photo-like RGB image (HWC bytes): a sky gradient, a sun, hills with a textured field,
+ * and sensor-like noise, so PNG and JPEG sizes and the tokenizer's input statistics resemble a photo's.
+ */
+export function photoLike(size = 256, seed = 1): Uint8Array {
+  let state = seed >>> 0 || 1;
+  const noise = () => {
+    // xorshift32: the same image on every run and platform.
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return ((state >>> 0) / 2 ** 32 - 0.5) * 12;
+  };
+  const out = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    const v = y / size;
+    for (let x = 0; x < size; x++) {
+      const u = x / size;
+      const horizon = 0.62 + 0.08 * Math.sin(u * 7.0) + 0.04 * Math.sin(u * 17.0 + 1.3);
+      let rgb: [number, number, number];
+      if (v < horizon) {
+        const sun = Math.hypot(u - 0.72, v - 0.22);
+        const glow = Math.max(0, 1 - sun / 0.09);
+        rgb = [70 + 120 * v + 185 * glow, 120 + 90 * v + 135 * glow, 210 - 40 * v + 45 * glow];
+      } else {
+        const rows = 0.5 + 0.5 * Math.sin((v - horizon) * 140 + Math.sin(u * 9) * 3);
+        const shade = 1 - (v - horizon) * 0.8;
+        rgb = [(60 + 50 * rows) * shade, (110 + 60 * rows) * shade, (40 + 20 * rows) * shade];
+      }
+      for (let c = 0; c < 3; c++) {
+        out[(y * size + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(rgb[c]! + noise())));
+      }
+    }
+  }
+  return out;
+}

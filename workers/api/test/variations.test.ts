@@ -3,6 +3,7 @@
 // the result, keep 0 = /v1/generations, the generation semantics (Prefer: wait, Idempotency-Key, cache),
 // embeddings in JSON and binary, cached by token set, tenant isolation and bad input.
 import { type Generation, GenerationSchema, toBase64 } from '@gigatok/shared';
+import { encodePng } from '@gigatok/shared/testing/png';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backend } from './backend-stub.ts';
 import { api, newTenant, postJson, type TestKey, testPng } from './helpers.ts';
@@ -79,6 +80,25 @@ describe('POST /v1/variations', () => {
     expect(job!.params.variation).toEqual({ source_token_id: source.id, keep: 8 });
     expect(job!.params.class_ids).toEqual([null]);
     expect((await rowsOf(alice.key, job!))[0]!.slice(0, 8)).toEqual(source.row.slice(0, 8));
+  });
+
+  it('takes an image whose base64 is over 64 KiB (a 256x256 photo), as a variation and for an embedding', async () => {
+    // Noise does not compress: about 192 KiB of PNG, 256 KiB of base64 (the 64 KiB JSON bound refused it).
+    let state = 12345;
+    const noisy = encodePng(256, 256, () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return [state >>> 24, (state >>> 16) & 0xff, (state >>> 8) & 0xff];
+    });
+    const image = toBase64(noisy);
+    expect(image.length).toBeGreaterThan(128 * 1024);
+    const { response, job } = await variation(alice.key, { image, keep: 4, seed: nextSeed++ });
+    expect(response.status).toBe(201);
+    expect(job!.params.variation!.keep).toBe(4);
+    const embedding = await postJson(alice.key, '/v1/embeddings', { image });
+    expect(embedding.status).toBe(200);
+    expect((await embedding.json()) as { token_id: string }).toMatchObject({
+      token_id: job!.params.variation!.source_token_id,
+    });
   });
 
   it('with keep 0 gives the tokens /v1/generations gives for the same seed and class', async () => {

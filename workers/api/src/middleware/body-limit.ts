@@ -3,7 +3,8 @@
 import { ApiError, type ErrorCode } from '@gigatok/shared';
 import { bodyLimit } from 'hono/body-limit';
 
-/** JSON bodies other than tokenize (generation requests, inline tokens): 64 KiB is ample. */
+/** JSON bodies that carry no image (generation requests, inline tokens): 64 KiB is ample. Routes that
+ * take a base64 image (tokenize, variations, embeddings) use LIMITS.maxJsonBodyBytes. */
 export const JSON_BODY_LIMIT = 64 * 1024;
 
 export function limitBody(maxSize: number, code: ErrorCode = 'payload_too_large', what = 'the request body') {

@@ -5,6 +5,7 @@
 import {
   fromZodError,
   GenerationSchema,
+  LIMITS,
   resolveVariationParams,
   VariationRequestSchema,
 } from '@gigatok/shared';
@@ -23,7 +24,7 @@ import {
   problems,
 } from '../lib/openapi/describe.ts';
 import { resolveTokenSource } from '../lib/tokens/source.ts';
-import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
+import { limitBody } from '../middleware/body-limit.ts';
 
 export const variations = new Hono<AppEnv>().post(
   '/',
@@ -40,7 +41,8 @@ export const variations = new Hono<AppEnv>().post(
       ...problems(400, ...COMMON, 404, 413, 415, 422, ...BACKEND),
     },
   }),
-  limitBody(JSON_BODY_LIMIT),
+  // The source may be an image in base64: the same bound as a JSON tokenize body.
+  limitBody(LIMITS.maxJsonBodyBytes),
   async (c) => {
     const raw = await readJson(c.req.raw);
     const parsed = VariationRequestSchema.safeParse(raw);
