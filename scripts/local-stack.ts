@@ -319,7 +319,8 @@ export async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help')) {
     process.stdout.write(
       'usage: npm start [-- --verbose]\n' +
-        'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8790), GIGATOK_MODEL_DIRS\n',
+        'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8790), GIGATOK_MODEL_DIRS,\n' +
+        '     GIGATOK_READY_TIMEOUT_MS (600000: loading and warming up a full-size model on CPU takes minutes)\n',
     );
     return;
   }
@@ -329,6 +330,9 @@ export async function main(argv: string[]): Promise<void> {
     apiPort: Number(process.env.GIGATOK_API_PORT ?? 8787),
     backendPort: Number(process.env.GIGATOK_BACKEND_PORT ?? 8790),
     ...(process.env.GIGATOK_MODEL_DIRS ? { modelDirs: process.env.GIGATOK_MODEL_DIRS.split(',') } : {}),
+    // The backend answers /readyz once every model is loaded and warmed up: seconds for gigatok-nano, about
+    // a minute for S-S + GPT-B on 2 CPU cores, longer for the larger pairs.
+    readyTimeoutMs: Number(process.env.GIGATOK_READY_TIMEOUT_MS ?? 600_000),
     verbose,
   });
   const keyFile = path.join(repoRoot, '.local', 'dev-key.json');

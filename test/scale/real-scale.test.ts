@@ -4,6 +4,7 @@
 // latency and the backend's resident memory are written to test-output/scale-tier.json (docs/performance.md,
 // "The paper's smallest pair on this CPU").
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   decodeTokens,
@@ -23,9 +24,9 @@ const RESULT_FILE = path.join(repoRoot, 'test-output', 'scale-tier.json');
 const EXPECTED = { image_size: 256, tokens_per_image: 256, codebook_size: 16384, num_classes: 1000 };
 /** A class id of ImageNet-1k (any integer in [0, 999] serves a random-weight model). */
 const CLASS_ID = 207;
-/** How long the backend may keep computing a canceled generation: one run of its rows (generate.onnx
- * cannot stop midway), bounded by the Worker's generate deadline. */
-const CANCEL_BOUND_MS = 120_000;
+/** How long to wait for the run a canceled generation was part of to end (generate.onnx cannot stop
+ * midway): a four-image run took 101 s on 2 cores under a load average of 12. */
+const RUN_END_WAIT_MS = 240_000;
 
 type Model = typeof EXPECTED & { id: string };
 let tenant: { key: string };
@@ -85,6 +86,8 @@ afterAll(() => {
   const result = {
     recorded_at: new Date().toISOString(),
     model: model?.id,
+    // The figures depend on what else the machine runs: the load average at the end says how busy it was.
+    machine: { cpus: os.cpus().length, load_average: os.loadavg().map((x) => Math.round(x * 10) / 10) },
     photo_bytes: { png: png?.length, jpeg: jpeg?.length },
     latency_ms: latencyMs,
     backend_rss_mib: rssMiB,
@@ -212,7 +215,7 @@ describe('the paper smallest pair through the Worker and the backend', () => {
     expect(body.embedding.every(Number.isFinite)).toBe(true);
   });
 
-  it('cancels a running generation; the backend drops it within one run', async () => {
+  it('cancels a running generation; the backend drops it after the run in progress and runs nothing more', async () => {
     const res = await postJson(tenant.key, '/v1/generations', { class_id: CLASS_ID, count: 4, seed: 7 });
     expect(res.status).toBe(202);
     const job = GenerationSchema.parse(await res.json());
@@ -243,7 +246,7 @@ describe('the paper smallest pair through the Worker and the backend', () => {
     await until(
       async () =>
         (await backendCounter('nv_inference_exec_count', { graph: 'generate' })) > runsBefore || null,
-      CANCEL_BOUND_MS,
+      RUN_END_WAIT_MS,
     );
     latencyMs.cancel_backend_idle = Math.round(performance.now() - started);
     rssMiB.after_cancel = Math.round(await backendRssMiB());
