@@ -31,7 +31,7 @@ else
   mkdir -p "$cache_root"
   tmp="$(mktemp -d "$cache_root/.export-XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
-  echo "[scale] exporting S-S + GPT-B (random weights) into $dir (a few minutes, ~3 GB of RAM) ..."
+  echo "[scale] exporting S-S + GPT-B (random weights) into $dir (about a minute on 2 cores, 3 GB of RAM) ..."
   started=$SECONDS
   bash "$model/scripts/export.sh" "${export_args[@]}" --out "$tmp/model"
   # Rename only a complete directory, so an interrupted export is never reused.
