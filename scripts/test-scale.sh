@@ -19,7 +19,8 @@ hash="$(
   {
     printf '%s\n' "${export_args[@]}"
     cat "$model/requirements.txt" "$model/scripts/export.sh"
-    find "$model/gigatok_model" -name '*.py' -not -path '*/nano/*' | LC_ALL=C sort | xargs cat
+    # The package's sources and data (the class names), less the nano model's training code.
+    find "$model/gigatok_model" -type f -not -path '*/nano/*' -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat
   } | sha256sum | cut -c1-16
 )"
 cache_root="${GIGATOK_SCALE_CACHE:-$root/.cache/scale-models}"

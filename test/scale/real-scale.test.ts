@@ -22,8 +22,8 @@ import { photoLike } from '../lib/images.ts';
 const RESULT_FILE = path.join(repoRoot, 'test-output', 'scale-tier.json');
 /** The official smallest pair's shapes (GigaTok VQ_SS256 + LlamaGen GPT-B on ImageNet-1k). */
 const EXPECTED = { image_size: 256, tokens_per_image: 256, codebook_size: 16384, num_classes: 1000 };
-/** A class id of ImageNet-1k (any integer in [0, 999] serves a random-weight model). */
-const CLASS_ID = 207;
+/** An ImageNet-1k class, by the name the exporter gives it and by its id. */
+const CLASS = { name: 'golden retriever', id: 207 };
 /** How long to wait for the run a canceled generation was part of to end (generate.onnx cannot stop
  * midway): a four-image run took 101 s on 2 cores under a load average of 12. */
 const RUN_END_WAIT_MS = 240_000;
@@ -161,13 +161,13 @@ describe('the paper smallest pair through the Worker and the backend', () => {
     expect(await imageSize(res)).toEqual({ width: 256, height: 256, format: 'png' });
   });
 
-  it('generates two images of an ImageNet class with the step guidance schedule', async () => {
+  it('generates two images of an ImageNet class, named, with the step guidance schedule', async () => {
     const job = await timed('generate_count2', async () =>
       finished(
         await postJson(
           tenant.key,
           '/v1/generations',
-          { class_id: CLASS_ID, count: 2, seed: 5, cfg_scale: 1.75, cfg_schedule: 'step' },
+          { class_id: CLASS.name, count: 2, seed: 5, cfg_scale: 1.75, cfg_schedule: 'step' },
           { prefer: 'wait=60' },
         ),
       ),
@@ -177,7 +177,7 @@ describe('the paper smallest pair through the Worker and the backend', () => {
     expect(job.result!.images).toHaveLength(2);
     const rows: number[][] = [];
     for (const image of job.result!.images) {
-      expect(image.class_id).toBe(CLASS_ID);
+      expect(image.class_id).toBe(CLASS.id);
       const tokens = TokensResponseSchema.parse(await (await api(tenant.key, image.tokens_url)).json());
       expect(tokens.shape).toEqual([1, 256]);
       rows.push(tokens.tokens[0]!);
@@ -192,7 +192,7 @@ describe('the paper smallest pair through the Worker and the backend', () => {
 
   it('makes a variation of the uploaded photo that keeps its first half of tokens', async () => {
     // The photo travels as base64 in JSON (over 64 KiB as a PNG of this size).
-    const body = { image: png.toString('base64'), keep: 128, count: 1, seed: 6, class_id: CLASS_ID };
+    const body = { image: png.toString('base64'), keep: 128, count: 1, seed: 6, class_id: CLASS.id };
     expect(body.image.length).toBeGreaterThan(64 * 1024);
     const job = await timed('variation_count1', async () =>
       finished(await postJson(tenant.key, '/v1/variations', body, { prefer: 'wait=60' })),
@@ -217,7 +217,7 @@ describe('the paper smallest pair through the Worker and the backend', () => {
   });
 
   it('cancels a running generation; the backend drops it after the run in progress and runs nothing more', async () => {
-    const res = await postJson(tenant.key, '/v1/generations', { class_id: CLASS_ID, count: 4, seed: 7 });
+    const res = await postJson(tenant.key, '/v1/generations', { class_id: CLASS.id, count: 4, seed: 7 });
     expect(res.status).toBe(202);
     const job = GenerationSchema.parse(await res.json());
     await until(async () => {
