@@ -61,71 +61,65 @@ const operation = describe({
   },
 });
 
-export const embeddings = new Hono<AppEnv>().post(
-  '/',
-  operation,
-  limitBody(LIMITS.maxJsonBodyBytes),
-  async (c) => {
-    const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, BINARY_TYPE] as const);
-    const parsed = EmbeddingRequestSchema.safeParse(await readJson(c.req.raw));
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const source = await resolveTokenSource(c, parsed.data);
-    const { tenantId } = c.get('caller');
-    const timing = c.get('timing');
+// The source may be an image in base64: the same bound as a JSON tokenize body.
+const imageBody = limitBody(LIMITS.maxJsonBodyBytes);
 
-    // A hit is this tenant's own earlier request: the blob is shared by content, the history is not.
-    const grantId = embeddingGrantId(source.tokenId);
-    const mine = (await timing.measure('own', owns(c.env, tenantId, grantId, c.executionCtx), bySource))
-      .owned;
-    let stored = mine ? await timing.measure('blob', getEmbedding(c.env.ARTIFACTS, source.tokenId)) : null;
-    const hit = stored !== null;
-    if (!stored) {
-      const answer = await timing.measure(
-        'backend',
-        callBackendJson(
-          c.env,
-          { method: 'POST', path: '/v1/embed', json: { model: source.model, tokens: [source.row] } },
-          EmbedResponseSchema,
-        ),
-      );
-      const vector = answer.embeddings[0];
-      if (answer.model !== source.model || answer.embeddings.length !== 1 || vector?.length !== answer.dim) {
-        throw new ApiError(
-          ErrorCode.backend_error,
-          'the backend answered /v1/embed with an unexpected shape',
-        );
-      }
-      stored = { values: Float32Array.from(vector), layer: answer.layer };
-      // Write-once: a concurrent first request may have stored it already, with the same content.
-      await putEmbedding(c.env.ARTIFACTS, source.tokenId, source.model, stored);
-      await timing.measure('d1', recordOwnership(c.env, tenantId, [grantId], c.executionCtx));
-    }
+export const embeddings = new Hono<AppEnv>().post('/', operation, imageBody, async (c) => {
+  const answerType = acceptable(c.req.header('accept'), [JSON_TYPE, BINARY_TYPE] as const);
+  const parsed = EmbeddingRequestSchema.safeParse(await readJson(c.req.raw));
+  if (!parsed.success) throw fromZodError(parsed.error);
+  const source = await resolveTokenSource(c, parsed.data);
+  const { tenantId } = c.get('caller');
+  const timing = c.get('timing');
 
-    const headers = {
-      'X-Cache': hit ? 'hit' : 'miss',
-      'X-Token-Id': source.tokenId,
-      'X-Embedding-Dim': String(stored.values.length),
-      'X-Embedding-Layer': String(stored.layer),
-      'Cache-Control': 'private, max-age=31536000, immutable',
-      Vary: 'Accept',
-    };
-    if (answerType === BINARY_TYPE) {
-      return c.body(float32Bytes(stored.values) as Uint8Array<ArrayBuffer>, 200, {
-        ...headers,
-        'Content-Type': BINARY_TYPE,
-      });
-    }
-    return c.json(
-      {
-        object: 'embedding',
-        model: source.model,
-        token_id: source.tokenId,
-        layer: stored.layer,
-        dim: stored.values.length,
-        embedding: Array.from(stored.values),
-      },
-      200,
-      headers,
+  // A hit is this tenant's own earlier request: the blob is shared by content, the history is not.
+  const grantId = embeddingGrantId(source.tokenId);
+  const mine = (await timing.measure('own', owns(c.env, tenantId, grantId, c.executionCtx), bySource)).owned;
+  let stored = mine ? await timing.measure('blob', getEmbedding(c.env.ARTIFACTS, source.tokenId)) : null;
+  const hit = stored !== null;
+  if (!stored) {
+    const answer = await timing.measure(
+      'backend',
+      callBackendJson(
+        c.env,
+        { method: 'POST', path: '/v1/embed', json: { model: source.model, tokens: [source.row] } },
+        EmbedResponseSchema,
+      ),
     );
-  },
-);
+    const vector = answer.embeddings[0];
+    if (answer.model !== source.model || answer.embeddings.length !== 1 || vector?.length !== answer.dim) {
+      throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/embed with an unexpected shape');
+    }
+    stored = { values: Float32Array.from(vector), layer: answer.layer };
+    // Write-once: a concurrent first request may have stored it already, with the same content.
+    await putEmbedding(c.env.ARTIFACTS, source.tokenId, source.model, stored);
+    await timing.measure('d1', recordOwnership(c.env, tenantId, [grantId], c.executionCtx));
+  }
+
+  const headers = {
+    'X-Cache': hit ? 'hit' : 'miss',
+    'X-Token-Id': source.tokenId,
+    'X-Embedding-Dim': String(stored.values.length),
+    'X-Embedding-Layer': String(stored.layer),
+    'Cache-Control': 'private, max-age=31536000, immutable',
+    Vary: 'Accept',
+  };
+  if (answerType === BINARY_TYPE) {
+    return c.body(float32Bytes(stored.values) as Uint8Array<ArrayBuffer>, 200, {
+      ...headers,
+      'Content-Type': BINARY_TYPE,
+    });
+  }
+  return c.json(
+    {
+      object: 'embedding',
+      model: source.model,
+      token_id: source.tokenId,
+      layer: stored.layer,
+      dim: stored.values.length,
+      embedding: Array.from(stored.values),
+    },
+    200,
+    headers,
+  );
+});
