@@ -2,6 +2,7 @@
 // (backend-auth.ts). The Worker resolves every default, so sampling fields are required here.
 import { z } from 'zod';
 import { LIMITS } from '../limits.ts';
+import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
 import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
 import { ImageFormatSchema, TokenRowSchema } from './public.ts';
@@ -38,6 +39,8 @@ export const EncodeRequestSchema = z
       'images',
       base64Field('images', LIMITS.maxImageBase64Chars, 'an image file (PNG, JPEG or WebP)'),
     ),
+    /** Absent: DEFAULT_PREPROCESSING. */
+    preprocessing: PreprocessingModeSchema.optional(),
   })
   .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
 export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;
