@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from './errors.ts';
+import type { ApiError } from './errors.ts';
 import { imageGeometryProblem, readImageSize } from './image-header.ts';
 import { LIMITS } from './limits.ts';
 import { encodePng } from './testing/png.ts';

@@ -2,8 +2,8 @@
 // (backend-auth.ts). The Worker resolves every default, so sampling fields are required here.
 import { z } from 'zod';
 import { LIMITS } from '../limits.ts';
-import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
+import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
 import { ImageFormatSchema, TokenRowSchema } from './public.ts';
 

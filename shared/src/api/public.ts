@@ -5,8 +5,8 @@ import { ErrorCode as Codes, type ErrorCode, PROBLEM_TYPE_PREFIX } from '../erro
 import { GENERATION_KEY_RE, IMAGE_ID_RE, JOB_ID_RE, TOKEN_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
 import { JOB_STATUSES, type JobStatus } from '../job-status.ts';
 import { LIMITS } from '../limits.ts';
-import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
+import { PreprocessingModeSchema } from '../preprocessing.ts';
 import {
   base64Field,
   boolField,
