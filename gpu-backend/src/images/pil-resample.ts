@@ -101,11 +101,26 @@ function horizontalPass(
   y0: number,
   y1: number,
 ): RgbImage {
-  const { taps, first, count, weights } = axisTaps(src.width, outWidth, filter, x0, w);
   const rows = y1 - y0;
   const out = new Uint8Array(w * rows * 3);
   const input = src.data;
   const stride = src.width * 3;
+  if (filter === BOX && src.width === 2 * outWidth) {
+    // Exact halving: both weights are 1/2 (2^21 in fixed point), so each output is (a + b + 1) >> 1.
+    for (let y = 0; y < rows; y++) {
+      let p = (y + y0) * stride + 6 * x0;
+      let o = y * w * 3;
+      for (let x = 0; x < w; x++) {
+        out[o] = (input[p]! + input[p + 3]! + 1) >> 1;
+        out[o + 1] = (input[p + 1]! + input[p + 4]! + 1) >> 1;
+        out[o + 2] = (input[p + 2]! + input[p + 5]! + 1) >> 1;
+        o += 3;
+        p += 6;
+      }
+    }
+    return { width: w, height: rows, data: out };
+  }
+  const { taps, first, count, weights } = axisTaps(src.width, outWidth, filter, x0, w);
   for (let y = 0; y < rows; y++) {
     const row = (y + y0) * stride;
     let o = y * w * 3;
@@ -141,24 +156,34 @@ function verticalPass(
   h: number,
   offset: number,
 ): RgbImage {
-  const { taps, first, count, weights } = axisTaps(inHeight, outHeight, filter, y0, h);
   const stride = src.width * 3;
   const out = new Uint8Array(stride * h);
   const input = src.data;
+  if (filter === BOX && inHeight === 2 * outHeight) {
+    // Exact halving: both weights are 1/2 (2^21 in fixed point), so each output is (a + b + 1) >> 1.
+    for (let y = 0; y < h; y++) {
+      const top = (2 * (y0 + y) - offset) * stride;
+      const o = y * stride;
+      for (let i = 0; i < stride; i++) out[o + i] = (input[top + i]! + input[top + stride + i]! + 1) >> 1;
+    }
+    return { width: src.width, height: h, data: out };
+  }
+  const { taps, first, count, weights } = axisTaps(inHeight, outHeight, filter, y0, h);
+  // Row-wise accumulation (one input row times one weight at a time) reads memory in order. The sums
+  // are integers below 2^31, exact in float64, as Pillow's int accumulators.
+  const acc = new Float64Array(stride);
   for (let y = 0; y < h; y++) {
+    acc.fill(HALF);
     const k = y * taps;
     const m = count[y]!;
-    const top = (first[y]! - offset) * stride;
-    const o = y * stride;
-    for (let i = 0; i < stride; i++) {
-      let s = HALF;
-      let p = top + i;
-      for (let t = 0; t < m; t++) {
-        s += input[p]! * weights[k + t]!;
-        p += stride;
-      }
-      out[o + i] = clip8(s);
+    let row = (first[y]! - offset) * stride;
+    for (let t = 0; t < m; t++) {
+      const c = weights[k + t]!;
+      for (let i = 0; i < stride; i++) acc[i]! += input[row + i]! * c;
+      row += stride;
     }
+    const o = y * stride;
+    for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
   }
   return { width: src.width, height: h, data: out };
 }
@@ -184,6 +209,9 @@ function resize(
   filter: Filter,
   window: Window = { x: 0, y: 0, width, height },
 ): RgbImage {
+  if (filter === BOX && src.width === 2 * width && src.height === 2 * height) {
+    return halve(src, window);
+  }
   const needH = width !== src.width;
   const needV = height !== src.height;
   let rowFrom = window.y;
@@ -198,6 +226,31 @@ function resize(
     : cropRows(src, window.x, window.width, rowFrom, rowTo);
   if (needV) image = verticalPass(image, src.height, height, filter, window.y, window.height, rowFrom);
   return image;
+}
+
+/**
+ * An exact halving of both sides with the box filter, both passes in one: every weight is 1/2 (2^21 in
+ * fixed point), so the horizontal pass gives (a + b + 1) >> 1 and the vertical pass the same of two of
+ * those, the intermediate rounding kept.
+ */
+function halve(src: RgbImage, window: Window): RgbImage {
+  const { width: w, height: h } = window;
+  const out = new Uint8Array(w * h * 3);
+  const input = src.data;
+  const stride = src.width * 3;
+  let o = 0;
+  for (let y = 0; y < h; y++) {
+    let p = 2 * (window.y + y) * stride + 6 * window.x;
+    for (let x = 0; x < w * 3; x += 3) {
+      for (let c = 0; c < 3; c++) {
+        const top = (input[p + c]! + input[p + c + 3]! + 1) >> 1;
+        const bottom = (input[p + stride + c]! + input[p + stride + c + 3]! + 1) >> 1;
+        out[o++] = (top + bottom + 1) >> 1;
+      }
+      p += 6;
+    }
+  }
+  return { width: w, height: h, data: out };
 }
 
 /** Columns `x0 .. x0 + w - 1` of rows `y0 .. y1 - 1`, copied. */
