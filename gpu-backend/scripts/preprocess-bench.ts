@@ -42,7 +42,13 @@ const pipelines: [string, Pipeline, (v: number) => number][] = [
 
 async function photo(width: number, height: number, format: 'jpeg' | 'png'): Promise<Uint8Array> {
   const noisy = sharp({
-    create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    create: {
+      width,
+      height,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
   }).blur(1.5);
   const out = format === 'jpeg' ? noisy.jpeg({ quality: 90 }) : noisy.png();
   return new Uint8Array(await out.toBuffer());
@@ -71,7 +77,11 @@ async function agreement(): Promise<void> {
     let pixelsAll = 0;
     for (const c of cases) {
       const bytes = new Uint8Array(readFileSync(path.join(dir, c.source)));
-      const golden = new Uint8Array(await sharp(path.join(dir, `${c.name}.golden.png`)).raw().toBuffer());
+      const golden = new Uint8Array(
+        await sharp(path.join(dir, `${c.name}.golden.png`))
+          .raw()
+          .toBuffer(),
+      );
       const ours = await run(bytes, c.size);
       let same = true;
       for (let i = 0; i < golden.length; i++) {
