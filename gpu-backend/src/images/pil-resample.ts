@@ -133,9 +133,9 @@ function horizontalPass(
       let b = HALF;
       for (let t = 0; t < m; t++) {
         const c = weights[k + t]!;
-        r += input[p]! * c;
-        g += input[p + 1]! * c;
-        b += input[p + 2]! * c;
+        r = (r + Math.imul(input[p]!, c)) | 0;
+        g = (g + Math.imul(input[p + 1]!, c)) | 0;
+        b = (b + Math.imul(input[p + 2]!, c)) | 0;
         p += 3;
       }
       out[o++] = clip8(r);
@@ -170,8 +170,8 @@ function verticalPass(
   }
   const { taps, first, count, weights } = axisTaps(inHeight, outHeight, filter, y0, h);
   // Row-wise accumulation (one input row times one weight at a time) reads memory in order. The sums
-  // are integers below 2^31, exact in float64, as Pillow's int accumulators.
-  const acc = new Float64Array(stride);
+  // stay in int32, as Pillow's int accumulators (a byte times a 22-bit weight, summed, is below 2^31).
+  const acc = new Int32Array(stride);
   for (let y = 0; y < h; y++) {
     acc.fill(HALF);
     const k = y * taps;
@@ -179,7 +179,7 @@ function verticalPass(
     let row = (first[y]! - offset) * stride;
     for (let t = 0; t < m; t++) {
       const c = weights[k + t]!;
-      for (let i = 0; i < stride; i++) acc[i]! += input[row + i]! * c;
+      for (let i = 0; i < stride; i++) acc[i] = acc[i]! + Math.imul(input[row + i]!, c);
       row += stride;
     }
     const o = y * stride;
