@@ -2,7 +2,7 @@
 // sizes, and its agreement with Pillow's goldens (test/fixtures/preprocess), each next to the same
 // figures for the earlier sharp pipeline (one Lanczos-3 resize to cover + sharp's centre crop, EXIF,
 // alpha onto white, sRGB), which this script keeps only to compare against.
-// Usage: npx tsx scripts/preprocess-bench.ts [--seconds S] [--size 256]
+// Usage: npx tsx scripts/preprocess-bench.ts [--seconds S] [--size 256]   (--seconds 0: agreement only)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,7 @@ async function agreement(): Promise<void> {
   };
   for (const [name, run, value] of pipelines) {
     let equal = 0;
+    let samePixels = 0;
     let maxDiff = 0;
     let pixelsEqual = 0;
     let pixelsAll = 0;
@@ -84,6 +85,7 @@ async function agreement(): Promise<void> {
       );
       const ours = await run(bytes, c.size);
       let same = true;
+      if (ours.every((v, i) => v === golden[i])) samePixels++;
       for (let i = 0; i < golden.length; i++) {
         const d = Math.abs(value(ours[i]!) - currentValue(golden[i]!));
         if (d !== 0) same = false;
@@ -94,13 +96,15 @@ async function agreement(): Promise<void> {
       if (same) equal++;
     }
     console.log(
-      `${name}: ${equal}/${cases.length} cases with tensors equal to the official ones; ` +
+      `${name}: ${equal}/${cases.length} cases with tensors equal to the official ones ` +
+        `(${samePixels}/${cases.length} with equal uint8 pixels); ` +
         `${((100 * pixelsEqual) / pixelsAll).toFixed(1)}% of values equal; max abs diff ${maxDiff.toPrecision(3)}`,
     );
   }
 }
 
 await agreement();
+if (seconds === 0) process.exit(0);
 const shapes: [number, number, 'jpeg' | 'png'][] = [
   [256, 256, 'png'],
   [640, 480, 'jpeg'],
