@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { cropPlan, roundHalfEven } from '../src/images/pil-resample.ts';
+import { centerCropArr, cropPlan, roundHalfEven } from '../src/images/pil-resample.ts';
 import { cropPixels, NORMALIZED_VALUES, preprocessImage } from '../src/images/preprocess.ts';
+import { cropRgb } from '../src/images/resample-pool.ts';
 
 const dir = join(import.meta.dirname, 'fixtures', 'preprocess');
 const manifest = JSON.parse(readFileSync(join(dir, 'goldens.json'), 'utf8')) as {
@@ -68,6 +69,26 @@ describe('official preprocessing equals Pillow running the official recipe', () 
       }
     }
     expect(mismatches).toBe(0);
+  });
+});
+
+describe('the resampling pool', () => {
+  it('gives the inline result for large images sent at once (threads) and small ones (inline)', async () => {
+    const shapes = [
+      [1030, 520],
+      [700, 900],
+      [1201, 777],
+      [300, 200],
+    ] as const;
+    const images = shapes.map(([width, height], n) => ({
+      width,
+      height,
+      data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * (n + 7) + (i >> 9)) & 255),
+    }));
+    const expected = images.map((img) => centerCropArr(img, 64).data);
+    const pooled = await Promise.all(images.map((img) => cropRgb({ ...img, data: img.data.slice() }, 64)));
+    for (const [i, out] of pooled.entries())
+      expect(compare(out, expected[i]!)).toEqual({ differing: 0, maxDiff: 0 });
   });
 });
 

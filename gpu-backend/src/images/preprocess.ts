@@ -14,7 +14,8 @@ import {
   requireAcceptedImage,
 } from '@gigatok/shared';
 import sharp from 'sharp';
-import { centerCropArr, cropPlan, type RgbImage } from './pil-resample.ts';
+import { cropPlan, type RgbImage } from './pil-resample.ts';
+import { cropRgb } from './resample-pool.ts';
 
 export type OutputFormat = 'png' | 'webp';
 
@@ -110,9 +111,10 @@ export async function cropPixels(
     );
   }
   try {
-    return centerCropArr(rgb, size).data;
+    return await cropRgb(rgb, size);
   } catch (error) {
-    // Only reachable when memory runs out: the geometry limits bound every intermediate size.
+    // Only when memory runs out or the resampling thread dies: the geometry limits bound every
+    // intermediate size.
     const { resized } = cropPlan(rgb.width, rgb.height, size);
     const reason = error instanceof Error ? error.message : String(error);
     throw new ApiError(
