@@ -5,7 +5,8 @@ then ``center_crop_arr``: halve with ``Image.BOX`` while the short side is at le
 resize with ``Image.BICUBIC`` so the short side equals the target (each side ``round(side * scale)``),
 crop the centre with floored offsets; then ``ToTensor`` and ``Normalize(0.5, 0.5)``. This module
 states that recipe once, makes a small deterministic set of test images that exercise each branch
-(odd and even overhangs, portrait, landscape, enlargement, box halving, JPEG, alpha, grey, EXIF), and
+(odd and even overhangs, portrait, landscape, enlargement, box halving, JPEG, WebP, alpha, grey,
+palette, 16-bit, EXIF), and
 writes Pillow's results as goldens for gpu-backend/test/official-preprocess.test.ts.
 
     python -m gigatok_model.official_preprocess --images   # (re)make the source images
@@ -18,6 +19,8 @@ import argparse
 import hashlib
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,10 @@ CASES: list[tuple[str, int, int, str, int, str]] = [
     ("grey-square", 33, 33, "png-grey", 32, "8-bit grey: convert('RGB') repeats it"),
     ("exif-rotated", 40, 64, "jpeg-exif6", 32, "EXIF orientation 6, which the official loader ignores"),
     ("photo-256", 1030, 520, "jpeg", 256, "box to 515x260, bicubic to 507x256, overhang 251"),
+    ("palette-transparent", 45, 60, "png-palette", 32, "palette + tRNS: convert('RGB') uses the palette"),
+    ("rgb16-landscape", 70, 50, "png-rgb16", 32, "16 bits per channel: Pillow keeps the high byte"),
+    ("grey-alpha", 52, 40, "png-la", 32, "grey + alpha: alpha dropped, grey repeated"),
+    ("webp-lossless", 77, 40, "webp", 32, "a lossless WebP"),
 ]
 
 
@@ -101,6 +108,24 @@ def _scene(width: int, height: int, seed: int) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+def _png_rgb16(pixels: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG (Pillow writes none): PNG spec 11.2.2 IHDR, one IDAT of filter-0 rows, IEND."""
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
 def make_images(out: Path = FIXTURE_DIR) -> None:
     """Writes each case's source image (deterministic: seeded scenes, fixed encoder settings)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +142,18 @@ def make_images(out: Path = FIXTURE_DIR) -> None:
             Image.fromarray(rgb[..., 1]).save(out / f"{name}.png", optimize=True)
         elif fmt == "jpeg":
             Image.fromarray(rgb).save(out / f"{name}.jpg", quality=80)
+        elif fmt == "png-palette":
+            Image.fromarray(rgb).quantize(64, dither=Image.Dither.NONE).save(
+                out / f"{name}.png", transparency=3, optimize=True
+            )
+        elif fmt == "png-rgb16":
+            wide = rgb.astype(">u2") * 257 + np.random.default_rng(seed).integers(0, 256, rgb.shape)
+            (out / f"{name}.png").write_bytes(_png_rgb16(wide.astype(">u2")))
+        elif fmt == "png-la":
+            alpha = np.tile(np.arange(width, dtype=np.uint8) * 4, (height, 1))
+            Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA").save(out / f"{name}.png")
+        elif fmt == "webp":
+            Image.fromarray(rgb).save(out / f"{name}.webp", lossless=True)
         elif fmt == "jpeg-exif6":
             exif = Image.Exif()
             exif[0x0112] = 6
@@ -126,7 +163,8 @@ def make_images(out: Path = FIXTURE_DIR) -> None:
 
 
 def source_path(name: str, fmt: str, base: Path = FIXTURE_DIR) -> Path:
-    return base / f"{name}.{'jpg' if fmt.startswith('jpeg') else 'png'}"
+    ext = "jpg" if fmt.startswith("jpeg") else "webp" if fmt == "webp" else "png"
+    return base / f"{name}.{ext}"
 
 
 def make_goldens(src: Path = FIXTURE_DIR, out: Path = FIXTURE_DIR) -> dict:
