@@ -56,8 +56,9 @@ async function decodeRgb(bytes: Uint8Array, mode: PreprocessingMode, limits: Ima
     failOn: 'error',
     ignoreIcc: official,
   });
-  img = official ? img.toColourspace('srgb').removeAlpha() : img.rotate().flatten({ background: '#ffffff' });
-  if (!official) img = img.toColourspace('srgb');
+  img = official
+    ? img.toColourspace('srgb').removeAlpha()
+    : img.rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
   return {

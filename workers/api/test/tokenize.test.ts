@@ -94,6 +94,29 @@ describe('POST /v1/tokenize', () => {
     expect(((await json.json()) as TokensBody).id).toBe(((await raw.json()) as TokensBody).id);
   });
 
+  it('carries the preprocessing mode to the backend and keys the cache by it, in every input form', async () => {
+    const image = testPng(seed++);
+    const lastEncode = () => backend.calls.filter((call) => call.path === '/v1/encode').at(-1)?.body;
+    const official = await tokenizeRaw(alice.key, image);
+    expect(official.headers.get('x-cache')).toBe('miss');
+    expect(lastEncode()).toMatchObject({ preprocessing: 'official' });
+    // Another mode is another key: a miss, and the backend is asked for that mode.
+    const normalized = await postJson(alice.key, '/v1/tokenize', {
+      image: toBase64(image),
+      preprocessing: 'normalized',
+    });
+    expect(normalized.headers.get('x-cache')).toBe('miss');
+    expect(lastEncode()).toMatchObject({ preprocessing: 'normalized' });
+    const encodes = backend.count('/v1/encode');
+    const form = multipart(image);
+    form.set('preprocessing', 'normalized');
+    const again = await api(alice.key, '/v1/tokenize', { method: 'POST', body: form });
+    expect(again.headers.get('x-cache')).toBe('hit');
+    const explicit = await tokenizeRaw(alice.key, image, 'image/png', '?preprocessing=official');
+    expect(explicit.headers.get('x-cache')).toBe('hit');
+    expect(backend.count('/v1/encode')).toBe(encodes);
+  });
+
   it('stores the token set in R2 as GTOK with model and shape metadata', async () => {
     const response = await tokenizeRaw(alice.key, testPng(seed++));
     const { id, tokens } = (await response.json()) as TokensBody;
@@ -194,29 +217,6 @@ describe('POST /v1/tokenize: bad input', () => {
     expect(
       await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(GIF89A_1X1) })),
     ).toMatchObject(refusal);
-    expect(backend.count('/v1/encode')).toBe(encodes);
-  });
-
-  it('carries the preprocessing mode to the backend and keys the cache by it, in every input form', async () => {
-    const image = testPng(seed++);
-    const lastEncode = () => backend.calls.filter((call) => call.path === '/v1/encode').at(-1)?.body;
-    const official = await tokenizeRaw(alice.key, image);
-    expect(official.headers.get('x-cache')).toBe('miss');
-    expect(lastEncode()).toMatchObject({ preprocessing: 'official' });
-    // Another mode is another key: a miss, and the backend is asked for that mode.
-    const normalized = await postJson(alice.key, '/v1/tokenize', {
-      image: toBase64(image),
-      preprocessing: 'normalized',
-    });
-    expect(normalized.headers.get('x-cache')).toBe('miss');
-    expect(lastEncode()).toMatchObject({ preprocessing: 'normalized' });
-    const encodes = backend.count('/v1/encode');
-    const form = multipart(image);
-    form.set('preprocessing', 'normalized');
-    const again = await api(alice.key, '/v1/tokenize', { method: 'POST', body: form });
-    expect(again.headers.get('x-cache')).toBe('hit');
-    const explicit = await tokenizeRaw(alice.key, image, 'image/png', '?preprocessing=official');
-    expect(explicit.headers.get('x-cache')).toBe('hit');
     expect(backend.count('/v1/encode')).toBe(encodes);
   });
 
