@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm run build -w gpu-backend`: the production build, plain JavaScript in dist/ that `node` runs with
-// no TypeScript loader. esbuild bundles two entry points, the server (src/main.ts -> dist/main.js)
-// and the ORT worker thread (src/runtime/worker-thread.ts -> dist/worker-thread.js, which
-// worker-host.ts finds next to the bundle). @gigatok/shared is TypeScript source (its package exports
-// src/index.ts), so it is bundled in; every other package stays an import resolved from node_modules
-// at run time (onnxruntime-node and sharp are native). Type checking is `npm run typecheck`; esbuild
+// no TypeScript loader. esbuild bundles three entry points, the server (src/main.ts -> dist/main.js),
+// the ORT worker thread (src/runtime/worker-thread.ts -> dist/worker-thread.js, which worker-host.ts
+// finds next to the bundle) and the resampling thread (src/images/resample-thread.ts ->
+// dist/resample-thread.js, found the same way by resample-pool.ts). @gigatok/shared is TypeScript
+// source (its package exports src/index.ts), so it is bundled in; every other package stays an import
+// resolved from node_modules at run time (onnxruntime-node and sharp are native). Type checking is `npm run typecheck`; esbuild
 // only strips types. Plain JavaScript so it runs without tsx.
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,11 @@ const outdir = path.join(root, 'dist');
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: { main: 'src/main.ts', 'worker-thread': 'src/runtime/worker-thread.ts' },
+  entryPoints: {
+    main: 'src/main.ts',
+    'worker-thread': 'src/runtime/worker-thread.ts',
+    'resample-thread': 'src/images/resample-thread.ts',
+  },
   outdir,
   bundle: true,
   platform: 'node',
@@ -37,5 +42,5 @@ await build({
   logLevel: 'warning',
 });
 process.stdout.write(
-  `built ${path.relative(process.cwd(), outdir) || outdir}/main.js and worker-thread.js\n`,
+  `built ${path.relative(process.cwd(), outdir) || outdir}/main.js, worker-thread.js and resample-thread.js\n`,
 );

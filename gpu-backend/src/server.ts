@@ -6,6 +6,7 @@ import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import type { AppDeps, BackendState } from './context.ts';
 import type { StepMode } from './generation/step-runner.ts';
+import { closeResamplePool } from './images/resample-pool.ts';
 import { logger, setLogLevel } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { loadModel } from './model-dir/loader.ts';
@@ -136,6 +137,7 @@ export async function startServer(
       clearInterval(reaper);
       await loaded.catch(() => {});
       for (const service of state.models.values()) await service.close();
+      await closeResamplePool();
       logger.info('stopped');
     })();
     return closing;

@@ -1,7 +1,7 @@
-// Image preprocessing (sniffing, limits, EXIF, alpha, resize + centre crop, scaling) and postprocessing,
-// on small images made with sharp inside the tests.
+// Image preprocessing (sniffing, size and geometry limits, both modes' EXIF and alpha handling, resize
+// + centre crop, scaling) and postprocessing, on small images made with sharp inside the tests.
 import { crc32 } from 'node:zlib';
-import { ApiError, sniffImageType } from '@gigatok/shared';
+import { ApiError, LIMITS, type PreprocessingMode, sniffImageType } from '@gigatok/shared';
 import { GIF89A_1X1 } from '@gigatok/shared/testing/gif';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -27,9 +27,14 @@ async function solid(
   return new Uint8Array(await out.toBuffer());
 }
 
-async function run(bytes: Uint8Array, size = 8, l = limits): Promise<Float32Array> {
+async function run(
+  bytes: Uint8Array,
+  size = 8,
+  l = limits,
+  mode: PreprocessingMode = 'official',
+): Promise<Float32Array> {
   const out = new Float32Array(3 * size * size);
-  await preprocessImage(bytes, size, l, 'images.0', out, 0);
+  await preprocessImage(bytes, size, l, 'images.0', out, 0, mode);
   return out;
 }
 
@@ -90,10 +95,11 @@ describe('preprocessImage', () => {
     expect(x[2 * plane + centre]).toBeCloseTo(-1, 2); // blue
   });
 
-  it('applies the EXIF orientation before cropping', async () => {
-    // Stored 16 wide x 48 tall (top third red); orientation 6 (rotate 90 cw) shows it 48x16 with red on the right.
+  it("applies the EXIF orientation in 'normalized' mode only; 'official' reads the stored pixels", async () => {
+    // Stored 16 wide x 48 tall: left half red, right half green. Orientation 6 (rotate 90 cw) shows it
+    // 48 wide x 16 tall with the red half on top.
     const raw = Buffer.alloc(16 * 48 * 3);
-    for (let y = 0; y < 48; y++) for (let x = 0; x < 16; x++) raw[(y * 16 + x) * 3 + (y < 16 ? 0 : 1)] = 255;
+    for (let y = 0; y < 48; y++) for (let x = 0; x < 16; x++) raw[(y * 16 + x) * 3 + (x < 8 ? 0 : 1)] = 255;
     const jpeg = new Uint8Array(
       await sharp(raw, { raw: { width: 16, height: 48, channels: 3 } })
         .jpeg({ quality: 100 })
@@ -101,14 +107,15 @@ describe('preprocessImage', () => {
         .toBuffer(),
     );
     const size = 4;
-    const x = await run(jpeg, size);
-    // After rotation the image is 48x16 and the centre crop is green.
-    const centre = size + 1;
-    expect(x[size * size + centre]!).toBeGreaterThan(0.8);
-    expect(x[centre]!).toBeLessThan(-0.8);
+    const plane = size * size;
+    const bottomLeft = (size - 1) * size;
+    const official = await run(jpeg, size);
+    expect([official[bottomLeft]! > 0.8, official[plane + bottomLeft]! < -0.8]).toEqual([true, true]);
+    const normalized = await run(jpeg, size, limits, 'normalized');
+    expect([normalized[bottomLeft]! < -0.8, normalized[plane + bottomLeft]! > 0.8]).toEqual([true, true]);
   });
 
-  it('flattens transparency onto white and reads greyscale as RGB', async () => {
+  it("composites transparency onto white in 'normalized' mode; 'official' drops alpha, as convert('RGB')", async () => {
     const transparent = new Uint8Array(
       await sharp({
         create: { width: 8, height: 8, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
@@ -116,18 +123,26 @@ describe('preprocessImage', () => {
         .png()
         .toBuffer(),
     );
-    const x = await run(transparent, 4);
-    expect(Math.min(...x)).toBeCloseTo(1, 5);
+    const white = await run(transparent, 4, limits, 'normalized');
+    expect(Math.min(...white)).toBeCloseTo(1, 5);
+    const dropped = await run(transparent, 4);
+    expect(Math.max(...dropped)).toBe(-1);
+  });
+
+  it('reads greyscale as RGB in both modes', async () => {
     const grey = new Uint8Array(
       await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 127, g: 127, b: 127 } } })
         .toColourspace('b-w')
         .png()
         .toBuffer(),
     );
-    const g = await run(grey, 4);
-    expect(g.length).toBe(48);
-    expect(Math.abs(g[0]! - g[16]!)).toBeLessThan(1e-6);
-    expect(Math.abs(g[0]! - g[32]!)).toBeLessThan(1e-6);
+    for (const mode of ['official', 'normalized'] as const) {
+      const g = await run(grey, 4, limits, mode);
+      expect(g.length).toBe(48);
+      expect(g[0]).toBe(g[16]);
+      expect(g[0]).toBe(g[32]);
+      expect(g[0]).toBeCloseTo(127 / 127.5 - 1, 6);
+    }
   });
 
   describe('rejects bad input with a problem naming the field', () => {
@@ -167,6 +182,41 @@ describe('preprocessImage', () => {
       );
       expect([e.code, e.status, e.limit]).toEqual(['image_too_large', 413, 1_000_000]);
       expect(e.message).toContain('100000x100000');
+    });
+
+    it('a 65535x1 PNG (270 bytes) -> 422 naming the longest-side limit, before decoding', async () => {
+      const e = await problemOf(
+        run(await solid(65_535, 1, [9, 9, 9], 'png'), 8, { ...limits, maxImagePixels: 40e6 }),
+      );
+      expect([e.code, e.status, e.field, e.limit]).toEqual([
+        'image_dimensions_unsupported',
+        422,
+        'images.0',
+        LIMITS.maxImageSide,
+      ]);
+      expect(e.message).toContain('the limit (maxImageSide) is 16384');
+    });
+
+    it('a 1048576x1 PNG -> 422 naming the limit, not "not a readable PNG"', async () => {
+      const png = Buffer.from(await solid(1, 1, [0, 0, 0], 'png'));
+      png.writeUInt32BE(1_048_576, 16);
+      png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+      const e = await problemOf(run(new Uint8Array(png), 8, { ...limits, maxImagePixels: 40e6 }));
+      expect([e.code, e.status, e.limit]).toEqual(['image_dimensions_unsupported', 422, LIMITS.maxImageSide]);
+      expect(e.message).toContain("'images.0' is 1048576x1");
+    });
+
+    it('a 6500x100 image (65:1) -> 422 naming the aspect-ratio limit; 6400x100 (64:1) is tokenized', async () => {
+      const e = await problemOf(
+        run(await solid(6500, 100, [9, 9, 9], 'png'), 8, { ...limits, maxImagePixels: 40e6 }),
+      );
+      expect([e.code, e.status, e.limit]).toEqual([
+        'image_dimensions_unsupported',
+        422,
+        LIMITS.maxImageAspectRatio,
+      ]);
+      const x = await run(await solid(6400, 100, [9, 9, 9], 'png'), 8, { ...limits, maxImagePixels: 40e6 });
+      expect(x[0]).toBeCloseTo(9 / 127.5 - 1, 6);
     });
 
     it('an image over the pixel limit -> 413 image_too_large', async () => {

@@ -186,7 +186,69 @@ describe('POST /v1/encode', () => {
     expect(new Set(sequential.map((r) => JSON.stringify(r))).size).toBeGreaterThan(1);
   });
 
+  it("carries the request's preprocessing mode: 'normalized' composites a transparent image onto white", async () => {
+    // Fully transparent black: 'official' (the default) drops alpha and sees black, 'normalized' white.
+    const clear = b64(
+      new Uint8Array(
+        await sharp({
+          create: { width: 24, height: 24, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+        })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const black = b64(
+      await sharp({ create: { width: 24, height: 24, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+    );
+    const white = b64(
+      await sharp({ create: { width: 24, height: 24, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+    );
+    const tokens = async (images: string[], preprocessing?: string) =>
+      (
+        (await (await postJson(base, '/v1/encode', { model: MODEL, images, preprocessing })).json()) as {
+          tokens: number[][];
+        }
+      ).tokens;
+    const [blackRow, whiteRow] = await tokens([black, white]);
+    expect(blackRow).not.toEqual(whiteRow);
+    expect(await tokens([clear])).toEqual([blackRow]);
+    expect(await tokens([clear], 'official')).toEqual([blackRow]);
+    expect(await tokens([clear], 'normalized')).toEqual([whiteRow]);
+  });
+
   describe('bad input', () => {
+    it("an unknown preprocessing mode -> 400 invalid_parameter naming 'preprocessing'", async () => {
+      const body = await expectProblem(
+        await postJson(base, '/v1/encode', {
+          model: MODEL,
+          images: [b64(await gradient(1))],
+          preprocessing: 'lanczos',
+        }),
+        400,
+        'invalid_parameter',
+      );
+      expect(body.field).toBe('preprocessing');
+    });
+
+    it('a 65535x1 PNG -> 422 image_dimensions_unsupported naming the entry and the limit', async () => {
+      const strip = new Uint8Array(
+        await sharp({ create: { width: 65_535, height: 1, channels: 3, background: '#888' } })
+          .png()
+          .toBuffer(),
+      );
+      const body = await expectProblem(
+        await postJson(base, '/v1/encode', { model: MODEL, images: [b64(strip)] }),
+        422,
+        'image_dimensions_unsupported',
+      );
+      expect(body.field).toBe('images.0');
+      expect(body.detail).toContain('the limit (maxImageSide) is 16384');
+    });
+
     it('an unknown model -> 400 unknown_model naming the field', async () => {
       const body = await expectProblem(
         await postJson(base, '/v1/encode', { model: 'nope', images: [b64(await gradient(1))] }),

@@ -32,7 +32,7 @@ const codesByStatus: Record<number, string[]> = {
   409: ['conflict', 'not_cancelable'],
   413: ['payload_too_large', 'image_too_large'],
   415: ['unsupported_media_type'],
-  422: ['idempotency_key_reused'],
+  422: ['image_dimensions_unsupported', 'image_resize_failed', 'idempotency_key_reused'],
   429: ['rate_limited', 'queue_full'],
   500: ['internal'],
   502: ['backend_error'],

@@ -53,7 +53,7 @@ export function tokenSetId(input: TokenSetIdInput): Promise<string> {
 
 export interface TokenizeKeyInput {
   model: string;
-  /** The preprocessing descriptor, e.g. "resize-short-center-crop/v1". */
+  /** The preprocessing descriptor (preprocessingDescriptor), e.g. "adm-center-crop-pil-bicubic/v2+official". */
   preprocessing: string;
   /** Lowercase hex SHA-256 of the raw image bytes. */
   image_sha256: string;

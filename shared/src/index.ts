@@ -16,6 +16,7 @@ export * from './errors.ts';
 export * from './headers.ts';
 export * from './idempotency-key.ts';
 export * from './ids.ts';
+export * from './image-header.ts';
 export * from './image-types.ts';
 export * from './job-status.ts';
 export * from './limits.ts';

@@ -12,6 +12,17 @@ export const LIMITS = {
   maxImageBase64Chars: base64Length(MAX_IMAGE_BYTES),
   /** Largest decoded image, width x height (40 megapixels): bounds memory before resizing. */
   maxImagePixels: 40_000_000,
+  /**
+   * Longest accepted image side, read from the header before decoding (16384: every WebP fits, its
+   * format stops at 16383; a JPEG or PNG may claim up to 65535 or 2^31 on a side in a few hundred bytes).
+   */
+  maxImageSide: 16_384,
+  /**
+   * Largest accepted long side : short side. The centre crop keeps 1/ratio of the long side; at 64 the
+   * resized strip is at most 64 x the model's size wide (16384 x 256 pixels at 256), where an extreme
+   * shape such as 65535x1 would ask for a 16.7M x 256 intermediate. Panoramas stay well inside.
+   */
+  maxImageAspectRatio: 64,
   /** Largest JSON request body: one base64 image plus room for the other fields. */
   maxJsonBodyBytes: base64Length(MAX_IMAGE_BYTES) + 64 * 1024,
   /** Images per public generation request. */

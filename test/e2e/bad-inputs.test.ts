@@ -78,6 +78,7 @@ describe('bad-input corpus', () => {
       new Set([
         'corrupt image',
         'decompression bomb',
+        'extreme shape',
         'size',
         'content type',
         'polyglot',

@@ -243,6 +243,27 @@ export async function buildCorpus(model: ModelFacts): Promise<BadInput[]> {
     });
   }
 
+  // Shapes past maxImageSide or maxImageAspectRatio, refused from the header (a real 65535x1 PNG of a
+  // few hundred bytes, and a header claiming 1048576x1) on both sides of the Worker.
+  for (const [name, bytes] of [
+    ['PNG 65535x1', Buffer.from(encodePng(65_535, 1, new Uint8Array(65_535 * 3)))],
+    ['PNG header claiming 1048576x1', pngHeaderBomb(1_048_576, 1)],
+    ['PNG 65x1 (aspect ratio 65:1)', Buffer.from(encodePng(65, 1, new Uint8Array(65 * 3)))],
+  ] as const) {
+    worker({
+      name: `tokenize: ${name}`,
+      group: 'extreme shape',
+      ...tokenize(bytes, 'image/png'),
+      expect: { status: 422, code: 'image_dimensions_unsupported', field: 'image' },
+    });
+    backend({
+      name: `encode: ${name}`,
+      group: 'extreme shape',
+      ...encode([toBase64(bytes)]),
+      expect: { status: 422, code: 'image_dimensions_unsupported', field: 'images.0' },
+    });
+  }
+
   // Zero bytes and 50 MB.
   worker({
     name: 'tokenize: zero-byte image body',

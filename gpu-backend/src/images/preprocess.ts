@@ -1,9 +1,21 @@
-// Image bytes <-> model tensors with sharp: the accepted types (shared's sniffing), limits, EXIF
-// orientation, the paper's resize-short-side + centre-crop, [-1, 1] scaling; and decoder output ->
-// PNG/WebP. The steps below are shared's PREPROCESSING_VERSION, part of the Worker's tokenize keys:
-// a change here is a new version there.
-import { ApiError, IMAGE_TYPE_NAMES, requireAcceptedImage } from '@gigatok/shared';
+// Image bytes <-> model tensors: the accepted types (shared's sniffing), size and geometry limits from
+// the header before decoding, decoding with sharp as the preprocessing mode asks, the official
+// GigaTok/ADM resize and centre crop (pil-resample.ts, Pillow-exact), ToTensor + Normalize(0.5, 0.5);
+// and decoder output -> PNG/WebP. What this does to an image is shared's PREPROCESSING_VERSION, part of
+// the Worker's tokenize keys: a change here is a new version there.
+import {
+  ApiError,
+  DEFAULT_PREPROCESSING,
+  IMAGE_TYPE_NAMES,
+  type ImageSize,
+  imageGeometryProblem,
+  type PreprocessingMode,
+  readImageSize,
+  requireAcceptedImage,
+} from '@gigatok/shared';
 import sharp from 'sharp';
+import { cropPlan, type RgbImage } from './pil-resample.ts';
+import { cropRgb } from './resample-pool.ts';
 
 export type OutputFormat = 'png' | 'webp';
 
@@ -15,52 +27,75 @@ export interface ImageLimits {
 }
 
 /**
- * One image -> float32 CHW RGB in [-1, 1] (x / 127.5 - 1, as GigaTok's training transform), written
- * into `out` at `offset`. Steps: sniff type; reject over-limit bytes and (from the header, before
- * decoding) over-limit pixel counts; apply EXIF orientation; flatten alpha onto white (a transparent
- * background reads as paper, which is what an RGB-only tokenizer can represent best); resize so the
- * short side equals `size` (Lanczos-3, antialiased) and crop the centre `size` x `size` (the paper's
- * centre-crop preprocessing).
+ * The float32 each byte value becomes: torchvision's ToTensor (`x.float().div(255)`) then
+ * Normalize(0.5, 0.5) (`.sub_(0.5).div_(0.5)`), every step rounded to float32 as torch does.
  */
-export async function preprocessImage(
+export const NORMALIZED_VALUES = Float32Array.from({ length: 256 }, (_, v) => {
+  const unit = Math.fround(v / 255);
+  return Math.fround(Math.fround(unit - 0.5) / 0.5);
+});
+
+/** Width and height from the header: shared's reader, or sharp's for a header it cannot parse. */
+async function headerSize(bytes: Uint8Array): Promise<ImageSize> {
+  const size = readImageSize(bytes);
+  if (size) return size;
+  const header = await sharp(bytes, { limitInputPixels: false }).metadata();
+  return { width: header.width ?? 0, height: header.height ?? 0 };
+}
+
+/**
+ * The file's pixels as 8-bit RGB, read the way `mode` says (shared/src/preprocessing.ts). `official`
+ * matches Pillow's `Image.open().convert('RGB')`: stored orientation, colour profile ignored, alpha
+ * dropped, grey repeated into three channels. `normalized` applies EXIF orientation, composites alpha
+ * onto white and converts to sRGB.
+ */
+async function decodeRgb(bytes: Uint8Array, mode: PreprocessingMode, limits: ImageLimits): Promise<RgbImage> {
+  const official = mode === 'official';
+  let img = sharp(bytes, {
+    limitInputPixels: limits.maxImagePixels,
+    failOn: 'error',
+    ignoreIcc: official,
+  });
+  img = official
+    ? img.toColourspace('srgb').removeAlpha()
+    : img.rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+  };
+}
+
+/**
+ * One image file -> the `size` x `size` HWC uint8 RGB the official transform crops from it. Steps:
+ * sniff type; refuse over-limit bytes, and from the header before decoding over-limit pixel counts,
+ * sides and aspect ratios; decode as `mode` says; ADM's center_crop_arr with Pillow's box and bicubic
+ * filters, bit for bit.
+ */
+export async function cropPixels(
   bytes: Uint8Array,
   size: number,
   limits: ImageLimits,
   field: string,
-  out: Float32Array,
-  offset: number,
-): Promise<void> {
+  mode: PreprocessingMode = DEFAULT_PREPROCESSING,
+): Promise<Uint8Array> {
   if (bytes.length > limits.maxImageBytes) {
     throw new ApiError(
       'image_too_large',
       `'${field}' is ${bytes.length} bytes, the limit is ${limits.maxImageBytes}`,
-      {
-        field,
-        limit: limits.maxImageBytes,
-      },
+      { field, limit: limits.maxImageBytes },
     );
   }
-  // The accepted types and the words of the refusal are shared's, so the Worker and this server agree.
+  // The accepted types, the geometry limits and the words of the refusals are shared's, so the Worker
+  // and this server agree.
   const type = requireAcceptedImage(bytes, field);
-  let pixels: Buffer;
+  let rgb: RgbImage;
   try {
-    const header = await sharp(bytes, { limitInputPixels: false }).metadata();
-    const count = (header.width ?? 0) * (header.height ?? 0);
-    if (count > limits.maxImagePixels) {
-      throw new ApiError(
-        'image_too_large',
-        `'${field}' is ${header.width}x${header.height} pixels, the limit is ${limits.maxImagePixels} pixels`,
-        { field, limit: limits.maxImagePixels },
-      );
-    }
-    pixels = await sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error' })
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .resize(size, size, { fit: 'cover', position: 'centre', kernel: 'lanczos3' })
-      .removeAlpha()
-      .raw()
-      .toBuffer();
+    const refused = imageGeometryProblem(await headerSize(bytes), field, limits.maxImagePixels);
+    if (refused) throw refused;
+    rgb = await decodeRgb(bytes, mode, limits);
   } catch (error) {
     if (error instanceof ApiError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
@@ -76,15 +111,40 @@ export async function preprocessImage(
       { field },
     );
   }
-  const plane = size * size;
-  if (pixels.length !== plane * 3) {
-    throw new ApiError('invalid_image', `'${field}' decoded to an unexpected pixel layout`, { field });
+  try {
+    return await cropRgb(rgb, size);
+  } catch (error) {
+    // Only when memory runs out or the resampling thread dies: the geometry limits bound every
+    // intermediate size.
+    const { resized } = cropPlan(rgb.width, rgb.height, size);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ApiError(
+      'image_resize_failed',
+      `'${field}' (${rgb.width}x${rgb.height}) could not be resized to ${resized.width}x${resized.height}: ${reason}`,
+      { field },
+    );
   }
-  // HWC uint8 -> CHW float32 in [-1, 1].
+}
+
+/**
+ * One image -> float32 CHW RGB as ToTensor + Normalize(0.5, 0.5) (cropPixels, then NORMALIZED_VALUES),
+ * written into `out` at `offset`.
+ */
+export async function preprocessImage(
+  bytes: Uint8Array,
+  size: number,
+  limits: ImageLimits,
+  field: string,
+  out: Float32Array,
+  offset: number,
+  mode: PreprocessingMode = DEFAULT_PREPROCESSING,
+): Promise<void> {
+  const pixels = await cropPixels(bytes, size, limits, field, mode);
+  const plane = size * size;
   for (let i = 0; i < plane; i++) {
-    out[offset + i] = pixels[i * 3]! / 127.5 - 1;
-    out[offset + plane + i] = pixels[i * 3 + 1]! / 127.5 - 1;
-    out[offset + 2 * plane + i] = pixels[i * 3 + 2]! / 127.5 - 1;
+    out[offset + i] = NORMALIZED_VALUES[pixels[i * 3]!]!;
+    out[offset + plane + i] = NORMALIZED_VALUES[pixels[i * 3 + 1]!]!;
+    out[offset + 2 * plane + i] = NORMALIZED_VALUES[pixels[i * 3 + 2]!]!;
   }
 }
 

@@ -1,4 +1,5 @@
-// POST /v1/encode: base64 images -> token rows (JSON, or the GTOK binary format when asked for).
+// POST /v1/encode: base64 images -> token rows (JSON, or the GTOK binary format when asked for), each
+// image preprocessed in the request's `preprocessing` mode (shared's default when absent).
 import { ApiError, EncodeRequestSchema, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
@@ -19,7 +20,9 @@ encodeRoutes.post('/', async (c) => {
       });
     }
   });
-  const rows = await tracked(c, service.id, 'encoder', () => service.encode(images, c.var.signal));
+  const rows = await tracked(c, service.id, 'encoder', () =>
+    service.encode(images, c.var.signal, body.preprocessing),
+  );
   const { codebook_size: codebookSize, tokens_per_image: tokensPerImage } = service.model.manifest.tokenizer;
   if (wantsTokenBinary(c, TOKENS_MEDIA_TYPE)) {
     const flat = new Uint32Array(rows.length * tokensPerImage);

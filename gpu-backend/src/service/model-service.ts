@@ -1,7 +1,7 @@
 // One loaded model as a service: encode, decode, embed and generate, each a runner on the scheduling
 // engine (scheduling/engine.ts) over its graph (graphs/), with metrics. Routes call this; it knows
 // nothing about HTTP.
-import { ApiError } from '@gigatok/shared';
+import { ApiError, DEFAULT_PREPROCESSING, type PreprocessingMode } from '@gigatok/shared';
 import { byPrefixLength, graphRunner } from '../generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../generation/request.ts';
 import { type StepMode, stepRunner } from '../generation/step-runner.ts';
@@ -143,15 +143,19 @@ export class ModelService {
     return this.generatePath === 'graph' ? 'generate' : 'ar_step';
   }
 
-  /** Image bytes -> token rows. Preprocessing runs per request before joining the queue. */
-  async encode(images: readonly Uint8Array[], signal?: AbortSignal): Promise<Int32Array[]> {
+  /** Image bytes -> token rows. Preprocessing (in `mode`) runs per request before joining the queue. */
+  async encode(
+    images: readonly Uint8Array[],
+    signal?: AbortSignal,
+    mode: PreprocessingMode = DEFAULT_PREPROCESSING,
+  ): Promise<Int32Array[]> {
     const { encoder } = this.model;
     const { imageSize } = encoder.shapes;
     const imageValues = encoder.imageValues;
     const tensors = await Promise.all(
       images.map(async (bytes, i) => {
         const out = new Float32Array(imageValues);
-        await preprocessImage(bytes, imageSize, this.limits, `images.${i}`, out, 0);
+        await preprocessImage(bytes, imageSize, this.limits, `images.${i}`, out, 0, mode);
         return out;
       }),
     );

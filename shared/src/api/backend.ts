@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
+import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
 import { ImageFormatSchema, TokenRowSchema } from './public.ts';
 
@@ -50,6 +51,8 @@ export const EncodeRequestSchema = z
       'images',
       base64Field('images', LIMITS.maxImageBase64Chars, 'an image file (PNG, JPEG or WebP)'),
     ),
+    /** Absent: DEFAULT_PREPROCESSING. */
+    preprocessing: PreprocessingModeSchema.optional(),
   })
   .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
 export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;

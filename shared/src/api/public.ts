@@ -6,6 +6,7 @@ import { GENERATION_KEY_RE, IMAGE_ID_RE, JOB_ID_RE, TOKEN_ID_RE, WEBHOOK_SECRET_
 import { JOB_STATUSES, type JobStatus } from '../job-status.ts';
 import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
+import { PreprocessingModeSchema } from '../preprocessing.ts';
 import {
   base64Field,
   boolField,
@@ -82,6 +83,7 @@ export const TokenizeJsonRequestSchema = z
   .strictObject({
     image: base64Field('image', LIMITS.maxImageBase64Chars, 'the image file (PNG, JPEG or WebP)'),
     model: ModelIdSchema.optional(),
+    preprocessing: PreprocessingModeSchema.optional(),
   })
   .meta({
     id: 'TokenizeJsonRequest',

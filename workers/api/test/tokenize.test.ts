@@ -5,6 +5,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { decodeTokens, LIMITS, TOKENS_MEDIA_TYPE, toBase64, tokenSetId } from '@gigatok/shared';
 import { GIF89A_1X1 } from '@gigatok/shared/testing/gif';
+import { encodePng } from '@gigatok/shared/testing/png';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import worker from '../src/index.ts';
 import { backend, NANO } from './backend-stub.ts';
@@ -91,6 +92,29 @@ describe('POST /v1/tokenize', () => {
     expect(json.status).toBe(200);
     expect(json.headers.get('x-cache')).toBe('hit');
     expect(((await json.json()) as TokensBody).id).toBe(((await raw.json()) as TokensBody).id);
+  });
+
+  it('carries the preprocessing mode to the backend and keys the cache by it, in every input form', async () => {
+    const image = testPng(seed++);
+    const lastEncode = () => backend.calls.filter((call) => call.path === '/v1/encode').at(-1)?.body;
+    const official = await tokenizeRaw(alice.key, image);
+    expect(official.headers.get('x-cache')).toBe('miss');
+    expect(lastEncode()).toMatchObject({ preprocessing: 'official' });
+    // Another mode is another key: a miss, and the backend is asked for that mode.
+    const normalized = await postJson(alice.key, '/v1/tokenize', {
+      image: toBase64(image),
+      preprocessing: 'normalized',
+    });
+    expect(normalized.headers.get('x-cache')).toBe('miss');
+    expect(lastEncode()).toMatchObject({ preprocessing: 'normalized' });
+    const encodes = backend.count('/v1/encode');
+    const form = multipart(image);
+    form.set('preprocessing', 'normalized');
+    const again = await api(alice.key, '/v1/tokenize', { method: 'POST', body: form });
+    expect(again.headers.get('x-cache')).toBe('hit');
+    const explicit = await tokenizeRaw(alice.key, image, 'image/png', '?preprocessing=official');
+    expect(explicit.headers.get('x-cache')).toBe('hit');
+    expect(backend.count('/v1/encode')).toBe(encodes);
   });
 
   it('stores the token set in R2 as GTOK with model and shape metadata', async () => {
@@ -194,6 +218,52 @@ describe('POST /v1/tokenize: bad input', () => {
       await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(GIF89A_1X1) })),
     ).toMatchObject(refusal);
     expect(backend.count('/v1/encode')).toBe(encodes);
+  });
+
+  it("refuses an unknown preprocessing mode with 400 naming 'preprocessing', in every input form", async () => {
+    const image = testPng(seed++);
+    const refusal = { status: 400, code: 'invalid_parameter', field: 'preprocessing' };
+    expect(
+      await problem(await tokenizeRaw(alice.key, image, 'image/png', '?preprocessing=lanczos')),
+    ).toMatchObject(refusal);
+    const form = multipart(image);
+    form.set('preprocessing', 'sharp');
+    expect(await problem(await api(alice.key, '/v1/tokenize', { method: 'POST', body: form }))).toMatchObject(
+      refusal,
+    );
+    expect(
+      await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(image), preprocessing: 1 })),
+    ).toMatchObject(refusal);
+  });
+
+  it('refuses a 65535x1 and a 1048576x1 PNG from the header with 422 naming the side limit, before any backend call', async () => {
+    const encodes = backend.count('/v1/encode');
+    const strip = encodePng(65_535, 1, () => [9, 9, 9]);
+    expect(strip.length).toBeLessThan(1024);
+    const longer = strip.slice();
+    new DataView(longer.buffer).setUint32(16, 1_048_576);
+    for (const [png, width] of [
+      [strip, 65_535],
+      [longer, 1_048_576],
+    ] as const) {
+      expect(await problem(await tokenizeRaw(alice.key, png))).toMatchObject({
+        status: 422,
+        code: 'image_dimensions_unsupported',
+        field: 'image',
+        limit: LIMITS.maxImageSide,
+        detail: `'image' is ${width}x1: its longest side is ${width} pixels, the limit (maxImageSide) is 16384`,
+      });
+    }
+    expect(backend.count('/v1/encode')).toBe(encodes);
+  });
+
+  it('refuses a shape past the aspect ratio limit with 422 naming it', async () => {
+    const png = encodePng(LIMITS.maxImageAspectRatio + 1, 1, () => [9, 9, 9]);
+    expect(await problem(await postJson(alice.key, '/v1/tokenize', { image: toBase64(png) }))).toMatchObject({
+      status: 422,
+      code: 'image_dimensions_unsupported',
+      limit: LIMITS.maxImageAspectRatio,
+    });
   });
 
   it('refuses an empty image', async () => {

@@ -173,7 +173,8 @@ def index_digest(idx: np.ndarray) -> str:
 
 
 def to_model_input(images_u8: np.ndarray) -> np.ndarray:
-    """uint8 -> float32 in [-1, 1] exactly as the backend preprocesses (x / 127.5 - 1)."""
+    """uint8 -> float32 in [-1, 1] exactly as the backend preprocesses: in float32, x / 127.5 - 1 gives
+    the same values as ToTensor + Normalize(0.5, 0.5) for every byte (tests/test_official_preprocess.py)."""
     return images_u8.astype(np.float32) / 127.5 - 1.0
 
 

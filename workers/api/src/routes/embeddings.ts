@@ -57,7 +57,7 @@ const operation = describe({
         },
       },
     },
-    ...problems(400, ...COMMON, 404, 406, 413, 415, ...BACKEND),
+    ...problems(400, ...COMMON, 404, 406, 413, 415, 422, ...BACKEND),
   },
 });
 

@@ -1,14 +1,18 @@
-// POST /v1/tokenize: image -> tokens. The image arrives as multipart (field `image`, optional field
-// `model`), as a raw image body (`?model=`), or as JSON `{ image: <base64>, model? }`. Tokenizing is
-// content-addressed: the same image bytes, model and preprocessing map to one tokenize key, and a key
-// this tenant tokenized before is answered from R2 without reaching the backend (X-Cache: hit).
+// POST /v1/tokenize: image -> tokens. The image arrives as multipart (field `image`, optional fields
+// `model` and `preprocessing`), as a raw image body (`?model=&preprocessing=`), or as JSON
+// `{ image: <base64>, model?, preprocessing? }`. Tokenizing is content-addressed: the same image bytes,
+// model and preprocessing mode map to one tokenize key, and a key this tenant tokenized before is
+// answered from R2 without reaching the backend (X-Cache: hit).
 import {
   ACCEPTED_IMAGE_NAMES,
   ApiError,
+  DEFAULT_PREPROCESSING,
   ErrorCode,
   fromZodError,
   LIMITS,
   ModelIdSchema,
+  type PreprocessingMode,
+  PreprocessingModeSchema,
   TOKENS_MEDIA_TYPE,
   TokenizeJsonRequestSchema,
   tokensResponse,
@@ -38,12 +42,20 @@ const MULTIPART_OVERHEAD = 64 * 1024;
 interface Upload {
   bytes: Uint8Array;
   model: string | undefined;
+  preprocessing: PreprocessingMode | undefined;
 }
 
 function checkModelField(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   const parsed = ModelIdSchema.safeParse(value);
   if (!parsed.success) throw fromZodError(parsed.error, 'model');
+  return parsed.data;
+}
+
+function checkPreprocessingField(value: string | null | undefined): PreprocessingMode | undefined {
+  if (value === undefined || value === null) return undefined;
+  const parsed = PreprocessingModeSchema.safeParse(value);
+  if (!parsed.success) throw fromZodError(parsed.error, 'preprocessing');
   return parsed.data;
 }
 
@@ -75,15 +87,18 @@ async function readUpload(request: Request, url: URL): Promise<Upload> {
       });
     }
     const model = form.get('model');
+    const preprocessing = form.get('preprocessing');
     return {
       bytes: new Uint8Array(await image.arrayBuffer()),
       model: checkModelField(typeof model === 'string' ? model : undefined),
+      preprocessing: checkPreprocessingField(typeof preprocessing === 'string' ? preprocessing : undefined),
     };
   }
   if (type.startsWith('image/') || type === 'application/octet-stream') {
     return {
       bytes: new Uint8Array(await request.arrayBuffer()),
       model: checkModelField(url.searchParams.get('model') ?? undefined),
+      preprocessing: checkPreprocessingField(url.searchParams.get('preprocessing')),
     };
   }
   if (type === 'application/json') {
@@ -92,7 +107,11 @@ async function readUpload(request: Request, url: URL): Promise<Upload> {
     if (typeof image === 'string' && image.length > LIMITS.maxImageBase64Chars) throw imageTooLarge();
     const parsed = TokenizeJsonRequestSchema.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
-    return { bytes: decodeBase64(parsed.data.image), model: parsed.data.model };
+    return {
+      bytes: decodeBase64(parsed.data.image),
+      model: parsed.data.model,
+      preprocessing: parsed.data.preprocessing,
+    };
   }
   throw new ApiError(
     ErrorCode.unsupported_media_type,
@@ -108,24 +127,46 @@ function uploadLimit(request: Request) {
   return limitBody(LIMITS.maxImageBytes, ErrorCode.image_too_large, 'the image');
 }
 
+/** The image limits, as the request body's description states them (all from shared's LIMITS). */
+const IMAGE_LIMITS =
+  `One ${ACCEPTED_IMAGE_NAMES} image of at most ${LIMITS.maxImageBytes} bytes whose header claims at most ` +
+  `${LIMITS.maxImagePixels} pixels (413 image_too_large otherwise), a longest side of at most ` +
+  `${LIMITS.maxImageSide} pixels (maxImageSide) and a long:short side ratio of at most ` +
+  `${LIMITS.maxImageAspectRatio}:1 (maxImageAspectRatio); past either, 422 image_dimensions_unsupported ` +
+  'naming the limit, before anything is decoded.';
+
 const operation = describe({
   operationId: 'tokenize',
   summary: 'Tokenize an image',
   description:
-    'Content-addressed: the same image bytes, model and preprocessing, sent again by the same tenant, are ' +
+    'Content-addressed: the same image bytes, model and preprocessing mode, sent again by the same tenant, are ' +
     `answered from storage (X-Cache: hit). The image type is read from its bytes, never from a header: ${ACCEPTED_IMAGE_NAMES}; ` +
-    'a GIF or anything else is refused with 415 before the backend is called.',
+    'a GIF or anything else is refused with 415 before the backend is called. ' +
+    `Preprocessing is GigaTok's official transform (ADM center_crop_arr with Pillow's box and bicubic filters, ` +
+    `Normalize(0.5, 0.5)), bit for bit; \`preprocessing\` chooses how the file is read (default '${DEFAULT_PREPROCESSING}').`,
   parameters: [
     { name: 'model', in: 'query', required: false, schema: { $ref: '#/components/schemas/ModelId' } },
+    {
+      name: 'preprocessing',
+      in: 'query',
+      required: false,
+      description: 'For a raw image body; multipart and JSON bodies carry it as a field.',
+      schema: { $ref: '#/components/schemas/PreprocessingMode' },
+    },
   ],
   requestBody: {
     required: true,
+    description: IMAGE_LIMITS,
     content: {
       'multipart/form-data': {
         schema: {
           type: 'object',
           required: ['image'],
-          properties: { image: binary, model: { $ref: '#/components/schemas/ModelId' } },
+          properties: {
+            image: binary,
+            model: { $ref: '#/components/schemas/ModelId' },
+            preprocessing: { $ref: '#/components/schemas/PreprocessingMode' },
+          },
         },
       },
       'image/*': { schema: binary },
@@ -138,7 +179,7 @@ const operation = describe({
       headers: { 'X-Cache': cacheHeader, Location: header('URL of the token set.') },
       content: tokensContent,
     },
-    ...problems(400, ...COMMON, 406, 413, 415, ...BACKEND),
+    ...problems(400, ...COMMON, 406, 413, 415, 422, ...BACKEND),
   },
 });
 
@@ -159,6 +200,7 @@ export const tokenize = new Hono<AppEnv>().post(
       { tenantId, ctx: c.executionCtx, timing },
       model,
       upload.bytes,
+      upload.preprocessing ?? DEFAULT_PREPROCESSING,
     );
 
     const headers = { 'X-Cache': hit ? 'hit' : 'miss', Location: `/v1/tokens/${tokenId}`, Vary: 'Accept' };

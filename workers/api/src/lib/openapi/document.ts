@@ -101,7 +101,7 @@ const PROBLEM_STATUSES: Record<number, string> = {
   409: 'Conflict (not_cancelable).',
   413: 'Body or image too large.',
   415: 'Unsupported media type.',
-  422: 'Idempotency key reused with a different body.',
+  422: 'Unprocessable: an image whose header claims a side or an aspect ratio past the limits (image_dimensions_unsupported), an image that could not be resized (image_resize_failed), or an idempotency key reused with a different body.',
   429: 'Rate limited, or too many generations in flight (Retry-After).',
   502: 'The backend failed.',
   503: 'The backend or the database of the API is unavailable (backend_unavailable, service_unavailable; Retry-After where retrying helps).',

@@ -1,14 +1,18 @@
-// An uploaded image as a stored token set: the tokenize key (image bytes + model + preprocessing), the
+// An uploaded image as a stored token set: the tokenize key (image bytes + model + preprocessing mode), the
 // R2 pointer it names when the image was tokenized before, else the backend's /v1/encode, the token set
 // stored content-addressed. Shared by POST /v1/tokenize, /v1/variations and /v1/embeddings.
 import {
   ApiError,
+  DEFAULT_PREPROCESSING,
   decodeTokens,
   EncodeResponseSchema,
   ErrorCode,
   fromBase64,
+  imageGeometryProblem,
   LIMITS,
-  PREPROCESSING_VERSION,
+  type PreprocessingMode,
+  preprocessingDescriptor,
+  readImageSize,
   requireAcceptedImage,
   sha256Hex,
   TOKENS_MEDIA_TYPE,
@@ -30,20 +34,27 @@ import { storeBackendGtok, storeTokenSet } from './store.ts';
 const IMAGE_PROBLEMS: ReadonlySet<string> = new Set([
   ErrorCode.invalid_image,
   ErrorCode.image_too_large,
+  ErrorCode.image_dimensions_unsupported,
+  ErrorCode.image_resize_failed,
   ErrorCode.unsupported_media_type,
 ]);
 
 /** What the backend's /v1/encode answered: GTOK bytes (preferred), or JSON rows. */
 type Encoded = { gtok: Uint8Array } | { rows: number[][] };
 
-/** Asks the backend to encode one image; it answers GTOK (preferred) or JSON. */
-async function encodeOnBackend(env: Env, model: string, bytes: Uint8Array): Promise<Encoded> {
+/** Asks the backend to encode one image in `preprocessing` mode; it answers GTOK (preferred) or JSON. */
+async function encodeOnBackend(
+  env: Env,
+  model: string,
+  bytes: Uint8Array,
+  preprocessing: PreprocessingMode,
+): Promise<Encoded> {
   let response: Response;
   try {
     response = await callBackend(env, {
       method: 'POST',
       path: '/v1/encode',
-      json: { model, images: [toBase64(bytes)] },
+      json: { model, images: [toBase64(bytes)], preprocessing },
       accept: `${TOKENS_MEDIA_TYPE}, application/json;q=0.5`,
     });
   } catch (error) {
@@ -76,8 +87,10 @@ export function decodeBase64(text: string): Uint8Array {
 }
 
 /**
- * Size and type checks of an uploaded image, before any backend call: the bytes decide what it is
- * (shared's sniffing, the same words as the backend's), a declared type is never trusted.
+ * Size, type and geometry checks of an uploaded image, before any backend call: the bytes decide what it
+ * is (shared's sniffing, the same words as the backend's), a declared type is never trusted; the width
+ * and height its header claims are held to shared's limits (pixels, longest side, aspect ratio). A
+ * header too odd to read here is left to the backend, which checks the same limits with its decoder.
  */
 export function checkImageBytes(bytes: Uint8Array): void {
   if (bytes.length > LIMITS.maxImageBytes) {
@@ -87,6 +100,9 @@ export function checkImageBytes(bytes: Uint8Array): void {
     });
   }
   requireAcceptedImage(bytes, 'image');
+  const size = readImageSize(bytes);
+  const refused = size && imageGeometryProblem(size, 'image', LIMITS.maxImagePixels);
+  if (refused) throw refused;
 }
 
 export interface ImageTokens {
@@ -112,8 +128,8 @@ export interface TokenizeScope {
 }
 
 /**
- * The token set of checked image bytes for `model`: from R2 when this tenant tokenized them before,
- * else from the backend. Either way the tenant owns the token set afterwards; the per-tenant pointer is
+ * The token set of checked image bytes for `model` under `preprocessing`: from R2 when this tenant
+ * tokenized them before in that mode, else from the backend. Either way the tenant owns the token set afterwards; the per-tenant pointer is
  * written after the grant, so a pointer found means the grant is there.
  */
 export async function tokenizeImage(
@@ -121,11 +137,12 @@ export async function tokenizeImage(
   scope: TokenizeScope,
   model: string,
   bytes: Uint8Array,
+  preprocessing: PreprocessingMode = DEFAULT_PREPROCESSING,
 ): Promise<ImageTokens> {
   const { tenantId, ctx, timing } = scope;
   const inputKey = await tokenizeKey({
     model,
-    preprocessing: PREPROCESSING_VERSION,
+    preprocessing: preprocessingDescriptor(preprocessing),
     image_sha256: await sha256Hex(bytes),
   });
   const pointerKey = tokenizePointerKey(tenantId, inputKey);
@@ -142,7 +159,7 @@ export async function tokenizeImage(
     }
   }
   const summary = await getModel(env, model);
-  const encoded = await timing.measure('backend', encodeOnBackend(env, model, bytes));
+  const encoded = await timing.measure('backend', encodeOnBackend(env, model, bytes, preprocessing));
   const stored =
     'gtok' in encoded
       ? await storeBackendGtok(env.ARTIFACTS, summary, encoded.gtok, 1)
