@@ -246,6 +246,8 @@ describe('two GPU backends behind one Worker', () => {
       attempts: done.attempts,
     };
     expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    // The call moved to the other backend within its deadline: the job was never handed back to the queue.
+    expect(done.attempts).toBe(1);
     expect(done.result?.images).toHaveLength(COUNT);
     for (const image of done.result!.images) {
       expect((await api(image.image_url!)).status).toBe(200);
