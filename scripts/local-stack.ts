@@ -291,7 +291,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   try {
-    specs.forEach((_, i) => startBackend(i));
+    for (let i = 0; i < specs.length; i++) startBackend(i);
     await run(
       bin('wrangler'),
       ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir],

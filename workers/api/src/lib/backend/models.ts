@@ -7,8 +7,8 @@
 // minute-old figure is recent enough, and the slowest host's figure counts (a chunk may land on it).
 import {
   ApiError,
-  type BackendPool,
   BackendModelsResponseSchema,
+  type BackendPool,
   ErrorCode,
   type ManifestSummary,
   ManifestSummarySchema,
