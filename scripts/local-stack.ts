@@ -1,6 +1,7 @@
-// The whole stack on one machine: the GPU backend on CPU with the embedded default model and the
-// Worker under `wrangler dev --local` (local R2, D1 with migrations applied, Queues), wired with a
-// freshly generated shared secret. Used by `npm start` and by the end-to-end suites in test/.
+// The whole stack on one machine: the GPU backend on CPU with the embedded default model (or several
+// backends, in one pool through BACKEND_POOLS) and the Worker under `wrangler dev --local` (local R2, D1
+// with migrations applied, Queues), wired with a freshly generated shared secret. Used by `npm start`
+// and by the end-to-end suites in test/.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
