@@ -8,7 +8,6 @@
 import {
   ApiError,
   BackendModelsResponseSchema,
-  type BackendPool,
   ErrorCode,
   type ManifestSummary,
   ManifestSummarySchema,
@@ -44,7 +43,7 @@ const listings = new Map<string, Listing>();
 /** Hosts whose last GET /v1/models failed: when to ask again, and the failure. */
 const failures = new Map<string, { retryAt: number; error: unknown }>();
 /** The merged view, recomputed when a list it was built from is no longer fresh or the pools change. */
-let view: { pools: readonly BackendPool[]; until: number; served: Served } | null = null;
+let view: { key: string; until: number; served: Served } | null = null;
 
 const cacheKey = (host: string) => CACHE_PREFIX + encodeURIComponent(host);
 
@@ -109,8 +108,9 @@ async function hostListing(env: Env, host: string, others: boolean): Promise<Lis
  */
 async function served(env: Env): Promise<Served> {
   const pools = config(env).backendPools;
+  const key = JSON.stringify(pools);
   const now = Date.now();
-  if (view && view.pools === pools && now < view.until) return view.served;
+  if (view && view.key === key && now < view.until) return view.served;
   const hosts = [...new Set(pools.flatMap((pool) => pool.urls))];
   const results = await Promise.allSettled(hosts.map((host) => hostListing(env, host, hosts.length > 1)));
   const byHost = new Map<string, Listing>();
@@ -142,7 +142,7 @@ async function served(env: Env): Promise<Served> {
   const oldest = Math.min(...[...byHost.values()].map((listing) => listing.fetchedAt));
   // A host that did not answer is asked again after RETRY_MS, not a minute later.
   const until = byHost.size === hosts.length ? Math.max(oldest + FRESH_MS, now) : now + RETRY_MS;
-  view = { pools, until, served: merged };
+  view = { key, until, served: merged };
   return merged;
 }
 
