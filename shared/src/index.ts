@@ -1,5 +1,6 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
 export * from './api/backend.ts';
+export * from './api/backend-pools.ts';
 export * from './api/class-label.ts';
 export * from './api/job-events.ts';
 export * from './api/model-checks.ts';
