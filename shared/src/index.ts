@@ -1,4 +1,5 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
+export * from './augmentation.ts';
 export * from './api/backend.ts';
 export * from './api/class-label.ts';
 export * from './api/job-events.ts';
