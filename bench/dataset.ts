@@ -132,8 +132,9 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
         while (next < b64.length) {
           const start = next;
           next += chunk;
-          rows += (await encodeCall(server, body(b64.slice(start, start + chunk), 'background'))).tokens
-            .length;
+          // Awaited before the sum: `rows += await ...` would read `rows` before the other lane adds to it.
+          const answer = await encodeCall(server, body(b64.slice(start, start + chunk), 'background'));
+          rows += answer.tokens.length;
         }
       };
       await Promise.all([lane(), lane()]);
