@@ -228,7 +228,7 @@ describe('POST /v1/encode', () => {
           await postJson(base, '/v1/encode', { model: MODEL, images: images.map(b64), ...more })
         ).json()) as Body
       ).tokens;
-    const png = async (img: sharp.Sharp) => new Uint8Array(await img.png().toBuffer());
+    const png = async (img: ReturnType<typeof sharp>) => new Uint8Array(await img.png().toBuffer());
 
     it("'flip' answers [image, mirror] per image, image-major, each equal to encoding that view", async () => {
       const a = await gradient(21, SIZE, SIZE);
@@ -270,6 +270,25 @@ describe('POST /v1/encode', () => {
       expect(await encode(images, { priority: 'background', augment: 'flip' })).toEqual(
         await encode(images, { augment: 'flip' }),
       );
+    });
+
+    it("more views than the queue holds -> 400 naming 'images' and the most images for that augment", async () => {
+      // The test server's GIGATOK_MAX_QUEUE is 256: 26 images x 10 views is 260.
+      const img = b64(await gradient(26, SIZE, SIZE));
+      const body = await expectProblem(
+        await postJson(base, '/v1/encode', {
+          model: MODEL,
+          images: new Array(26).fill(img),
+          augment: 'ten_crop',
+        }),
+        400,
+        'invalid_parameter',
+      );
+      expect(body.field).toBe('images');
+      expect((body as { limit?: number }).limit).toBe(25);
+      expect(
+        (await encode(new Array(25).fill(await gradient(26, SIZE, SIZE)), { augment: 'ten_crop' })).length,
+      ).toBe(250);
     });
 
     for (const [field, value] of [

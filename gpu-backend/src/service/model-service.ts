@@ -2,6 +2,7 @@
 // engine (scheduling/engine.ts) over its graph (graphs/), with metrics. Routes call this; it knows
 // nothing about HTTP.
 import {
+  AUGMENTATION_VIEWS,
   ApiError,
   type Augmentation,
   DEFAULT_PREPROCESSING,
@@ -173,6 +174,19 @@ export class ModelService {
     const { imageSize } = encoder.shapes;
     const mode = options.preprocessing ?? DEFAULT_PREPROCESSING;
     const augment = options.augment ?? 'none';
+    const views = AUGMENTATION_VIEWS[augment];
+    // A request whose views alone exceed the queue would be refused as queue_full forever (429 invites a
+    // retry); it is a request too large for this backend, said once.
+    const { maxQueue } = this.#encoder.options;
+    if (images.length * views > maxQueue) {
+      const most = Math.floor(maxQueue / views);
+      throw new ApiError(
+        'invalid_parameter',
+        `'images' with augment '${augment}' (${views} views each) must have at most ${most} entries on this ` +
+          `backend (GIGATOK_MAX_QUEUE ${maxQueue}), got ${images.length}`,
+        { field: 'images', limit: most },
+      );
+    }
     const side = sourceSize(augment, imageSize);
     const perImage = await Promise.all(
       images.map(async (bytes, i) => {
