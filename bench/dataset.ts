@@ -156,23 +156,32 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
       await server.stop();
     }
 
-    // (iii) PyTorch eager, the official extractor's loop.
-    try {
-      torchInfo = await runPython(o.python, [
-        '--model-dir',
-        o.modelDir,
-        '--images',
-        tmp,
-        '--threads',
-        String(o.threads === 0 ? os.cpus().length : o.threads),
-        '--device',
-        o.device === 'cuda' ? 'cuda' : 'cpu',
-      ]);
-      const seconds = Number(torchInfo.seconds);
-      figures.torch = { images: b64.length, seconds, imagesPerSecond: b64.length / seconds };
-      o.log(`PyTorch eager, extractor loop: ${fmt(figures.torch.imagesPerSecond)} images/s`);
-    } catch (error) {
-      notes.push(`PyTorch eager skipped: ${String(error).split('\n')[0]}`);
+    // (iii) PyTorch eager, the official extractor's loop, at one thread and at every core (on a busy
+    // host one thread is often faster: torch's spinning threads contend); the faster one is compared.
+    const cores = o.threads === 0 ? os.cpus().length : o.threads;
+    for (const threads of [...new Set([1, cores])]) {
+      try {
+        const info = await runPython(o.python, [
+          '--model-dir',
+          o.modelDir,
+          '--images',
+          tmp,
+          '--threads',
+          String(threads),
+          '--device',
+          o.device === 'cuda' ? 'cuda' : 'cpu',
+        ]);
+        const seconds = Number(info.seconds);
+        const figure = { images: b64.length, seconds, imagesPerSecond: b64.length / seconds };
+        figures[`torch${threads}`] = figure;
+        o.log(`PyTorch eager, extractor loop, ${threads} threads: ${fmt(figure.imagesPerSecond)} images/s`);
+        if (figures.torch === undefined || figure.imagesPerSecond > figures.torch.imagesPerSecond) {
+          figures.torch = figure;
+          torchInfo = info;
+        }
+      } catch (error) {
+        notes.push(`PyTorch eager at ${threads} threads skipped: ${String(error).split('\n')[0]}`);
+      }
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -191,7 +200,14 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
     rows: [
       row('(i) backend dataset path: /v1/encode, 64 images/request, background, 2 in flight', dataset),
       row('(ii) one /v1/encode request per image', perImage),
-      row('(iii) PyTorch eager, official extractor loop (1 image + its flip per step)', torch),
+      ...Object.entries(figures)
+        .filter(([k]) => /^torch\d+$/.test(k))
+        .map(([k, f]) =>
+          row(
+            `(iii) PyTorch eager, official extractor loop (1 image + its flip per step), ${k.slice(5)} threads`,
+            f,
+          ),
+        ),
     ],
   };
   const headlines: Headline[] = [];
@@ -218,7 +234,8 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
       ...notes,
       'Every path includes decoding the PNG files and the official preprocessing; (iii) also np.save of the ' +
         'codes and labels, as the extractor does. The backend runs as its own process with signed JSON requests.',
-      `PyTorch weights: ${String(torchInfo?.weights ?? '-')}; torch threads ${String(torchInfo?.threads ?? '-')}.`,
+      `PyTorch weights: ${String(torchInfo?.weights ?? '-')}; the headline compares its faster thread count ` +
+        `(${String(torchInfo?.threads ?? '-')}).`,
       'Whole stack (the Worker datasets API: upload, queue, storage) is not in these figures.',
     ],
     headlines,
