@@ -1,5 +1,4 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
-export * from './augmentation.ts';
 export * from './api/backend.ts';
 export * from './api/class-label.ts';
 export * from './api/job-events.ts';
@@ -8,6 +7,7 @@ export * from './api/public.ts';
 export * from './api/tokens-response.ts';
 export * from './api/webhook-deliveries.ts';
 export * from './api/webhook-url.ts';
+export * from './augmentation.ts';
 export * from './backend-auth.ts';
 export * from './base32.ts';
 export * from './bytes.ts';

@@ -2,8 +2,8 @@
 // engine (scheduling/engine.ts) over its graph (graphs/), with metrics. Routes call this; it knows
 // nothing about HTTP.
 import {
-  AUGMENTATION_VIEWS,
   ApiError,
+  AUGMENTATION_VIEWS,
   type Augmentation,
   DEFAULT_PREPROCESSING,
   type EncodePriority,
