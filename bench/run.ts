@@ -11,6 +11,7 @@ import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
 import { type Device, parseDevice } from '../gpu-backend/src/runtime/device.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { runBackend } from './backend.ts';
+import { runDataset } from './dataset.ts';
 import { runEdge } from './edge.ts';
 import { runGraph } from './graph.ts';
 import { type HttpOp, runHttp } from './http.ts';
@@ -25,7 +26,7 @@ import {
 } from './report.ts';
 import { machine } from './stats.ts';
 
-const SECTIONS = ['backend', 'http', 'graph', 'reference', 'edge'] as const;
+const SECTIONS = ['backend', 'http', 'graph', 'reference', 'edge', 'dataset'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
 const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
@@ -41,6 +42,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --seconds 1.5           timed seconds per in-process figure
   --http-seconds 3        seconds per HTTP cell           --edge-seconds 5  seconds per edge run
   --edge-connections 16   autocannon connections at the edge
+  --dataset-images 512    images of the dataset section   --dataset-batch 64  its GIGATOK_MAX_BATCH
   --python PATH           Python with torch (default gpu-backend/model/.venv/bin/python)
   --out DIR               results folder (default bench/results)
   --label NAME            file name stem (default <date>-<model>-<device>)
@@ -66,6 +68,8 @@ const { values } = parseArgs({
     'http-seconds': { type: 'string' },
     'edge-seconds': { type: 'string' },
     'edge-connections': { type: 'string', default: '16' },
+    'dataset-images': { type: 'string' },
+    'dataset-batch': { type: 'string', default: '64' },
     python: {
       type: 'string',
       default: path.join(repoRoot, 'gpu-backend', 'model', '.venv', 'bin', 'python'),
@@ -136,6 +140,8 @@ const opts = {
   httpSeconds: number(values['http-seconds'], quick ? 0.5 : 3, 'http-seconds'),
   edgeSeconds: number(values['edge-seconds'], quick ? 0.5 : 5, 'edge-seconds'),
   edgeConnections: number(values['edge-connections'], 16, 'edge-connections'),
+  datasetImages: number(values['dataset-images'], quick ? 32 : 512, 'dataset-images'),
+  datasetBatch: number(values['dataset-batch'], 64, 'dataset-batch'),
 };
 
 setLogLevel('warn');
@@ -230,6 +236,16 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
         seconds: opts.edgeSeconds,
         connections: opts.edgeConnections,
         tokenizeSamples: quick ? 4 : 20,
+        log,
+      });
+    case 'dataset':
+      return runDataset({
+        modelDir,
+        device,
+        threads: intraOp,
+        images: opts.datasetImages,
+        maxBatch: opts.datasetBatch,
+        python: values.python,
         log,
       });
   }

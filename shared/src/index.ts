@@ -8,6 +8,7 @@ export * from './api/public.ts';
 export * from './api/tokens-response.ts';
 export * from './api/webhook-deliveries.ts';
 export * from './api/webhook-url.ts';
+export * from './augmentation.ts';
 export * from './backend-auth.ts';
 export * from './base32.ts';
 export * from './bytes.ts';
