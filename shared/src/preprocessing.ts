@@ -30,3 +30,34 @@ export const PreprocessingModeSchema = enumField('preprocessing', PREPROCESSING_
 export function preprocessingDescriptor(mode: PreprocessingMode): string {
   return `${PREPROCESSING_VERSION}+${mode}`;
 }
+
+/**
+ * Augmentations of the official code extractor (LlamaGen/GigaTok extract_codes_c2i.py): 'none' one row per
+ * image, 'flip' two (the image, then its horizontal mirror), 'ten_crop' ten (torchvision TenCrop order).
+ */
+export const AUGMENTATIONS = ['none', 'flip', 'ten_crop'] as const;
+export type Augmentation = (typeof AUGMENTATIONS)[number];
+export const AugmentationSchema = enumField('augment', AUGMENTATIONS).meta({
+  id: 'Augmentation',
+  description:
+    "Rows per image: none 1, flip 2 (original, mirrored), ten_crop 10 (the official extractor's order).",
+});
+/** Token rows the backend returns per image for each augmentation. */
+export const AUGMENT_ROWS: Readonly<Record<Augmentation, number>> = Object.freeze({
+  none: 1,
+  flip: 2,
+  ten_crop: 10,
+});
+
+/** Backend scheduling class of an encode call: dataset runs are 'background'. */
+export const ENCODE_PRIORITIES = ['interactive', 'background'] as const;
+export type EncodePriority = (typeof ENCODE_PRIORITIES)[number];
+export const EncodePrioritySchema = enumField('priority', ENCODE_PRIORITIES).meta({ id: 'EncodePriority' });
+
+/**
+ * The descriptor a tokenize key records for `mode` under `augment`: plain preprocessingDescriptor for
+ * 'none' (so a dataset image shares its key with POST /v1/tokenize of the same file), else suffixed.
+ */
+export function augmentedDescriptor(mode: PreprocessingMode, augment: Augmentation): string {
+  return augment === 'none' ? preprocessingDescriptor(mode) : `${preprocessingDescriptor(mode)}+${augment}`;
+}

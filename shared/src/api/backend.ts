@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
-import { PreprocessingModeSchema } from '../preprocessing.ts';
+import { AugmentationSchema, EncodePrioritySchema, PreprocessingModeSchema } from '../preprocessing.ts';
 import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
 import { ImageFormatSchema, TokenRowSchema } from './public.ts';
 
@@ -53,8 +53,17 @@ export const EncodeRequestSchema = z
     ),
     /** Absent: DEFAULT_PREPROCESSING. */
     preprocessing: PreprocessingModeSchema.optional(),
+    /** Absent: 'none'. A rows per image (AUGMENT_ROWS), image-major: tokens[i * A + a]. */
+    augment: AugmentationSchema.optional(),
+    /** Absent: 'interactive'. Dataset runs ask for 'background' so interactive calls go first. */
+    priority: EncodePrioritySchema.optional(),
   })
-  .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
+  .meta({
+    id: 'BackendEncodeRequest',
+    description:
+      'Tokenize a batch of images (base64 files). With augment, each image gives AUGMENT_ROWS[augment] rows ' +
+      "in image-major order (flip: original, flipped; ten_crop: the official extractor's ten crops).",
+  });
 export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;
 
 export const EncodeResponseSchema = z
