@@ -31,7 +31,12 @@ export const LIMITS = {
    */
   maxDatasetUploadBytes: 90 * 1024 * 1024,
   /** Images in one dataset. */
-  maxDatasetImages: 100_000,
+  maxDatasetImages: 10_000,
+  /**
+   * Rows (images x rows per augmentation) of one dataset run: its outputs are assembled in one Worker
+   * invocation (128 MB of memory), and 20000 rows of 256 int64 tokens make a 41 MB .npy tar.
+   */
+  maxDatasetRows: 20_000,
   /** Longest dataset name; it names the official layout's folders (`<name>_codes/`). */
   maxDatasetNameLength: 64,
   /** Longest image path inside a dataset (`class_name/file.jpg`), in bytes of UTF-8. */

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../limits.ts';
 import { ModelIdSchema } from '../model-manifest.ts';
-import { AugmentationSchema, PreprocessingModeSchema } from '../preprocessing.ts';
+import { AUGMENTATIONS, PreprocessingModeSchema } from '../preprocessing.ts';
 import { enumField, fieldError, intField, patternField } from '../schema-fields.ts';
 import { ProblemSchema } from './public.ts';
 
@@ -11,7 +11,11 @@ import { ProblemSchema } from './public.ts';
 export const DATASET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** A class folder name (ImageFolder's label): one path segment, no control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
 export const CLASS_NAME_RE = /^[^/\\\u0000-\u001f]+$/;
+
+/** The request's and the object's field: the augmentations of the official extractor. */
+const AugmentationField = enumField('augmentation', AUGMENTATIONS);
 
 export const DATASET_STATUSES = ['open', 'queued', 'running', 'completed', 'failed', 'canceled'] as const;
 export type DatasetStatus = (typeof DATASET_STATUSES)[number];
@@ -44,7 +48,7 @@ export const CreateDatasetRequestSchema = z
       LIMITS.maxDatasetNameLength,
     ),
     model: ModelIdSchema.optional(),
-    augmentation: AugmentationSchema.optional(),
+    augmentation: AugmentationField.optional(),
     preprocessing: PreprocessingModeSchema.optional(),
     labels: DatasetLabelsSchema.optional(),
   })
@@ -61,7 +65,7 @@ export const DatasetSchema = z
     object: z.literal('dataset'),
     name: z.string(),
     model: ModelIdSchema,
-    augmentation: AugmentationSchema,
+    augmentation: AugmentationField,
     preprocessing: PreprocessingModeSchema,
     labels: DatasetLabelsSchema,
     status: enumField('status', DATASET_STATUSES),
@@ -116,7 +120,7 @@ export const DatasetManifestSchema = z
     dataset: z.string(),
     name: z.string(),
     model: ModelIdSchema,
-    augmentation: AugmentationSchema,
+    augmentation: AugmentationField,
     rows_per_image: z.number().int().min(1),
     tokens_per_image: z.number().int().min(1),
     /** Label of each image in image order (the GTOK blob has no room for labels). */
