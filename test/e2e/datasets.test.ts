@@ -136,7 +136,7 @@ describe('datasets on the real stack', () => {
       dataset = (await (await api(key, `/v1/datasets/${id}`)).json()) as typeof dataset;
     }
     if (dataset.status === 'failed' && /augment/.test(dataset.error?.detail ?? '')) {
-      console.warn(`flip skipped: the backend does not support augment yet (${dataset.error?.detail})`);
+      console.warn(`flip skipped: this backend does not honour augment (${dataset.error?.detail})`);
       ctx.skip();
     }
     expect(dataset.status).toBe('completed');

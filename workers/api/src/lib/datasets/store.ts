@@ -147,8 +147,8 @@ export interface NewImage {
 }
 
 /**
- * Adds images to an open dataset; a name already there is kept as it was. Returns how many were added
- * and the dataset's image count after, or null when the dataset is no longer open.
+ * Adds images to an open dataset; a name already there is kept as it was, and nothing is added once the
+ * dataset has left 'open' (a run started meanwhile). Returns how many were added and the image count.
  */
 export async function addImages(
   db: D1Database,
