@@ -220,6 +220,22 @@ describe('a dataset run', () => {
   });
 });
 
+describe('failures', () => {
+  it('fails the run, naming the augmentation, when the backend refuses augment', async () => {
+    backend.augmentations.delete('ten_crop');
+    try {
+      const dataset = await create(alice, { name: 'crops', augmentation: 'ten_crop' });
+      await addTar(alice, dataset.id, writeTar(imageFolder(['a'], 1)));
+      const done = await runToEnd(alice, dataset.id);
+      expect(done.status).toBe('failed');
+      expect(done.error?.detail).toContain("does not support augmentation 'ten_crop'");
+      expect((await api(alice.key, `/v1/datasets/${dataset.id}/codes`)).status).toBe(409);
+    } finally {
+      backend.augmentations.add('ten_crop');
+    }
+  });
+});
+
 describe('labels', () => {
   it('takes multipart images with label parts and numbers them by the mapping', async () => {
     const dataset = await create(alice, { name: 'mapped', labels: { mapping: { cat: 7, dog: 3 } } });
