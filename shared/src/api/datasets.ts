@@ -5,7 +5,7 @@ import { LIMITS } from '../limits.ts';
 import { ModelIdSchema } from '../model-manifest.ts';
 import { AUGMENTATIONS, PreprocessingModeSchema } from '../preprocessing.ts';
 import { enumField, fieldError, intField, patternField } from '../schema-fields.ts';
-import { ProblemSchema } from './public.ts';
+import { ListGenerationsQuerySchema, ProblemSchema } from './public.ts';
 
 /** A dataset name: it names the folders of the official layout (`<name>_codes/`), so path-safe. */
 export const DATASET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -133,3 +133,6 @@ export const DatasetManifestSchema = z
       'Row -> image name, class, label, augmentation index and token set id; written once per run.',
   });
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
+
+/** GET /v1/datasets: the same `limit` and `cursor` as every newest-first list. */
+export const ListDatasetsQuerySchema = ListGenerationsQuerySchema;

@@ -236,6 +236,25 @@ describe('failures', () => {
   });
 });
 
+describe('dead letters', () => {
+  it('fails a run whose batch used up its retries, and its later messages change nothing', async () => {
+    const dataset = await create(alice, { name: 'dead' });
+    await addTar(alice, dataset.id, writeTar(imageFolder(['a'], 1)));
+    backend.mode = 'error500';
+    const callsBefore = encodeCalls();
+    expect((await api(alice.key, `/v1/datasets/${dataset.id}/run`, { method: 'POST' })).status).toBe(202);
+    await waitFor(async () => encodeCalls() > callsBefore);
+    const dead = await runQueue('gigatok-datasets-dlq', [{ dataset_id: dataset.id, run_seq: 1 }]);
+    expect(dead.acked).toHaveLength(1);
+    const failed = await get(alice, dataset.id);
+    expect([failed.status, failed.error?.code]).toEqual(['failed', 'backend_unavailable']);
+    backend.mode = 'up';
+    const late = await runQueue('gigatok-datasets', [{ dataset_id: dataset.id, run_seq: 1 }]);
+    expect(late.acked).toHaveLength(1);
+    expect((await get(alice, dataset.id)).status).toBe('failed');
+  });
+});
+
 describe('labels', () => {
   it('takes multipart images with label parts and numbers them by the mapping', async () => {
     const dataset = await create(alice, { name: 'mapped', labels: { mapping: { cat: 7, dog: 3 } } });
@@ -286,9 +305,8 @@ describe('cancel', () => {
     backend.mode = 'error500';
     const callsBefore = encodeCalls();
     expect((await api(alice.key, `/v1/datasets/${dataset.id}/run`, { method: 'POST' })).status).toBe(202);
-    await waitFor(async () =>
-      backend.calls.some((c) => c.path === '/v1/encode' && backend.mode === 'error500'),
-    );
+    await waitFor(async () => encodeCalls() > callsBefore);
+    expect((await get(alice, dataset.id)).progress.images_done).toBe(0);
     const canceled = await api(alice.key, `/v1/datasets/${dataset.id}/cancel`, { method: 'POST' });
     expect(canceled.status).toBe(200);
     expect(((await canceled.json()) as DatasetBody).status).toBe('canceled');

@@ -20,7 +20,7 @@ import {
   ErrorCode,
   fromZodError,
   LIMITS,
-  ListGenerationsQuerySchema,
+  ListDatasetsQuerySchema,
   newDatasetId,
   TOKENS_MEDIA_TYPE,
 } from '@gigatok/shared';
@@ -156,7 +156,7 @@ export const datasets = new Hono<AppEnv>()
       responses: { '200': json('A page of datasets.', DatasetListSchema), ...problems(400, ...COMMON) },
     }),
     async (c) => {
-      const parsed = ListGenerationsQuerySchema.safeParse(c.req.query());
+      const parsed = ListDatasetsQuerySchema.safeParse(c.req.query());
       if (!parsed.success) throw fromZodError(parsed.error);
       const after = parsed.data.cursor ? decodeCursor(parsed.data.cursor, DATASET_ID_RE) : null;
       const page = await listTenantDatasets(
