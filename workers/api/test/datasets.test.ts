@@ -276,6 +276,21 @@ describe('labels', () => {
     ]);
   });
 
+  it('takes the class of a multipart image from its filename <class>/<file>, and refuses a bare name', async () => {
+    const dataset = await create(alice, { name: 'named' });
+    const form = new FormData();
+    form.append('image', new File([testPng(seed++) as Uint8Array<ArrayBuffer>], 'owl/1.png'));
+    const added = await api(alice.key, `/v1/datasets/${dataset.id}/images`, { method: 'POST', body: form });
+    expect(await added.json()).toEqual({ added: 1, skipped: 0, images_total: 1 });
+    const bare = new FormData();
+    bare.append('image', new File([testPng(seed++) as Uint8Array<ArrayBuffer>], '2.png'));
+    const refused = await api(alice.key, `/v1/datasets/${dataset.id}/images`, { method: 'POST', body: bare });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { field: string }).field).toBe('label');
+    const done = await runToEnd(alice, dataset.id);
+    expect(done.classes).toEqual({ owl: 0 });
+  });
+
   it('refuses an image whose class the mapping does not name, naming labels.mapping', async () => {
     const dataset = await create(alice, { name: 'strict', labels: { mapping: { cat: 0 } } });
     const response = await addTar(alice, dataset.id, writeTar(imageFolder(['cow'], 1)));
