@@ -2,6 +2,7 @@
 export * from './api/backend.ts';
 export * from './api/backend-pools.ts';
 export * from './api/class-label.ts';
+export * from './api/datasets.ts';
 export * from './api/job-events.ts';
 export * from './api/model-checks.ts';
 export * from './api/public.ts';
@@ -26,5 +27,6 @@ export * from './model-manifest.ts';
 export * from './preprocessing.ts';
 export * from './random.ts';
 export * from './schema-fields.ts';
+export * from './tar.ts';
 export * from './token-format.ts';
 export * from './webhooks.ts';

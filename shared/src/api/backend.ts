@@ -56,10 +56,15 @@ export const EncodeRequestSchema = z
     preprocessing: PreprocessingModeSchema.optional(),
     /** Absent: 'none'. The answer holds AUGMENTATION_VIEWS[augment] rows per image, image-major. */
     augment: AugmentationSchema.optional(),
-    /** Absent: 'interactive'. */
+    /** Absent: 'interactive'. Dataset runs ask for 'background' so interactive calls go first. */
     priority: EncodePrioritySchema.optional(),
   })
-  .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
+  .meta({
+    id: 'BackendEncodeRequest',
+    description:
+      'Tokenize a batch of images (base64 files). With augment, each image gives AUGMENTATION_VIEWS[augment] rows ' +
+      "in image-major order (flip: original, flipped; ten_crop: the official extractor's ten crops).",
+  });
 export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;
 
 export const EncodeResponseSchema = z
