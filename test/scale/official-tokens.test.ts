@@ -3,10 +3,11 @@
 // tokenized through the Worker and the backend must give exactly the tokens that the official recipe
 // run in Python (Pillow + ADM center_crop_arr + Normalize; gpu-backend/model/scripts/official_tokens.py)
 // gives with the same exported S-S encoder.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { TokensResponseSchema } from '@gigatok/shared';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,12 +55,13 @@ describe('tokens of the official preprocessing through the S-S tier', () => {
   it('equal, token for token, what the official recipe in Python gives with the same encoder', async () => {
     const modelDir = process.env.GIGATOK_E2E_MODEL_DIR;
     expect(modelDir, 'GIGATOK_E2E_MODEL_DIR (scripts/test-scale.sh sets it)').toBeTruthy();
-    const official = JSON.parse(
-      execFileSync(PYTHON, [SCRIPT, '--model-dir', modelDir!, ...CASES.map((c) => path.join(dir, c.file))], {
-        encoding: 'utf8',
-        maxBuffer: 16 * 2 ** 20,
-      }),
-    ) as Record<string, number[]>;
+    // Asynchronously: a blocked event loop would miss the server closing idle keep-alive connections.
+    const { stdout } = await promisify(execFile)(
+      PYTHON,
+      [SCRIPT, '--model-dir', modelDir!, ...CASES.map((c) => path.join(dir, c.file))],
+      { encoding: 'utf8', maxBuffer: 16 * 2 ** 20 },
+    );
+    const official = JSON.parse(stdout) as Record<string, number[]>;
 
     const agreement: Record<string, number> = {};
     for (const c of CASES) {
