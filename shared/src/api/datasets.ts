@@ -6,7 +6,7 @@ import { ModelIdSchema } from '../model-manifest.ts';
 import { AUGMENTATIONS } from '../augmentation.ts';
 import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { enumField, fieldError, intField, patternField } from '../schema-fields.ts';
-import { ListGenerationsQuerySchema, ProblemSchema } from './public.ts';
+import { LIST_PAGE_QUERY_FIELDS, listPageSchema, ProblemSchema } from './public.ts';
 
 /** A dataset name: it names the folders of the official layout (`<name>_codes/`), so path-safe. */
 export const DATASET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -82,13 +82,10 @@ export const DatasetSchema = z
   .meta({ id: 'Dataset', description: 'A token dataset, its labelling, and how far its run is.' });
 export type Dataset = z.infer<typeof DatasetSchema>;
 
-export const DatasetListSchema = z
-  .strictObject({
-    object: z.literal('list'),
-    data: z.array(DatasetSchema),
-    next_cursor: z.string().nullable(),
-  })
-  .meta({ id: 'DatasetList', description: 'A page of datasets, newest first.' });
+export const DatasetListSchema = listPageSchema(DatasetSchema).meta({
+  id: 'DatasetList',
+  description: 'A page of datasets, newest first.',
+});
 export type DatasetList = z.infer<typeof DatasetListSchema>;
 
 export const DatasetUploadResultSchema = z
@@ -136,4 +133,4 @@ export const DatasetManifestSchema = z
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
 
 /** GET /v1/datasets: the same `limit` and `cursor` as every newest-first list. */
-export const ListDatasetsQuerySchema = ListGenerationsQuerySchema;
+export const ListDatasetsQuerySchema = z.object(LIST_PAGE_QUERY_FIELDS);

@@ -52,6 +52,7 @@ import {
   ifNoneMatch,
   json,
   jsonBody,
+  listPageParameters,
   problems,
   ref,
 } from '../lib/openapi/describe.ts';
@@ -139,20 +140,7 @@ export const datasets = new Hono<AppEnv>()
     describe({
       operationId: 'listDatasets',
       summary: 'List datasets, newest first',
-      parameters: [
-        {
-          name: 'limit',
-          in: 'query',
-          required: false,
-          schema: { type: 'integer', minimum: 1, maximum: LIMITS.maxListLimit },
-        },
-        {
-          name: 'cursor',
-          in: 'query',
-          required: false,
-          schema: { type: 'string', maxLength: LIMITS.maxCursorLength },
-        },
-      ],
+      parameters: listPageParameters,
       responses: { '200': json('A page of datasets.', DatasetListSchema), ...problems(400, ...COMMON) },
     }),
     async (c) => {

@@ -40,6 +40,7 @@ import {
   json,
   jsonBody,
   lastEventIdHeader,
+  listPageParameters,
   problems,
   ref,
 } from '../lib/openapi/describe.ts';
@@ -81,20 +82,7 @@ export const generations = new Hono<AppEnv>()
     describe({
       operationId: 'listGenerations',
       summary: 'List generations, newest first',
-      parameters: [
-        {
-          name: 'limit',
-          in: 'query',
-          required: false,
-          schema: { type: 'integer', minimum: 1, maximum: LIMITS.maxListLimit },
-        },
-        {
-          name: 'cursor',
-          in: 'query',
-          required: false,
-          schema: { type: 'string', maxLength: LIMITS.maxCursorLength },
-        },
-      ],
+      parameters: listPageParameters,
       responses: { '200': json('A page of generations.', GenerationListSchema), ...problems(400, ...COMMON) },
     }),
     async (c) => {

@@ -85,6 +85,22 @@ export const idParam = (prefix: string, what: string) => ({
   schema: { type: 'string', pattern: `^${prefix}_[a-z2-7]{32}$` },
 });
 
+/** The `limit` and `cursor` query parameters of every newest-first list (shared's LIST_PAGE_QUERY_FIELDS). */
+export const listPageParameters = [
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: LIMITS.maxListLimit },
+  },
+  {
+    name: 'cursor',
+    in: 'query',
+    required: false,
+    schema: { type: 'string', maxLength: LIMITS.maxCursorLength },
+  },
+];
+
 /** The SSE resume header (WHATWG HTML, "Server-sent events"): the id of the last event received. */
 export const lastEventIdHeader = {
   name: 'Last-Event-ID',
