@@ -2,6 +2,7 @@
 // engine (scheduling/engine.ts) over its graph (graphs/), with metrics. Routes call this; it knows
 // nothing about HTTP.
 import { ApiError, DEFAULT_PREPROCESSING, type PreprocessingMode } from '@gigatok/shared';
+import { chunkRunner, defaultChunkSteps } from '../generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../generation/request.ts';
 import { type StepMode, stepRunner } from '../generation/step-runner.ts';
@@ -29,13 +30,15 @@ export interface BatchingOptions {
   maxQueue: number;
   /** Cohorts of the per-step loop in flight at once. */
   maxActiveBatches: number;
+  /** Steps per run of generate_chunk.onnx; 0 or absent = defaultChunkSteps. */
+  chunkSteps?: number;
 }
 
 export interface ServiceOptions {
   batching: BatchingOptions;
   limits: ImageLimits;
   metrics?: Metrics | undefined;
-  /** GIGATOK_GENERATE_PATH; default `auto` (generate.onnx when loaded). */
+  /** GIGATOK_GENERATE_PATH; default `auto` (generate_chunk.onnx, else generate.onnx, when loaded). */
   generatePath?: GeneratePathSetting;
   stepMode?: StepMode;
 }
@@ -100,11 +103,21 @@ export class ModelService {
             engine('embed'),
           );
     this.generatePath = decideGeneratePath(
-      { arStep: model.arStep !== undefined, generate: model.generate !== undefined },
+      {
+        arStep: model.arStep !== undefined,
+        generate: model.generate !== undefined,
+        chunk: model.generateChunk !== undefined,
+      },
       options.generatePath ?? 'auto',
       options.stepMode,
     );
-    if (this.generatePath === 'graph' && model.generate !== undefined) {
+    if (this.generatePath === 'chunked' && model.generateChunk !== undefined) {
+      const steps = batching.chunkSteps || defaultChunkSteps(model.generateChunk.shapes.tokens);
+      this.#generator = new Engine(
+        chunkRunner(model.generateChunk, steps),
+        engine<GenerationRow>('generate_chunk'),
+      );
+    } else if (this.generatePath === 'graph' && model.generate !== undefined) {
       this.#generator = new Engine(
         graphRunner(model.generate),
         engine<GenerationRow>('generate', { picker: byPrefixLength }),
@@ -122,7 +135,7 @@ export class ModelService {
   }
 
   /** Images waiting in the queues, for the pending gauge. */
-  pending(): { encoder: number; decoder: number; ar_step: number; generate: number; embed: number } {
+  pending(): Record<GraphName, number> {
     const generating = this.#generator?.queued ?? 0;
     return {
       encoder: this.#encoder.queued,
@@ -130,6 +143,7 @@ export class ModelService {
       embed: this.#embedder?.queued ?? 0,
       ar_step: this.generatePath === 'steps' ? generating : 0,
       generate: this.generatePath === 'graph' ? generating : 0,
+      generate_chunk: this.generatePath === 'chunked' ? generating : 0,
     };
   }
 
@@ -138,8 +152,9 @@ export class ModelService {
     return this.#generator?.active ?? 0;
   }
 
-  /** The metrics label of the graph generate runs: `generate` or `ar_step`. */
-  get generateGraph(): 'generate' | 'ar_step' {
+  /** The metrics label of the graph generate runs: `generate_chunk`, `generate` or `ar_step`. */
+  get generateGraph(): 'generate_chunk' | 'generate' | 'ar_step' {
+    if (this.generatePath === 'chunked') return 'generate_chunk';
     return this.generatePath === 'graph' ? 'generate' : 'ar_step';
   }
 
