@@ -30,6 +30,10 @@ describe('loadConfig', () => {
     expect(loadConfig(base).generatePath).toBe('auto');
     expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'steps' }).generatePath).toBe('steps');
     expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'graph' }).generatePath).toBe('graph');
+    expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'chunked' }).generatePath).toBe('chunked');
+    expect(loadConfig(base).chunkSteps).toBe(0);
+    expect(loadConfig({ ...base, GIGATOK_CHUNK_STEPS: '16' }).chunkSteps).toBe(16);
+    expect(() => loadConfig({ ...base, GIGATOK_CHUNK_STEPS: '-1' })).toThrow(/GIGATOK_CHUNK_STEPS/);
     expect(() => loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'fast' })).toThrow(/GIGATOK_GENERATE_PATH/);
   });
 

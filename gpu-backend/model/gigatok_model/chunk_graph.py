@@ -50,24 +50,33 @@ from .generate_graph import (
 )
 
 CHUNK_FILE = "generate_chunk.onnx"
-STATE_INPUTS = ["token_ids", "class_ids", "positions", "keys", "values"]
-STATE_OUTPUTS = ["cond_logits", "uncond_logits", "next_keys", "next_values"]
+STEP_INPUTS = ["token_ids", "class_ids", "positions"]
+STEP_OUTPUTS = ["cond_logits", "uncond_logits"]
+
+
+def _layer_names(prefix: str, n_layer: int) -> list[str]:
+    """Per-layer state names: keys of layers 0..L-1, then values."""
+    return [f"{prefix}{kind}_{i}" for kind in ("keys", "values") for i in range(n_layer)]
 
 
 class ChunkStep(nn.Module):
-    """One guided step for rows at their own positions: token_ids/class_ids/positions [B] i64,
-    keys/values [B, L, 2, H, T, D] -> cond/uncond logits [B, V] and the state with slot p of each
-    row written. The arithmetic of each row is GPT.step's (same modules, same order); only the
-    attention reads a fixed T slots with the ones past p masked out."""
+    """One guided step for rows at their own positions: token_ids/class_ids/positions [B] i64 and
+    the state per layer (keys of layers 0..L-1, then values, each [B, 2, H, T, D]) -> cond/uncond
+    logits [B, V] and the per-layer state with slot p of each row written. Per layer, so that a
+    step copies the state once (the write) and the loop carries each layer's tensor as it is. The
+    arithmetic of each row is GPT.step's (same modules, same order); only the attention reads a
+    fixed T slots with the ones past p masked out."""
 
     def __init__(self, ar: GPT):
         super().__init__()
         self.ar = ar
 
-    def forward(self, token_ids, class_ids, positions, keys, values):
+    def forward(self, token_ids, class_ids, positions, *state):
         ar, cfg = self.ar, self.ar.config
+        L = cfg.n_layer
+        keys, values = state[:L], state[L:]
         B = token_ids.shape[0]
-        T = keys.shape[4]
+        T = keys[0].shape[3]
         H, hd = cfg.n_head, cfg.head_dim
         null = torch.full_like(class_ids, ar.num_classes)
         classes = torch.stack([class_ids, null], 1).reshape(-1)
@@ -86,8 +95,8 @@ class ChunkStep(nn.Module):
             x = layer.attention_norm(h)
             q, k, v = att.wqkv(x).split(att.dim, dim=-1)
             q, k, v = (t.reshape(-1, 1, H, hd).transpose(1, 2) for t in (q, k, v))
-            k_all = torch.where(write, k, keys[:, i].reshape(-1, H, T, hd))
-            v_all = torch.where(write, v, values[:, i].reshape(-1, H, T, hd))
+            k_all = torch.where(write, k, keys[i].reshape(-1, H, T, hd))
+            v_all = torch.where(write, v, values[i].reshape(-1, H, T, hd))
             out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=visible)
             out = out.transpose(1, 2).reshape(-1, 1, att.dim)
             h = h + att.wo(out)
@@ -95,21 +104,22 @@ class ChunkStep(nn.Module):
             new_k.append(k_all.reshape(B, 2, H, T, hd))
             new_v.append(v_all.reshape(B, 2, H, T, hd))
         logits = ar.output(ar.norm(h))[:, 0].float().reshape(B, 2, -1)
-        return logits[:, 0], logits[:, 1], torch.stack(new_k, 1), torch.stack(new_v, 1)
+        return (logits[:, 0], logits[:, 1], *new_k, *new_v)
 
 
 def export_chunk_step(ar: GPT) -> onnx.ModelProto:
     """ChunkStep as ONNX (the TorchScript exporter, as export.py uses for ar_step)."""
     c = ar.config
-    state = torch.zeros(2, c.n_layer, 2, c.n_head, c.block_size, c.head_dim)
+    layer = torch.zeros(2, 2, c.n_head, c.block_size, c.head_dim)
     args = (
         torch.zeros(2, dtype=torch.int64),
         torch.zeros(2, dtype=torch.int64),
         torch.tensor([0, 3], dtype=torch.int64),
-        state,
-        state.clone(),
+        *(layer.clone() for _ in range(2 * c.n_layer)),
     )
-    axes = {n: {0: "B"} for n in STATE_INPUTS + STATE_OUTPUTS}
+    inputs = STEP_INPUTS + _layer_names("", c.n_layer)
+    outputs = STEP_OUTPUTS + _layer_names("next_", c.n_layer)
+    axes = {n: {0: "B"} for n in inputs + outputs}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chunk_step.onnx"
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
@@ -118,8 +128,8 @@ def export_chunk_step(ar: GPT) -> onnx.ModelProto:
                 ChunkStep(ar.eval()),
                 args,
                 str(path),
-                input_names=STATE_INPUTS,
-                output_names=STATE_OUTPUTS,
+                input_names=inputs,
+                output_names=outputs,
                 dynamic_axes=axes,
                 opset_version=18,
                 do_constant_folding=True,
@@ -137,32 +147,33 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     ignored at p = 0), keys/values [B, L, 2, H, T, D], steps (i64 scalar: S).
     Outputs: tokens [B, S] (-1 where the row had already finished), next_keys/next_values."""
     step = step_model.graph
-    if [i.name for i in step.input] != STATE_INPUTS or [o.name for o in step.output] != STATE_OUTPUTS:
-        raise ValueError("not a ChunkStep graph: inputs/outputs differ")
     T, V, L, H, D = dims.tokens, dims.vocab, dims.n_layer, dims.n_head, dims.head_dim
+    step_in, step_out = STEP_INPUTS + _layer_names("", L), STEP_OUTPUTS + _layer_names("next_", L)
+    if [i.name for i in step.input] != step_in or [o.name for o in step.output] != step_out:
+        raise ValueError("not a ChunkStep graph: inputs/outputs differ")
     consts = _Consts()
     outer = _Nodes("chunk/", consts)
     params = _prepare_params(outer, outer.op("Shape", "class_ids"), V)
+    # The state per layer for the loop: one Split (a copy) per chunk in, one Concat per chunk out.
+    axis1 = outer.c("axis1", np.array([1], np.int64))
+    per_layer = []
+    for name in ("keys", "values"):
+        parts = outer.op("Split", name, axis=1, num_outputs=L, outputs=L) if L > 1 else [name]
+        per_layer += [outer.op("Squeeze", part, axis1) for part in parts]
 
     body = _Nodes("chunk/body/", consts)
-    b_i, b_cond, b_pos, b_prev, b_keys, b_values = (
-        f"chunk/body/in/{n}" for n in ("i", "cond", "pos", "prev", "keys", "values")
-    )
+    b_i, b_cond, b_pos, b_prev = (f"chunk/body/in/{n}" for n in ("i", "cond", "pos", "prev"))
+    b_state = _layer_names("chunk/body/in/", L)
     last = body.c("last_position", np.array([T - 1], np.int64))
     active = body.op("Less", b_pos, body.c("tokens", np.array([T], np.int64)))
     p = body.op("Min", b_pos, last)
     w = "chunk_step/"
-    rename = {
-        "token_ids": b_prev,
-        "class_ids": "class_ids",
-        "positions": p,
-        "keys": b_keys,
-        "values": b_values,
-    }
+    rename = {"token_ids": b_prev, "class_ids": "class_ids", "positions": p}
+    rename.update(zip(_layer_names("", L), b_state))
     for t in step.initializer:
         rename[t.name] = w + t.name
     body.nodes += _step_body_nodes(step, rename, w)
-    cond_l, uncond_l, next_k, next_v = (w + n for n in STATE_OUTPUTS)
+    cond_l, uncond_l, *next_state = (w + n for n in step_out)
     p_col = body.op("Unsqueeze", p, body.c("axis1", np.array([1], np.int64)))
     u = body.op("GatherElements", "uniforms", p_col, axis=1)
     sampled, _ = _sampler(body, cond_l, uncond_l, p_col, u, params, dims)
@@ -178,6 +189,7 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     next_pos = body.op("Add", b_pos, body.op("Cast", active, to=TensorProto.INT64))
     cond_out = body.op("Identity", b_cond)
     state = [L, 2, H, T, D]
+    layer = ["B", 2, H, T, D]
     body_graph = helper.make_graph(
         body.nodes,
         "chunk_step",
@@ -186,15 +198,13 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
             _input(b_cond, TensorProto.BOOL, []),
             _input(b_pos, TensorProto.INT64, ["B"]),
             _input(b_prev, TensorProto.INT64, ["B"]),
-            _input(b_keys, TensorProto.FLOAT, ["B", *state]),
-            _input(b_values, TensorProto.FLOAT, ["B", *state]),
+            *(_input(n, TensorProto.FLOAT, layer) for n in b_state),
         ],
         [
             _input(cond_out, TensorProto.BOOL, []),
             _input(next_pos, TensorProto.INT64, ["B"]),
             _input(next_prev, TensorProto.INT64, ["B"]),
-            _input(next_k, TensorProto.FLOAT, ["B", *state]),
-            _input(next_v, TensorProto.FLOAT, ["B", *state]),
+            *(_input(n, TensorProto.FLOAT, layer) for n in next_state),
             _input(drawn, TensorProto.INT64, ["B"]),
         ],
     )
@@ -204,14 +214,15 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
         outer.c("true", np.array(True)),
         "positions",
         "prev_tokens",
-        "keys",
-        "values",
-        outputs=5,
+        *per_layer,
+        outputs=2 + 2 * L + 1,
         body=body_graph,
     )
-    outer.nodes.append(helper.make_node("Identity", [outs[2]], ["next_keys"], name="chunk/next_keys"))
-    outer.nodes.append(helper.make_node("Identity", [outs[3]], ["next_values"], name="chunk/next_values"))
-    outer.nodes.append(helper.make_node("Transpose", [outs[4]], ["tokens"], name="chunk/tokens", perm=[1, 0]))
+    final = outs[2 : 2 + 2 * L]
+    for k, name in enumerate(("next_keys", "next_values")):
+        parts = [outer.op("Unsqueeze", t, axis1) for t in final[k * L : (k + 1) * L]]
+        outer.nodes.append(helper.make_node("Concat", parts, [name], name=f"chunk/{name}", axis=1))
+    outer.nodes.append(helper.make_node("Transpose", [outs[-1]], ["tokens"], name="chunk/tokens", perm=[1, 0]))
     weights = []
     for t in step.initializer:
         moved = TensorProto()

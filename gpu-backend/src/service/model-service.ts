@@ -112,7 +112,9 @@ export class ModelService {
       options.stepMode,
     );
     if (this.generatePath === 'chunked' && model.generateChunk !== undefined) {
-      const steps = batching.chunkSteps || defaultChunkSteps(model.generateChunk.shapes.tokens);
+      // A configured S above T would only run finished rows: at most T.
+      const T = model.generateChunk.shapes.tokens;
+      const steps = Math.min(batching.chunkSteps || defaultChunkSteps(T), T);
       this.#generator = new Engine(
         chunkRunner(model.generateChunk, steps),
         engine<GenerationRow>('generate_chunk'),
