@@ -340,15 +340,28 @@ def add_to_model_dir(model_dir: Path, ar: GPT | None = None) -> dict:
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     step = model_dir / manifest["graphs"]["ar_step"]["file"]
-    if ar is None:
+    rebuilt = ar is None
+    if rebuilt:
         cfg = ar_config(manifest["ar"]["config"], tokenizer_config(manifest["tokenizer"]["config"]))
         ar = gpt_from_ar_step(step, cfg)
+    before = manifest_path.read_text(encoding="utf-8")
     out = write_chunk_graph(ar, model_dir / CHUNK_FILE, dims_from_manifest(manifest), share_with=step)
     manifest["graphs"]["generate_chunk"] = {"file": CHUNK_FILE}
     files = [f for f in manifest["files"] if f["path"] != CHUNK_FILE]
     files.append({"path": CHUNK_FILE, "sha256": _sha256(out), "bytes": out.stat().st_size})
     manifest["files"] = sorted(files, key=lambda f: f["path"])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if rebuilt:
+        # The rebuild maps initializers by the names this exporter gives them; a file from another
+        # exporter version maps wrongly, which shows as tokens that differ from generate.onnx's.
+        (check,) = check_chunks(model_dir)
+        if not check.ok:
+            manifest_path.write_text(before, encoding="utf-8")
+            out.unlink()
+            raise ValueError(
+                f"{step}: the GPT rebuilt from its weights does not reproduce generate.onnx "
+                f"({check.value}/{check.limit[3:]} tokens equal); export the directory again instead"
+            )
     return manifest
 
 

@@ -117,7 +117,7 @@ export class ModelService {
       const steps = Math.min(batching.chunkSteps || defaultChunkSteps(T), T);
       this.#generator = new Engine(
         chunkRunner(model.generateChunk, steps),
-        engine<GenerationRow>('generate_chunk'),
+        engine<GenerationRow>('generate'),
       );
     } else if (this.generatePath === 'graph' && model.generate !== undefined) {
       this.#generator = new Engine(
@@ -144,8 +144,7 @@ export class ModelService {
       decoder: this.#decoder.queued,
       embed: this.#embedder?.queued ?? 0,
       ar_step: this.generatePath === 'steps' ? generating : 0,
-      generate: this.generatePath === 'graph' ? generating : 0,
-      generate_chunk: this.generatePath === 'chunked' ? generating : 0,
+      generate: this.generatePath === 'steps' ? 0 : generating,
     };
   }
 
@@ -154,10 +153,9 @@ export class ModelService {
     return this.#generator?.active ?? 0;
   }
 
-  /** The metrics label of the graph generate runs: `generate_chunk`, `generate` or `ar_step`. */
-  get generateGraph(): 'generate_chunk' | 'generate' | 'ar_step' {
-    if (this.generatePath === 'chunked') return 'generate_chunk';
-    return this.generatePath === 'graph' ? 'generate' : 'ar_step';
+  /** The metrics label of the graph generate runs: `generate` (generate.onnx or generate_chunk.onnx) or `ar_step`. */
+  get generateGraph(): 'generate' | 'ar_step' {
+    return this.generatePath === 'steps' ? 'ar_step' : 'generate';
   }
 
   /** Image bytes -> token rows. Preprocessing (in `mode`) runs per request before joining the queue. */
