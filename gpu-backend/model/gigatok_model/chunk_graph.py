@@ -87,7 +87,9 @@ class ChunkStep(nn.Module):
         h = torch.where((pos == 0).reshape(-1, 1, 1), cls, tok)
         h = h + ar.positional_embedding[pos].unsqueeze(1)
         slots = torch.arange(T, device=pos.device).unsqueeze(0)
-        write = (slots == pos.unsqueeze(1)).reshape(-1, 1, T, 1)
+        # Slot p of each row takes the new key/value (ScatterElements: ONNX Runtime writes into the
+        # loop-carried buffer instead of copying the whole state as a Where would).
+        slot = pos.reshape(-1, 1, 1, 1).expand(-1, H, 1, hd)
         visible = (slots <= pos.unsqueeze(1)).reshape(-1, 1, 1, T)
         new_k, new_v = [], []
         for i, layer in enumerate(ar.layers):
@@ -95,8 +97,8 @@ class ChunkStep(nn.Module):
             x = layer.attention_norm(h)
             q, k, v = att.wqkv(x).split(att.dim, dim=-1)
             q, k, v = (t.reshape(-1, 1, H, hd).transpose(1, 2) for t in (q, k, v))
-            k_all = torch.where(write, k, keys[i].reshape(-1, H, T, hd))
-            v_all = torch.where(write, v, values[i].reshape(-1, H, T, hd))
+            k_all = keys[i].reshape(-1, H, T, hd).scatter(2, slot, k)
+            v_all = values[i].reshape(-1, H, T, hd).scatter(2, slot, v)
             out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=visible)
             out = out.transpose(1, 2).reshape(-1, 1, att.dim)
             h = h + att.wo(out)
