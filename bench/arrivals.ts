@@ -21,6 +21,8 @@ export interface ArrivalsOptions {
   chunkSteps: number[];
   /** Offered load as shares of the capacity, e.g. 0.5 and 0.8. */
   loads: number[];
+  /** Which paths to run: any of a, b, c (capacity is always measured on a). */
+  paths: string[];
   /** Requests per cell (one image each). */
   requests: number;
   maxBatch: number;
@@ -108,7 +110,7 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
       maxQueue: 1_000_000,
       ...extra,
     }) as unknown as GenerateEngine;
-  const paths: { name: string; make: () => GenerateEngine }[] = [
+  const all: { name: string; make: () => GenerateEngine }[] = [
     {
       name: '(a) generate.onnx',
       make: () => engine(graphRunner(whole!.generate!), { picker: byPrefixLength }),
@@ -119,9 +121,10 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
       make: () => engine(chunkRunner(chunked!.generateChunk!, s)),
     })),
   ];
+  const paths = all.filter((p) => o.paths.includes(p.name[1]!));
 
   // Capacity: path (a) saturated, 3 full batches queued at once.
-  const saturate = paths[0]!.make();
+  const saturate = all[0]!.make();
   const n = 3 * o.maxBatch;
   const t0 = performance.now();
   await Promise.all(
@@ -163,7 +166,8 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
   const rowStateBytes = 2 * chunked.generateChunk!.rowStateFloats * 4;
   const headlines: Headline[] = [];
   for (const share of o.loads) {
-    const a = cells.find((c) => c.load === share && c.path.startsWith('(a)'))!;
+    const a = cells.find((c) => c.load === share && c.path.startsWith('(a)'));
+    if (a === undefined) continue;
     for (const c of cells.filter((x) => x.load === share && x.path.startsWith('(c)'))) {
       headlines.push({
         figure: `${c.path} vs generate.onnx at ${Math.round(share * 100)}% load: p99 cut`,

@@ -44,6 +44,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --edge-connections 16   autocannon connections at the edge
   --arrival-requests 48   one-image requests per arrivals cell   --chunk-steps 4,8  chunk sizes compared
   --arrival-loads 0.5,0.8 offered load as shares of generate.onnx's capacity   --arrival-batch 16
+  --arrival-paths a,b,c   (a) generate.onnx, (b) per-step cohorts, (c) chunked
   --python PATH           Python with torch (default gpu-backend/model/.venv/bin/python)
   --out DIR               results folder (default bench/results)
   --label NAME            file name stem (default <date>-<model>-<device>)
@@ -73,6 +74,7 @@ const { values } = parseArgs({
     'chunk-steps': { type: 'string' },
     'arrival-loads': { type: 'string', default: '0.5,0.8' },
     'arrival-batch': { type: 'string', default: '16' },
+    'arrival-paths': { type: 'string', default: 'a,b,c' },
     python: {
       type: 'string',
       default: path.join(repoRoot, 'gpu-backend', 'model', '.venv', 'bin', 'python'),
@@ -230,6 +232,7 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
         loads: values['arrival-loads'].split(',').map((x) => number(x, 0.5, 'arrival-loads')),
         requests: number(values['arrival-requests'], quick ? 8 : 48, 'arrival-requests'),
         maxBatch: number(values['arrival-batch'], 16, 'arrival-batch'),
+        paths: values['arrival-paths'].split(','),
         log,
       });
     case 'reference':
