@@ -3,7 +3,7 @@
 # random-init S-S tokenizer + GPT-B (the paper's smallest released sizes, exported once by the model
 # tooling), each through bench/run.ts (in process, HTTP batching on/off for nano, generate.onnx vs the
 # per-step loop, open-loop arrivals on the whole-run / per-step / chunked generate paths, PyTorch eager
-# where a CUDA torch is present), then the headline ratios side by side.
+# where a CUDA torch is present, dataset tokenization with flip), then the headline ratios side by side.
 # Sized for one run under 8 minutes on one GPU host (most of it the S-S + GPT-B export, cached).
 #
 #   bash bench/gpu.sh              # GPU: needs nvidia-smi and onnxruntime-node's CUDA provider
@@ -19,7 +19,7 @@ dry_run=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/gpu.sh: unknown option '$arg' (use --dry-run or --help)" >&2; exit 2 ;;
   esac
 done
@@ -107,19 +107,19 @@ else
   # Open-loop arrivals with chunked generation at S = 32 and 128 (docs/performance.md, "Chunked
   # generation": the chunk copies the state, 36 MiB per image, out of the GPU once).
   big_args=(--seconds 1 --generate-batches 1,4 --recompute-batches '' --graph-batches 1,4 --ref-batches 1,4
-    --ref-threads 1 --arrival-batch 8 --arrival-requests 48 --chunk-steps 32,128)
+    --ref-threads 1 --arrival-batch 8 --arrival-requests 48 --chunk-steps 32,128 --dataset-images 128)
 fi
 
 # A section that fails is reported in the results and makes run.ts exit 1; carry on to the summary.
 status=0
 log "small model: $nano on $device"
-"$tsx" bench/run.ts --device "$device" --model-dir "$nano" --sections backend,http,graph,arrivals,reference \
+"$tsx" bench/run.ts --device "$device" --model-dir "$nano" --sections backend,http,graph,arrivals,reference,dataset \
   --out "$out" --label "gpu-$stamp-small-$device" "${small_args[@]}" >/dev/null || status=1
 files+=("$out/gpu-$stamp-small-$device.json")
 
 if [[ -n "$big" ]]; then
   log "big model: $big on $device"
-  "$tsx" bench/run.ts --device "$device" --model-dir "$big" --sections backend,graph,arrivals,reference \
+  "$tsx" bench/run.ts --device "$device" --model-dir "$big" --sections backend,graph,arrivals,reference,dataset \
     --out "$out" --label "gpu-$stamp-big-$device" "${big_args[@]}" >/dev/null || status=1
   files+=("$out/gpu-$stamp-big-$device.json")
 fi

@@ -12,6 +12,7 @@ import { type Device, parseDevice } from '../gpu-backend/src/runtime/device.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
 import { runArrivals } from './arrivals.ts';
 import { runBackend } from './backend.ts';
+import { runDataset } from './dataset.ts';
 import { runEdge } from './edge.ts';
 import { runGraph } from './graph.ts';
 import { type HttpOp, runHttp } from './http.ts';
@@ -26,7 +27,7 @@ import {
 } from './report.ts';
 import { machine } from './stats.ts';
 
-const SECTIONS = ['backend', 'http', 'graph', 'arrivals', 'reference', 'edge'] as const;
+const SECTIONS = ['backend', 'http', 'graph', 'arrivals', 'reference', 'edge', 'dataset'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
 const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
@@ -45,6 +46,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --arrival-requests 48   one-image requests per arrivals cell   --chunk-steps 4,8  chunk sizes compared
   --arrival-loads 0.5,0.8 offered load as shares of generate.onnx's capacity   --arrival-batch 16
   --arrival-paths a,b,c   (a) generate.onnx, (b) per-step cohorts, (c) chunked
+  --dataset-images 512    images of the dataset section   --dataset-batch 64  its GIGATOK_MAX_BATCH
   --python PATH           Python with torch (default gpu-backend/model/.venv/bin/python)
   --out DIR               results folder (default bench/results)
   --label NAME            file name stem (default <date>-<model>-<device>)
@@ -75,6 +77,8 @@ const { values } = parseArgs({
     'arrival-loads': { type: 'string', default: '0.5,0.8' },
     'arrival-batch': { type: 'string', default: '16' },
     'arrival-paths': { type: 'string', default: 'a,b,c' },
+    'dataset-images': { type: 'string' },
+    'dataset-batch': { type: 'string', default: '64' },
     python: {
       type: 'string',
       default: path.join(repoRoot, 'gpu-backend', 'model', '.venv', 'bin', 'python'),
@@ -145,6 +149,8 @@ const opts = {
   httpSeconds: number(values['http-seconds'], quick ? 0.5 : 3, 'http-seconds'),
   edgeSeconds: number(values['edge-seconds'], quick ? 0.5 : 5, 'edge-seconds'),
   edgeConnections: number(values['edge-connections'], 16, 'edge-connections'),
+  datasetImages: number(values['dataset-images'], quick ? 32 : 512, 'dataset-images'),
+  datasetBatch: number(values['dataset-batch'], 64, 'dataset-batch'),
 };
 
 setLogLevel('warn');
@@ -251,6 +257,16 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
         seconds: opts.edgeSeconds,
         connections: opts.edgeConnections,
         tokenizeSamples: quick ? 4 : 20,
+        log,
+      });
+    case 'dataset':
+      return runDataset({
+        modelDir,
+        device,
+        threads: intraOp,
+        images: opts.datasetImages,
+        maxBatch: opts.datasetBatch,
+        python: values.python,
         log,
       });
   }

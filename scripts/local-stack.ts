@@ -1,6 +1,7 @@
-// The whole stack on one machine: the GPU backend on CPU with the embedded default model and the
-// Worker under `wrangler dev --local` (local R2, D1 with migrations applied, Queues), wired with a
-// freshly generated shared secret. Used by `npm start` and by the end-to-end suites in test/.
+// The whole stack on one machine: the GPU backend on CPU with the embedded default model (or several
+// backends, in one pool through BACKEND_POOLS) and the Worker under `wrangler dev --local` (local R2, D1
+// with migrations applied, Queues), wired with a freshly generated shared secret. Used by `npm start`
+// and by the end-to-end suites in test/.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -41,13 +42,30 @@ export function resolveModelDirs(requested?: string[]): {
   return { dirs: chosen, modelId: manifest.model_id, fallback };
 }
 
+/** One GPU backend process of a stack with several (StackOptions.backends). */
+export interface BackendSpec {
+  /** Its model directories (default: the stack's `modelDirs`). */
+  modelDirs?: string[];
+  /** Its port (0 or absent picks a free one). */
+  port?: number;
+  /** Extra environment for this process, over the stack's `backendEnv`. */
+  env?: Record<string, string>;
+  /** Where the Worker calls it, e.g. a proxy in front of it (default: its own URL). */
+  workerUrl?: string;
+}
+
 export interface StackOptions {
   /** Port of the Worker (0 picks a free one). */
   apiPort?: number;
-  /** Port of the GPU backend (0 picks a free one). */
+  /** Port of the GPU backend (0 picks a free one); with `backends`, the first one's default. */
   backendPort?: number;
   /** Model directories for the backend (default: the backend's own default, models/gigatok-nano). */
   modelDirs?: string[];
+  /**
+   * Several GPU backends (default: one). With more than one, the Worker gets BACKEND_POOLS listing
+   * every backend in one pool, each serving what it lists on GET /v1/models.
+   */
+  backends?: BackendSpec[];
   /** Where wrangler keeps local R2/D1/Queues state. */
   stateDir?: string;
   /** Extra environment for the backend process (e.g. batching settings). */
@@ -64,14 +82,17 @@ export interface StackOptions {
 
 export interface Stack {
   apiUrl: string;
+  /** The first backend's URL. */
   backendUrl: string;
+  /** Every backend's own URL, in the order of StackOptions.backends. */
+  backendUrls: string[];
   backendSecret: string;
   adminToken: string;
   /** Mints an API key for a new tenant through the Worker's admin route. */
   createKey(tenantName?: string): Promise<{ key: string; tenantId: string; keyId: string }>;
-  /** Stops the backend only (fault tests); `restartBackend` brings it back on the same port. */
-  stopBackend(signal?: NodeJS.Signals): Promise<void>;
-  restartBackend(): Promise<void>;
+  /** Stops backend `index` (default the first) only (fault tests); `restartBackend` brings it back on the same port. */
+  stopBackend(signal?: NodeJS.Signals, index?: number): Promise<void>;
+  restartBackend(index?: number): Promise<void>;
   /** A new Worker process on the same port and state: a fresh isolate with empty in-memory caches. */
   restartWorker(): Promise<void>;
   /** Stops both processes and waits for them to exit. */
@@ -170,7 +191,11 @@ const wranglerEnv = (): NodeJS.ProcessEnv => ({
 /** Starts the backend and the Worker, applies migrations, and returns when both answer. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const verbose = options.verbose ?? false;
-  const backendPort = options.backendPort || (await freePort());
+  const specs = options.backends?.length ? options.backends : [{}];
+  const backendPorts: number[] = [];
+  for (const [i, spec] of specs.entries()) {
+    backendPorts.push(spec.port || (i === 0 ? options.backendPort : 0) || (await freePort()));
+  }
   const apiPort = options.apiPort || (await freePort());
   const stateDir = path.resolve(options.stateDir ?? path.join(repoRoot, '.local', 'wrangler'));
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
@@ -178,13 +203,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const backendSecret = randomBytes(32).toString('base64url');
   const adminToken = randomBytes(32).toString('base64url');
-  const backendUrl = `http://127.0.0.1:${backendPort}`;
+  const backendUrls = backendPorts.map((port) => `http://127.0.0.1:${port}`);
+  const backendUrl = backendUrls[0]!;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const logFile = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
-  const backendLog = new ProcessLog('backend', verbose, logFile);
+  const backendLogs = specs.map(
+    (_, i) => new ProcessLog(specs.length === 1 ? 'backend' : `backend-${i}`, verbose, logFile),
+  );
   const workerLog = new ProcessLog('worker', verbose, logFile);
-  const logs = () => `${backendLog.text()}\n${workerLog.text()}`;
+  const logs = () => `${backendLogs.map((log) => log.text()).join('\n')}\n${workerLog.text()}`;
   const models = resolveModelDirs(options.modelDirs);
+  const backendDirs = specs.map((spec) =>
+    spec.modelDirs?.length ? spec.modelDirs.map((d) => path.resolve(repoRoot, d)) : models.dirs,
+  );
+  // One backend: BACKEND_URL as always. Several: one pool of all, each serving what it lists.
+  const backendVar =
+    specs.length === 1 && !specs[0]!.workerUrl
+      ? `BACKEND_URL:${backendUrl}`
+      : `BACKEND_POOLS:${JSON.stringify({ pools: [{ urls: specs.map((spec, i) => spec.workerUrl ?? backendUrls[i]!) }] })}`;
   if (models.fallback) {
     process.stderr.write(
       `[stack] WARNING: ${path.relative(repoRoot, DEFAULT_MODEL_DIR)} does not exist yet; serving the random-weight ` +
@@ -192,27 +228,30 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     );
   }
 
-  let backend: ChildProcess | undefined;
+  const backends: (ChildProcess | undefined)[] = specs.map(() => undefined);
   let worker: ChildProcess | undefined;
 
-  const startBackend = () => {
+  const startBackend = (index: number) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      PORT: String(backendPort),
+      PORT: String(backendPorts[index]),
       HOST: '127.0.0.1',
       GIGATOK_DEVICE: 'cpu',
       GIGATOK_BACKEND_SECRET: backendSecret,
-      GIGATOK_MODEL_DIRS: models.dirs.join(','),
+      GIGATOK_MODEL_DIRS: backendDirs[index]!.join(','),
       ...options.backendEnv,
+      ...specs[index]!.env,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'gpu-backend/src/main.ts'], {
       cwd: repoRoot,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    backendLog.attach(child);
-    backend = child;
+    backendLogs[index]!.attach(child);
+    backends[index] = child;
   };
+  const backendReady = (index: number) =>
+    waitFor(`${backendUrls[index]}/readyz`, (r) => r.status === 200, readyTimeoutMs, `GPU backend ${index}`);
 
   const startWorker = async () => {
     worker = spawn(
@@ -230,7 +269,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         stateDir,
         '--show-interactive-dev-session=false',
         '--var',
-        `BACKEND_URL:${backendUrl}`,
+        backendVar,
         '--var',
         `BACKEND_SECRET:${backendSecret}`,
         '--var',
@@ -248,12 +287,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const stop = async () => {
     // wrangler wants SIGINT to tear down workerd; the backend drains on SIGTERM.
-    await Promise.all([stopChild(worker, 'SIGINT'), stopChild(backend, 'SIGTERM')]);
+    await Promise.all([stopChild(worker, 'SIGINT'), ...backends.map((child) => stopChild(child, 'SIGTERM'))]);
     await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
   };
 
   try {
-    startBackend();
+    for (let i = 0; i < specs.length; i++) startBackend(i);
     await run(
       bin('wrangler'),
       ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir],
@@ -268,10 +307,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
     await Promise.race([
       Promise.all([
-        waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend'),
+        ...specs.map((_, i) => backendReady(i)),
         waitFor(`${apiUrl}/v1/healthz`, (r) => r.status < 500, readyTimeoutMs, 'the Worker'),
       ]),
-      died(backend!, 'the GPU backend'),
+      ...backends.map((child, i) => died(child!, `GPU backend ${i}`)),
       died(worker!, 'the Worker (wrangler dev)'),
     ]);
   } catch (error) {
@@ -282,6 +321,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     apiUrl,
     backendUrl,
+    backendUrls,
     backendSecret,
     adminToken,
     logs,
@@ -298,13 +338,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const body = (await res.json()) as { key: string; tenant_id: string; id: string };
       return { key: body.key, tenantId: body.tenant_id, keyId: body.id };
     },
-    async stopBackend(signal: NodeJS.Signals = 'SIGKILL') {
-      await stopChild(backend, signal);
+    async stopBackend(signal: NodeJS.Signals = 'SIGKILL', index = 0) {
+      await stopChild(backends[index], signal);
     },
-    async restartBackend() {
-      await stopChild(backend, 'SIGTERM');
-      startBackend();
-      await waitFor(`${backendUrl}/readyz`, (r) => r.status === 200, readyTimeoutMs, 'the GPU backend');
+    async restartBackend(index = 0) {
+      await stopChild(backends[index], 'SIGTERM');
+      startBackend(index);
+      await backendReady(index);
     },
     async restartWorker() {
       await stopChild(worker, 'SIGINT');
@@ -320,15 +360,26 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(
       'usage: npm start [-- --verbose]\n' +
         'env: GIGATOK_API_PORT (8787), GIGATOK_BACKEND_PORT (8790), GIGATOK_MODEL_DIRS,\n' +
+        '     GIGATOK_BACKENDS (1: how many GPU backend processes, on consecutive ports, one pool),\n' +
         '     GIGATOK_READY_TIMEOUT_MS (600000: loading and warming up a full-size model on CPU takes minutes)\n',
     );
     return;
   }
   const verbose = argv.includes('--verbose');
-  process.stderr.write('[start] starting the GPU backend (CPU) and the Worker (wrangler dev --local) ...\n');
+  const count = Number(process.env.GIGATOK_BACKENDS ?? 1);
+  if (!Number.isSafeInteger(count) || count < 1 || count > 8) {
+    throw new Error(
+      `GIGATOK_BACKENDS must be an integer in [1, 8], got ${JSON.stringify(process.env.GIGATOK_BACKENDS)}`,
+    );
+  }
+  const backendPort = Number(process.env.GIGATOK_BACKEND_PORT ?? 8790);
+  process.stderr.write(
+    `[start] starting ${count === 1 ? 'the GPU backend' : `${count} GPU backends`} (CPU) and the Worker (wrangler dev --local) ...\n`,
+  );
   const stack = await startStack({
     apiPort: Number(process.env.GIGATOK_API_PORT ?? 8787),
-    backendPort: Number(process.env.GIGATOK_BACKEND_PORT ?? 8790),
+    backendPort,
+    ...(count > 1 ? { backends: Array.from({ length: count }, (_, i) => ({ port: backendPort + i })) } : {}),
     ...(process.env.GIGATOK_MODEL_DIRS ? { modelDirs: process.env.GIGATOK_MODEL_DIRS.split(',') } : {}),
     // The backend answers /readyz once every model is loaded and warmed up: seconds for gigatok-nano, about
     // a minute for S-S + GPT-B on 2 CPU cores, longer for the larger pairs.
@@ -347,7 +398,7 @@ export async function main(argv: string[]): Promise<void> {
       // The fragment fills in the playground's key field; browsers never send it to the server, and the page
       // accepts it only on loopback hosts (workers/api/README.md).
       `  Playground   ${stack.apiUrl}/#key=${key.key}`,
-      `  GPU backend  ${stack.backendUrl}  (metrics: ${stack.backendUrl}/metrics)`,
+      ...stack.backendUrls.map((url) => `  GPU backend  ${url}  (metrics: ${url}/metrics)`),
       `  API key      ${key.key}`,
       `               (also in ${path.relative(process.cwd(), keyFile)})`,
       '',
@@ -355,7 +406,7 @@ export async function main(argv: string[]): Promise<void> {
       `  export GIGATOK_API_URL=${stack.apiUrl} GIGATOK_API_KEY=${key.key}`,
       '  npx gigatok generate --class 7 --count 4 --seed 1 --out out/',
       '',
-      'Ctrl-C stops both.',
+      'Ctrl-C stops them all.',
       '',
     ].join('\n'),
   );

@@ -2,6 +2,7 @@
 // (0 ok, 1 API/network error or a job that did not succeed, 2 usage error, 130 interrupted).
 
 import { GLOBAL_HELP, GLOBAL_OPTIONS, UsageError } from './cli/args.ts';
+import { dataset } from './cli/commands/datasets.ts';
 import { generate } from './cli/commands/generate.ts';
 import { jobs } from './cli/commands/jobs.ts';
 import { keys } from './cli/commands/keys.ts';
@@ -11,7 +12,16 @@ import { webhooks } from './cli/commands/webhooks.ts';
 import type { CliContext, Command } from './cli/context.ts';
 import { GigaTokApiError, GigaTokError } from './errors.ts';
 
-export const COMMANDS: readonly Command[] = [tokenize, detokenize, generate, jobs, webhooks, keys, models];
+export const COMMANDS: readonly Command[] = [
+  tokenize,
+  detokenize,
+  generate,
+  jobs,
+  dataset,
+  webhooks,
+  keys,
+  models,
+];
 
 export const EXIT = { ok: 0, apiError: 1, usage: 2, interrupted: 130 } as const;
 

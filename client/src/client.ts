@@ -2,6 +2,7 @@
 // the boundary with shared's zod schemas or the GTOK decoder; failures are typed exceptions.
 
 import { formatIdempotencyKey, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
+import { DatasetsApi } from './datasets.ts';
 import { GigaTokResponseError, GigaTokTimeoutError } from './errors.ts';
 import { type JobEventsOptions, type JobStreamEvent, jobEvents } from './events.ts';
 import {
@@ -51,7 +52,6 @@ import {
   WebhookSecretRotationSchema,
   WebhookSecretSchema,
 } from './schemas.ts';
-
 export const DEFAULT_TIMEOUT_MS = 60_000;
 const VERSION = '0.1.0';
 
@@ -168,6 +168,8 @@ export interface GenerationsResource {
 export class GigaTokClient {
   readonly #transport: TransportOptions;
   readonly generations: GenerationsResource;
+  /** /v1/datasets: create, addImages, run, get, list, cancel, wait, download, manifest (datasets.ts). */
+  readonly datasets: DatasetsApi;
 
   constructor(options: GigaTokClientOptions) {
     if (!options || typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
@@ -190,6 +192,7 @@ export class GigaTokClient {
       userAgent: options.userAgent ?? `gigatok-client/${VERSION}`,
       onRetry: options.onRetry,
     };
+    this.datasets = new DatasetsApi((spec) => this.request(spec));
     this.generations = Object.freeze({
       create: (params: CreateGenerationParams, opts?: CreateGenerationOptions) =>
         this.createGeneration(params, opts),

@@ -29,6 +29,18 @@ export {
   type TokenizeOptions,
 } from './client.ts';
 export {
+  type CreateDatasetRequest,
+  type Dataset,
+  type DatasetImages,
+  type DatasetList,
+  type DatasetManifest,
+  type DatasetOutput,
+  DatasetsApi,
+  type DatasetUploadResult,
+  type DownloadedOutput,
+  type WaitDatasetOptions,
+} from './datasets.ts';
+export {
   GigaTokApiError,
   GigaTokError,
   GigaTokNetworkError,

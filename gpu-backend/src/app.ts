@@ -1,8 +1,8 @@
 // Assembles the backend's Hono app: request signal and auth middleware, the routes, one error
 // boundary that answers RFC 9457 problem+json, and the not-found handler.
-import { ApiError, problemResponse } from '@gigatok/shared';
+import { ApiError, problemResponse, QUEUE_DEPTH_HEADER } from '@gigatok/shared';
 import { Hono } from 'hono';
-import type { AppDeps, AppEnv } from './context.ts';
+import type { AppDeps, AppEnv, BackendState } from './context.ts';
 import { logger } from './log.ts';
 import { signedBody } from './middleware/auth.ts';
 import { decodeRoutes } from './routes/decode.ts';
@@ -27,6 +27,16 @@ function isTimeout(value: unknown): boolean {
   return value instanceof DOMException && value.name === 'TimeoutError';
 }
 
+/** Items waiting in every model's queues plus the images of generate runs in flight: the backend's load. */
+export function queueDepth(state: BackendState): number {
+  let depth = 0;
+  for (const service of state.models.values()) {
+    for (const n of Object.values(service.pending())) depth += n;
+    depth += service.generating;
+  }
+  return depth;
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -36,6 +46,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // Aborts on client disconnect (the node adapter aborts the Request's signal) or on timeout.
     c.set('signal', AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(deps.options.requestTimeoutMs)]));
     await next();
+    // Every answer, errors included, tells the Worker how loaded this host is (its choice among a pool).
+    c.res.headers.set(QUEUE_DEPTH_HEADER, String(queueDepth(deps.state)));
     const route = c.req.routePath || 'unmatched';
     deps.metrics.httpRequests.inc({ route, status: String(c.res.status) });
     logger.debug('request', {

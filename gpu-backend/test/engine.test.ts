@@ -199,6 +199,72 @@ describe('Engine: batch formation', () => {
   });
 });
 
+describe('Engine: interactive and background priority', () => {
+  it('runs an interactive request at the next batch boundary, ahead of a queued background backlog', async () => {
+    const { engine, batches, block } = squaring({ maxBatch: 4 });
+    const release = block();
+    const done: string[] = [];
+    const backlog = Array.from({ length: 5 }, (_, k) =>
+      engine
+        .submit([100 + 4 * k, 101 + 4 * k, 102 + 4 * k, 103 + 4 * k], undefined, 'background')
+        .then((r) => {
+          done.push(`background ${k}`);
+          return r;
+        }),
+    );
+    await settle();
+    // The first background batch is on the device; the rest is queued when the interactive one arrives.
+    expect(batches).toEqual([[100, 101, 102, 103]]);
+    const interactive = engine.submit([1, 2], undefined, 'interactive').then((r) => {
+      done.push('interactive');
+      return r;
+    });
+    await settle();
+    release();
+    expect(await interactive).toEqual([1, 4]);
+    await Promise.all(backlog);
+    // Background batches are full (maxBatch); the interactive one ran second, alone.
+    expect(batches.map((b) => b.length)).toEqual([4, 2, 4, 4, 4, 4]);
+    expect(batches[1]).toEqual([1, 2]);
+    expect(done).toEqual([
+      'background 0',
+      'interactive',
+      'background 1',
+      'background 2',
+      'background 3',
+      'background 4',
+    ]);
+  });
+
+  it('keeps background items out of a batch while interactive items are queued, even older ones', async () => {
+    const { engine, batches, block } = squaring({ maxBatch: 4 });
+    const release = block();
+    const first = engine.submit([0]);
+    await settle();
+    const background = engine.submit([10, 11], undefined, 'background');
+    const interactive = [engine.submit([1]), engine.submit([2])];
+    await settle();
+    release();
+    await Promise.all([first, background, ...interactive]);
+    expect(batches).toEqual([[0], [1, 2], [10, 11]]);
+  });
+
+  it('bounds each priority by maxQueue on its own, so a backlog never refuses interactive work', async () => {
+    const { engine, block } = squaring({ maxBatch: 1, maxQueue: 3 });
+    const release = block();
+    const running = engine.submit([0], undefined, 'background');
+    await settle();
+    const backlog = engine.submit([1, 2, 3], undefined, 'background');
+    const refused = await engine.submit([4], undefined, 'background').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(QueueFullError);
+    expect((refused as QueueFullError).message).toContain('3 background items are waiting');
+    const interactive = engine.submit([5, 6, 7]);
+    release();
+    expect(await interactive).toEqual([25, 36, 49]);
+    await Promise.all([running, backlog]);
+  });
+});
+
 describe('Engine: admission, cancellation, failure, shutdown', () => {
   it('refuses a request that would overflow the queue with queue_full and a Retry-After', async () => {
     const { engine, block } = squaring({ maxQueue: 4 });

@@ -3,6 +3,7 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { QUEUE_DEPTH_HEADER } from '@gigatok/shared';
 import { describe, expect, it } from 'vitest';
 import { startServer } from '../src/server.ts';
 import { expectProblem, FIXTURE_DIR, postJson, SECRET, signedFetch, testConfig } from './helpers.ts';
@@ -34,6 +35,8 @@ describe('a server whose batches wait (long queue delay)', () => {
       await sleep(150);
       const full = await postJson(server.url, '/v1/generate', generateBody({ class_ids: Array(30).fill(2) }));
       expect(Number(full.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // The refusal reports the load the Worker weighs when it picks among a pool: the 40 waiting images.
+      expect(full.headers.get(QUEUE_DEPTH_HEADER)).toBe('40');
       await expectProblem(full, 429, 'queue_full');
 
       const dup = await postJson(server.url, '/v1/generate', generateBody({ request_id: 'job-1' }));
@@ -51,6 +54,8 @@ describe('a server whose batches wait (long queue delay)', () => {
         generateBody({ class_ids: Array(30).fill(2) }),
       );
       expect(after.status).toBe(200);
+      // Every answer reports the depth, unauthenticated probes included: nothing is queued now.
+      expect((await fetch(`${server.url}/healthz`)).headers.get(QUEUE_DEPTH_HEADER)).toBe('0');
     } finally {
       await server.close();
     }

@@ -220,6 +220,96 @@ describe('POST /v1/encode', () => {
     expect(await tokens([clear], 'normalized')).toEqual([whiteRow]);
   });
 
+  describe('augment and priority', () => {
+    type Body = { tokens: number[][] };
+    const encode = async (images: Uint8Array[], more: Record<string, unknown> = {}) =>
+      (
+        (await (
+          await postJson(base, '/v1/encode', { model: MODEL, images: images.map(b64), ...more })
+        ).json()) as Body
+      ).tokens;
+    const png = async (img: ReturnType<typeof sharp>) => new Uint8Array(await img.png().toBuffer());
+
+    it("'flip' answers [image, mirror] per image, image-major, each equal to encoding that view", async () => {
+      const a = await gradient(21, SIZE, SIZE);
+      const b = await gradient(22, SIZE, SIZE);
+      const rows = await encode([a, b], { augment: 'flip' });
+      expect(rows).toHaveLength(4);
+      const mirrors = await Promise.all([a, b].map((img) => png(sharp(img).flop())));
+      expect(rows).toEqual(await encode([a, mirrors[0]!, b, mirrors[1]!]));
+      expect(rows[0]).not.toEqual(rows[1]);
+    });
+
+    it("'ten_crop' answers ten rows per image: the corners and centre of the 1.1x crop, then of its mirror", async () => {
+      // At S = 16 the extractor crops to int(17.6) = 17: a 17x17 image is that crop already.
+      const img = await gradient(23, 17, 17);
+      const rows = await encode([img], { augment: 'ten_crop' });
+      expect(rows).toHaveLength(10);
+      // sharp extracts before it flops whatever the call order, so the mirror is made first.
+      const mirrored = await png(sharp(img).flop());
+      const cut = (left: number, top: number, flop = false) =>
+        png(sharp(flop ? mirrored : img).extract({ left, top, width: SIZE, height: SIZE }));
+      // Centre offset round(0.5) = 0 (ties to even).
+      const views = await Promise.all([
+        cut(0, 0),
+        cut(1, 0),
+        cut(0, 1),
+        cut(1, 1),
+        cut(0, 0),
+        cut(0, 0, true),
+        cut(1, 0, true),
+        cut(0, 1, true),
+        cut(1, 1, true),
+        cut(0, 0, true),
+      ]);
+      expect(rows).toEqual(await encode(views));
+    });
+
+    it("'background' priority gives the same tokens as interactive", async () => {
+      const images = [await gradient(24), await gradient(25)];
+      expect(await encode(images, { priority: 'background', augment: 'flip' })).toEqual(
+        await encode(images, { augment: 'flip' }),
+      );
+    });
+
+    it("more views than the queue holds -> 400 naming 'images' and the most images for that augment", async () => {
+      // The test server's GIGATOK_MAX_QUEUE is 256: 26 images x 10 views is 260.
+      const img = b64(await gradient(26, SIZE, SIZE));
+      const body = await expectProblem(
+        await postJson(base, '/v1/encode', {
+          model: MODEL,
+          images: new Array(26).fill(img),
+          augment: 'ten_crop',
+        }),
+        400,
+        'invalid_parameter',
+      );
+      expect(body.field).toBe('images');
+      expect((body as { limit?: number }).limit).toBe(25);
+      expect(
+        (await encode(new Array(25).fill(await gradient(26, SIZE, SIZE)), { augment: 'ten_crop' })).length,
+      ).toBe(250);
+    });
+
+    for (const [field, value] of [
+      ['augment', 'rotate'],
+      ['priority', 'urgent'],
+    ] as const) {
+      it(`an unknown ${field} -> 400 invalid_parameter naming '${field}'`, async () => {
+        const body = await expectProblem(
+          await postJson(base, '/v1/encode', {
+            model: MODEL,
+            images: [b64(await gradient(1))],
+            [field]: value,
+          }),
+          400,
+          'invalid_parameter',
+        );
+        expect(body.field).toBe(field);
+      });
+    }
+  });
+
   describe('bad input', () => {
     it("an unknown preprocessing mode -> 400 invalid_parameter naming 'preprocessing'", async () => {
       const body = await expectProblem(

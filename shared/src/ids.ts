@@ -17,6 +17,7 @@ export const GENERATION_KEY_RE = new RegExp(`^gpk_${B32}$`);
 export const JOB_ID_RE = new RegExp(`^job_${B32}$`);
 export const API_KEY_ID_RE = new RegExp(`^key_${B32}$`);
 export const MESSAGE_ID_RE = new RegExp(`^msg_${B32}$`);
+export const DATASET_ID_RE = new RegExp(`^ds_${B32}$`);
 /** The secret API key a client sends (`Authorization: Bearer gtk_live_...`). */
 export const API_KEY_RE = new RegExp(`^gtk_live_${B32}$`);
 /** Standard Webhooks secret: `whsec_` + base64 of 24 random bytes (32 characters, no padding needed). */
@@ -87,6 +88,7 @@ export function randomId(prefix: string): string {
 }
 
 export const newJobId = (): string => randomId('job');
+export const newDatasetId = (): string => randomId('ds');
 export const newApiKeyId = (): string => randomId('key');
 /** `msg_...`: a webhook message id (the `webhook-id` header; the same across retries of one message). */
 export const newMessageId = (): string => randomId('msg');

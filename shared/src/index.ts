@@ -1,12 +1,15 @@
 // The public surface of @gigatok/shared: the contract the Worker, the GPU backend and clients agree on.
 export * from './api/backend.ts';
+export * from './api/backend-pools.ts';
 export * from './api/class-label.ts';
+export * from './api/datasets.ts';
 export * from './api/job-events.ts';
 export * from './api/model-checks.ts';
 export * from './api/public.ts';
 export * from './api/tokens-response.ts';
 export * from './api/webhook-deliveries.ts';
 export * from './api/webhook-url.ts';
+export * from './augmentation.ts';
 export * from './backend-auth.ts';
 export * from './base32.ts';
 export * from './bytes.ts';
@@ -24,5 +27,6 @@ export * from './model-manifest.ts';
 export * from './preprocessing.ts';
 export * from './random.ts';
 export * from './schema-fields.ts';
+export * from './tar.ts';
 export * from './token-format.ts';
 export * from './webhooks.ts';

@@ -25,6 +25,22 @@ export const LIMITS = {
   maxImageAspectRatio: 64,
   /** Largest JSON request body: one base64 image plus room for the other fields. */
   maxJsonBodyBytes: base64Length(MAX_IMAGE_BYTES) + 64 * 1024,
+  /**
+   * Largest body of POST /v1/datasets/{id}/images (tar or multipart), 90 MiB: under the 100 MB request
+   * body limit of Cloudflare's paid plans (free plans stop at 100 MB too; Enterprise may go higher).
+   */
+  maxDatasetUploadBytes: 90 * 1024 * 1024,
+  /** Images in one dataset. */
+  maxDatasetImages: 10_000,
+  /**
+   * Rows (images x rows per augmentation) of one dataset run: its outputs are assembled in one Worker
+   * invocation (128 MB of memory), and 20000 rows of 256 int64 tokens make a 41 MB .npy tar.
+   */
+  maxDatasetRows: 20_000,
+  /** Longest dataset name; it names the official layout's folders (`<name>_codes/`). */
+  maxDatasetNameLength: 64,
+  /** Longest image path inside a dataset (`class_name/file.jpg`), in bytes of UTF-8. */
+  maxDatasetImageNameLength: 255,
   /** Images per public generation request. */
   maxCount: 16,
   /** Images or token rows per backend call. */

@@ -9,6 +9,7 @@
 //   official tokens on such files.
 // The descriptor of a mode is part of every tokenize key (`tki_…`, ids.ts): a change of what the backend
 // does to an image is a new PREPROCESSING_VERSION, and the old keys stop matching.
+import type { Augmentation } from './augmentation.ts';
 import { enumField } from './schema-fields.ts';
 
 export const PREPROCESSING_VERSION = 'adm-center-crop-pil-bicubic/v2';
@@ -29,4 +30,12 @@ export const PreprocessingModeSchema = enumField('preprocessing', PREPROCESSING_
 /** The string a tokenize key records for `mode`, e.g. "adm-center-crop-pil-bicubic/v2+official". */
 export function preprocessingDescriptor(mode: PreprocessingMode): string {
   return `${PREPROCESSING_VERSION}+${mode}`;
+}
+
+/**
+ * The descriptor a tokenize key records for `mode` under `augment`: plain preprocessingDescriptor for
+ * 'none' (so a dataset image shares its key with POST /v1/tokenize of the same file), else suffixed.
+ */
+export function augmentedDescriptor(mode: PreprocessingMode, augment: Augmentation): string {
+  return augment === 'none' ? preprocessingDescriptor(mode) : `${preprocessingDescriptor(mode)}+${augment}`;
 }

@@ -33,6 +33,13 @@ export default defineConfig({
                   deadLetterQueue: 'gigatok-webhooks-dlq',
                 },
                 'gigatok-webhooks-dlq': { maxBatchTimeout: 0 },
+                'gigatok-datasets': {
+                  maxBatchSize: 4,
+                  maxBatchTimeout: 0,
+                  maxRetries: 3,
+                  deadLetterQueue: 'gigatok-datasets-dlq',
+                },
+                'gigatok-datasets-dlq': { maxBatchTimeout: 0 },
               },
               bindings: {
                 BACKEND_SECRET: 'test-backend-secret',

@@ -9,6 +9,7 @@ declare namespace Cloudflare {
 		DB: D1Database;
 		GENERATIONS: Queue;
 		WEBHOOKS: Queue;
+		DATASETS: Queue;
 		RATE_LIMITER: RateLimit;
 		BACKEND_URL: string;
 		ALLOW_INSECURE_WEBHOOKS: string;

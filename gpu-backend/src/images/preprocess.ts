@@ -139,7 +139,11 @@ export async function preprocessImage(
   offset: number,
   mode: PreprocessingMode = DEFAULT_PREPROCESSING,
 ): Promise<void> {
-  const pixels = await cropPixels(bytes, size, limits, field, mode);
+  normalizeInto(await cropPixels(bytes, size, limits, field, mode), size, out, offset);
+}
+
+/** `size` x `size` HWC uint8 RGB -> float32 CHW through NORMALIZED_VALUES, written into `out` at `offset`. */
+export function normalizeInto(pixels: Uint8Array, size: number, out: Float32Array, offset: number): void {
   const plane = size * size;
   for (let i = 0; i < plane; i++) {
     out[offset + i] = NORMALIZED_VALUES[pixels[i * 3]!]!;

@@ -1,5 +1,6 @@
 // POST /v1/encode: base64 images -> token rows (JSON, or the GTOK binary format when asked for), each
-// image preprocessed in the request's `preprocessing` mode (shared's default when absent).
+// image preprocessed in the request's `preprocessing` mode (shared's default when absent); with
+// `augment`, AUGMENTATION_VIEWS rows per image, image-major; `priority: background` for dataset work.
 import { ApiError, EncodeRequestSchema, encodeTokens, fromBase64, TOKENS_MEDIA_TYPE } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
@@ -21,7 +22,11 @@ encodeRoutes.post('/', async (c) => {
     }
   });
   const rows = await tracked(c, service.id, 'encoder', () =>
-    service.encode(images, c.var.signal, body.preprocessing),
+    service.encode(images, c.var.signal, {
+      preprocessing: body.preprocessing,
+      augment: body.augment,
+      priority: body.priority,
+    }),
   );
   const { codebook_size: codebookSize, tokens_per_image: tokensPerImage } = service.model.manifest.tokenizer;
   if (wantsTokenBinary(c, TOKENS_MEDIA_TYPE)) {

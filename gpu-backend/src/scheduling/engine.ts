@@ -14,6 +14,12 @@
 // RETURN_WAIT_CAP_MS), so they do not split into a batch of one and a batch of the rest. A lone
 // client never waits: its last batch was itself. `maxQueueDelayMs` (0 by default) is an opt-in wait
 // for company when nothing is in flight, for hosts that prefer fuller batches to latency.
+//
+// Two priorities. `interactive` work (the default) is what people wait for; `background` work (dataset
+// tokenization) fills the gaps: a batch takes background items only when no interactive item is
+// queued, so an interactive request that arrives behind a backlog starts at the next batch boundary,
+// and background batches run at maxBatch whenever the backlog allows. Each priority has its own
+// maxQueue bound, so a backlog never makes an interactive request queue_full.
 import { ApiError } from '@gigatok/shared';
 import { logger } from '../log.ts';
 import { fifo, type Picker } from './pickers.ts';
@@ -23,6 +29,9 @@ const ADMIT_TURNS = 8;
 /** The wait for the clients of the last batch: this share of a run, and never longer than the cap. */
 const RETURN_WAIT_FRACTION = 0.25;
 const RETURN_WAIT_CAP_MS = 5;
+
+/** Whose work an item is: `interactive` first; `background` only while no interactive item waits. */
+export type Priority = 'interactive' | 'background';
 
 /** Thrown when the queue is full; `retryAfterSeconds` feeds the Retry-After header. */
 export class QueueFullError extends ApiError {
@@ -72,7 +81,7 @@ export interface EngineOptions<I> {
   maxBatch: number;
   /** Batches in flight at once, their runs interleaved (per-step generation); default 1. */
   maxActiveBatches?: number;
-  /** Items waiting (not yet in a batch); a request that would exceed it is refused whole. */
+  /** Items waiting (not yet in a batch) per priority; a request that would exceed it is refused whole. */
   maxQueue: number;
   /** Opt-in wait for a fuller batch when nothing is in flight; default 0 (run at once). */
   maxQueueDelayMs?: number;
@@ -97,6 +106,7 @@ interface Entry<I, O> {
   /** Position of the item in its request's answer. */
   index: number;
   request: Request<O>;
+  priority: Priority;
   enqueuedAt: number;
 }
 
@@ -147,8 +157,9 @@ export class Engine<I, O, B = undefined> {
    * Runs `items` (in batches shared with other requests) and resolves with one result per item, in
    * order. Rejects with the signal's reason when aborted: queued items leave the queue at once, items in
    * a batch leave it before its next run (a run cannot be stopped midway; its results are dropped).
+   * `background` items wait while any interactive item is queued (see the module comment).
    */
-  submit(items: readonly I[], signal?: AbortSignal): Promise<O[]> {
+  submit(items: readonly I[], signal?: AbortSignal, priority: Priority = 'interactive'): Promise<O[]> {
     if (this.#closed)
       return Promise.reject(new ApiError('backend_unavailable', 'the server is shutting down'));
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -159,10 +170,12 @@ export class Engine<I, O, B = undefined> {
       return Promise.reject(error);
     }
     const { maxQueue } = this.options;
-    if (this.#queue.length + items.length > maxQueue) {
+    const waiting = this.#queue.reduce((n, e) => n + (e.priority === priority ? 1 : 0), 0);
+    if (waiting + items.length > maxQueue) {
+      const which = priority === 'background' ? 'background items' : 'items';
       return Promise.reject(
         new QueueFullError(
-          `${this.#queue.length} items are waiting for ${this.options.label}; the queue holds ${maxQueue}`,
+          `${waiting} ${which} are waiting for ${this.options.label}; the queue holds ${maxQueue}`,
           maxQueue,
           this.retryAfterSeconds(),
         ),
@@ -181,7 +194,7 @@ export class Engine<I, O, B = undefined> {
       signal?.addEventListener('abort', request.onAbort, { once: true });
       const now = performance.now();
       for (const [index, item] of items.entries())
-        this.#queue.push({ item, index, request, enqueuedAt: now });
+        this.#queue.push({ item, index, request, priority, enqueuedAt: now });
       this.#kick();
     });
   }
@@ -299,19 +312,28 @@ export class Engine<I, O, B = undefined> {
     }
   }
 
-  /** Takes the picker's choice of at most `max` queued entries (the oldest always among them) off the queue. */
+  /**
+   * Takes the picker's choice of at most `max` queued entries off the queue, from one priority:
+   * interactive while any interactive item is queued. Empty when nothing is queued.
+   */
   #take(max: number): Entry<I, O>[] {
+    const priority: Priority = this.#queue.some((e) => e.priority === 'interactive')
+      ? 'interactive'
+      : 'background';
+    const lane = this.#queue.filter((e) => e.priority === priority);
+    const oldest = lane[0];
+    if (oldest === undefined) return [];
     const picked = new Set(
       this.#picker(
-        this.#queue.map((e) => e.item),
+        lane.map((e) => e.item),
         max,
-      ),
+      ).map((i) => lane[i]),
     );
-    // The oldest item always goes, whatever the picker says, so nothing starves.
-    picked.add(0);
+    // The oldest item of the priority always goes, whatever the picker says, so nothing in it starves.
+    picked.add(oldest);
     const entries: Entry<I, O>[] = [];
     const rest: Entry<I, O>[] = [];
-    for (const [i, e] of this.#queue.entries()) (picked.has(i) ? entries : rest).push(e);
+    for (const e of this.#queue) (picked.has(e) ? entries : rest).push(e);
     this.#queue = rest;
     const now = performance.now();
     for (const e of entries) this.options.onQueued?.({ queueUs: (now - e.enqueuedAt) * 1000 });
@@ -320,6 +342,7 @@ export class Engine<I, O, B = undefined> {
 
   #startBatch(): void {
     const entries = this.#take(this.options.maxBatch);
+    if (entries.length === 0) return;
     this.#active.push({ entries, state: this.runner.start(entries.map((e) => e.item)), runs: 0 });
   }
 
@@ -328,6 +351,7 @@ export class Engine<I, O, B = undefined> {
     const room = this.options.maxBatch - batch.entries.length;
     if (this.runner.join === undefined || room <= 0 || this.#queue.length === 0) return;
     const entries = this.#take(room);
+    if (entries.length === 0) return;
     this.runner.join(
       batch.state,
       entries.map((e) => e.item),

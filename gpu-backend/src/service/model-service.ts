@@ -1,16 +1,25 @@
 // One loaded model as a service: encode, decode, embed and generate, each a runner on the scheduling
 // engine (scheduling/engine.ts) over its graph (graphs/), with metrics. Routes call this; it knows
 // nothing about HTTP.
-import { ApiError, DEFAULT_PREPROCESSING, type PreprocessingMode } from '@gigatok/shared';
+import {
+  ApiError,
+  AUGMENTATION_VIEWS,
+  type Augmentation,
+  DEFAULT_PREPROCESSING,
+  type EncodePriority,
+  type PreprocessingMode,
+} from '@gigatok/shared';
 import { chunkRunner, defaultChunkSteps } from '../generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../generation/request.ts';
 import { type StepMode, stepRunner } from '../generation/step-runner.ts';
+import { augmentationViews, sourceSize } from '../images/augment.ts';
 import {
+  cropPixels,
   encodeImage,
   type ImageLimits,
+  normalizeInto,
   type OutputFormat,
-  preprocessImage,
   toPixels,
 } from '../images/preprocess.ts';
 import type { GraphName, Metrics } from '../metrics.ts';
@@ -41,6 +50,15 @@ export interface ServiceOptions {
   /** GIGATOK_GENERATE_PATH; default `auto` (generate_chunk.onnx, else generate.onnx, when loaded). */
   generatePath?: GeneratePathSetting;
   stepMode?: StepMode;
+}
+
+export interface EncodeOptions {
+  /** How the file is read; default DEFAULT_PREPROCESSING. */
+  preprocessing?: PreprocessingMode | undefined;
+  /** Views per image (augment.ts); default `none`. */
+  augment?: Augmentation | undefined;
+  /** `background` work waits while interactive work is queued (scheduling/engine.ts). */
+  priority?: EncodePriority | undefined;
 }
 
 export interface EncodedImage {
@@ -158,23 +176,44 @@ export class ModelService {
     return this.generatePath === 'steps' ? 'ar_step' : 'generate';
   }
 
-  /** Image bytes -> token rows. Preprocessing (in `mode`) runs per request before joining the queue. */
+  /**
+   * Image bytes -> token rows: one per image, or with an augmentation one per view, image-major
+   * (row i * A + a). Preprocessing runs per request before joining the queue.
+   */
   async encode(
     images: readonly Uint8Array[],
     signal?: AbortSignal,
-    mode: PreprocessingMode = DEFAULT_PREPROCESSING,
+    options: EncodeOptions = {},
   ): Promise<Int32Array[]> {
     const { encoder } = this.model;
     const { imageSize } = encoder.shapes;
-    const imageValues = encoder.imageValues;
-    const tensors = await Promise.all(
+    const mode = options.preprocessing ?? DEFAULT_PREPROCESSING;
+    const augment = options.augment ?? 'none';
+    const views = AUGMENTATION_VIEWS[augment];
+    // A request whose views alone exceed the queue would be refused as queue_full forever (429 invites a
+    // retry); it is a request too large for this backend, said once.
+    const { maxQueue } = this.#encoder.options;
+    if (images.length * views > maxQueue) {
+      const most = Math.floor(maxQueue / views);
+      throw new ApiError(
+        'invalid_parameter',
+        `'images' with augment '${augment}' (${views} views each) must have at most ${most} entries on this ` +
+          `backend (GIGATOK_MAX_QUEUE ${maxQueue}), got ${images.length}`,
+        { field: 'images', limit: most },
+      );
+    }
+    const side = sourceSize(augment, imageSize);
+    const perImage = await Promise.all(
       images.map(async (bytes, i) => {
-        const out = new Float32Array(imageValues);
-        await preprocessImage(bytes, imageSize, this.limits, `images.${i}`, out, 0, mode);
-        return out;
+        const pixels = await cropPixels(bytes, side, this.limits, `images.${i}`, mode);
+        return augmentationViews(pixels, side, augment, imageSize).map((view) => {
+          const out = new Float32Array(encoder.imageValues);
+          normalizeInto(view, imageSize, out, 0);
+          return out;
+        });
       }),
     );
-    return this.#encoder.submit(tensors, signal);
+    return this.#encoder.submit(perImage.flat(), signal, options.priority ?? 'interactive');
   }
 
   /** Checks token rows against the model (count per row, id range); field paths name the offender. */

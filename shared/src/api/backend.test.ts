@@ -42,6 +42,19 @@ describe('backend requests', () => {
     expect(firstError(GenerateRequestSchema, { ...generate, first_index: 1.5 })?.[0]).toBe('first_index');
   });
 
+  it("take encode's augment and priority, and name either when unknown", () => {
+    const body = { model: 'm', images: ['AAAA'] };
+    expect(firstError(EncodeRequestSchema, { ...body, augment: 'ten_crop', priority: 'background' })).toBe(
+      'ok',
+    );
+    expect(firstError(EncodeRequestSchema, { ...body, augment: 'flip', priority: 'interactive' })).toBe('ok');
+    expect(firstError(EncodeRequestSchema, { ...body, augment: 'rotate' })).toEqual([
+      'augment',
+      `'augment' must be one of "none", "flip", "ten_crop", got "rotate"`,
+    ]);
+    expect(firstError(EncodeRequestSchema, { ...body, priority: 'urgent' })?.[0]).toBe('priority');
+  });
+
   it('accept well-formed encode, decode and generate bodies', () => {
     expect(firstError(EncodeRequestSchema, { model: 'gigatok-nano', images: ['iVBORw0KGgo=', 'AAAA'] })).toBe(
       'ok',

@@ -1,6 +1,7 @@
 // Schemas of the GPU backend's internal API, called only by the Worker with signed requests
 // (backend-auth.ts). The Worker resolves every default, so sampling fields are required here.
 import { z } from 'zod';
+import { AugmentationSchema, EncodePrioritySchema } from '../augmentation.ts';
 import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
 import { PreprocessingModeSchema } from '../preprocessing.ts';
@@ -53,8 +54,17 @@ export const EncodeRequestSchema = z
     ),
     /** Absent: DEFAULT_PREPROCESSING. */
     preprocessing: PreprocessingModeSchema.optional(),
+    /** Absent: 'none'. The answer holds AUGMENTATION_VIEWS[augment] rows per image, image-major. */
+    augment: AugmentationSchema.optional(),
+    /** Absent: 'interactive'. Dataset runs ask for 'background' so interactive calls go first. */
+    priority: EncodePrioritySchema.optional(),
   })
-  .meta({ id: 'BackendEncodeRequest', description: 'Tokenize a batch of images (base64 files).' });
+  .meta({
+    id: 'BackendEncodeRequest',
+    description:
+      'Tokenize a batch of images (base64 files). With augment, each image gives AUGMENTATION_VIEWS[augment] rows ' +
+      "in image-major order (flip: original, flipped; ten_crop: the official extractor's ten crops).",
+  });
 export type EncodeRequest = z.infer<typeof EncodeRequestSchema>;
 
 export const EncodeResponseSchema = z
@@ -64,7 +74,11 @@ export const EncodeResponseSchema = z
     tokens_per_image: z.number().int(),
     tokens: z.array(z.array(z.number().int().min(0))),
   })
-  .meta({ id: 'BackendEncodeResponse', description: 'One row of tokens per input image, in input order.' });
+  .meta({
+    id: 'BackendEncodeResponse',
+    description:
+      'Token rows in input order: one per image, or with `augment` one per view, image-major (tokens[i * A + a]).',
+  });
 export type EncodeResponse = z.infer<typeof EncodeResponseSchema>;
 
 export const DecodeRequestSchema = z

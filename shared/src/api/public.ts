@@ -339,16 +339,23 @@ export const GenerationSchema = z
   .meta({ id: 'Generation', description: 'A generation job and, once it succeeded, its result.' });
 export type Generation = z.infer<typeof GenerationSchema>;
 
-export const GenerationListSchema = z
-  .strictObject({
-    object: z.literal('list'),
-    data: z.array(GenerationSchema),
-    next_cursor: z.string().nullable(),
-  })
-  .meta({ id: 'GenerationList', description: 'A page of generations, newest first.' });
+export const GenerationListSchema = listPageSchema(GenerationSchema).meta({
+  id: 'GenerationList',
+  description: 'A page of generations, newest first.',
+});
 export type GenerationList = z.infer<typeof GenerationListSchema>;
 
-export const ListGenerationsQuerySchema = z.object({
+/** A page of a list endpoint: its items and the cursor of the next page (null on the last). */
+export function listPageSchema<Item extends z.ZodType>(item: Item) {
+  return z.strictObject({
+    object: z.literal('list'),
+    data: z.array(item),
+    next_cursor: z.string().nullable(),
+  });
+}
+
+/** The query fields every list endpoint takes: page size and the cursor a previous page gave. */
+export const LIST_PAGE_QUERY_FIELDS = {
   limit: z
     .string()
     .regex(/^[0-9]{1,4}$/, { error: fieldError('limit', `an integer in [1, ${LIMITS.maxListLimit}]`) })
@@ -362,7 +369,9 @@ export const ListGenerationsQuerySchema = z.object({
       error: () => `'cursor' must be at most ${LIMITS.maxCursorLength} characters`,
     })
     .optional(),
-});
+};
+
+export const ListGenerationsQuerySchema = z.object(LIST_PAGE_QUERY_FIELDS);
 
 // ---------------------------------------------------------------------------------------------------------
 // POST /v1/variations

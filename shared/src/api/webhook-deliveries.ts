@@ -2,9 +2,13 @@
 // /v1/webhooks/secret/rotate): the delivery and attempt objects, their list page and its query.
 import { z } from 'zod';
 import { JOB_ID_RE, MESSAGE_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
-import { LIMITS } from '../limits.ts';
-import { enumField, fieldError, intField, patternField } from '../schema-fields.ts';
-import { WEBHOOK_EVENT_TYPES, WebhookEventTypeSchema } from './public.ts';
+import { enumField, patternField } from '../schema-fields.ts';
+import {
+  LIST_PAGE_QUERY_FIELDS,
+  listPageSchema,
+  WEBHOOK_EVENT_TYPES,
+  WebhookEventTypeSchema,
+} from './public.ts';
 
 const isoTime = z.iso.datetime();
 
@@ -58,30 +62,15 @@ export const WebhookDeliverySchema = z
   });
 export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
 
-export const WebhookDeliveryListSchema = z
-  .strictObject({
-    object: z.literal('list'),
-    data: z.array(WebhookDeliverySchema),
-    next_cursor: z.string().nullable(),
-  })
-  .meta({ id: 'WebhookDeliveryList', description: 'A page of webhook deliveries, newest first.' });
+export const WebhookDeliveryListSchema = listPageSchema(WebhookDeliverySchema).meta({
+  id: 'WebhookDeliveryList',
+  description: 'A page of webhook deliveries, newest first.',
+});
 export type WebhookDeliveryList = z.infer<typeof WebhookDeliveryListSchema>;
 
 /** Query of GET /v1/webhooks/deliveries; every bad value is reported under its own name. */
 export const ListWebhookDeliveriesQuerySchema = z.object({
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,4}$/, { error: fieldError('limit', `an integer in [1, ${LIMITS.maxListLimit}]`) })
-    .transform(Number)
-    .pipe(intField('limit', 1, LIMITS.maxListLimit))
-    .optional(),
-  cursor: z
-    .string()
-    .min(1)
-    .max(LIMITS.maxCursorLength, {
-      error: () => `'cursor' must be at most ${LIMITS.maxCursorLength} characters`,
-    })
-    .optional(),
+  ...LIST_PAGE_QUERY_FIELDS,
   job_id: patternField('job_id', JOB_ID_RE, 'a generation id "job_" + 32 base32 characters', 36).optional(),
   event: enumField('event', WEBHOOK_EVENT_TYPES).optional(),
   status: enumField('status', WEBHOOK_DELIVERY_STATUSES).optional(),

@@ -11,6 +11,11 @@ declare global {
       ADMIN_TOKEN?: string;
       /** Optional var: comma-separated seconds between webhook attempts (default 5,30,120,600,1800,3600,7200). */
       WEBHOOK_RETRY_DELAYS?: string;
+      /**
+       * Optional var: JSON {"pools":[{"urls":[...],"models"?:[...]}]} of the backends serving each model;
+       * replaces BACKEND_URL when set (shared/src/api/backend-pools.ts).
+       */
+      BACKEND_POOLS?: string;
     }
   }
 }

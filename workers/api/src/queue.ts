@@ -1,5 +1,6 @@
 // The queue handler: routes each batch to its consumer by queue name. Messages of a batch are handled
 // concurrently and each is acked or retried on its own, so one slow job does not hold the others.
+import { deadLetterDataset, runDatasetBatch } from './lib/datasets/run.ts';
 import { deadLetterGeneration, runGeneration } from './lib/generations/consumer.ts';
 import { deadLetterWebhook, deliverWebhook } from './lib/webhooks/delivery.ts';
 
@@ -8,6 +9,8 @@ export const QUEUES = {
   generationsDead: 'gigatok-generations-dlq',
   webhooks: 'gigatok-webhooks',
   webhooksDead: 'gigatok-webhooks-dlq',
+  datasets: 'gigatok-datasets',
+  datasetsDead: 'gigatok-datasets-dlq',
 } as const;
 
 type Handler = (env: Env, message: Message<never>) => Promise<void>;
@@ -17,6 +20,8 @@ const consumers: Record<string, Handler> = {
   [QUEUES.generationsDead]: deadLetterGeneration as Handler,
   [QUEUES.webhooks]: deliverWebhook as Handler,
   [QUEUES.webhooksDead]: deadLetterWebhook as Handler,
+  [QUEUES.datasets]: runDatasetBatch as Handler,
+  [QUEUES.datasetsDead]: deadLetterDataset as Handler,
 };
 
 export async function queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {

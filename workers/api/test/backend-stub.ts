@@ -5,6 +5,7 @@
 
 import { env } from 'cloudflare:workers';
 import {
+  AUGMENTATION_VIEWS,
   BackendAuthError,
   DecodeRequestSchema,
   EmbedRequestSchema,
@@ -79,6 +80,18 @@ async function renderImage(row: readonly number[], format: 'png' | 'webp') {
   return { format, width: size, height: size, data: toBase64(data) };
 }
 
+/**
+ * The stub's tokens of an image: from the SHA-256 of its bytes; augmentation row a > 0 (the mirror, a
+ * crop) hashes the bytes followed by a, so each row differs and is reproducible.
+ */
+export async function stubTokens(bytes: Uint8Array, a = 0): Promise<number[]> {
+  const input = a === 0 ? bytes : new Uint8Array([...bytes, a]);
+  const digest = await sha256(input);
+  return [...Array(NANO.tokens_per_image).keys()].map(
+    (i) => ((digest[i % 32]! << 2) | i) % NANO.codebook_size,
+  );
+}
+
 export class BackendStub {
   mode: Mode = 'up';
   /** What GET /v1/models serves; a test file may add models before its first request (the Worker caches the list). */
@@ -95,6 +108,8 @@ export class BackendStub {
   /** Rewrites the GTOK body of /v1/encode answers (a backend that breaks the format); identity when unset. */
   encodeGtok: ((gtok: Uint8Array) => Uint8Array) | undefined;
   readonly app = new Hono();
+  /** Augmentations /v1/encode honours besides 'none' (a backend without them answers 400). */
+  readonly augmentations = new Set<string>(['flip', 'ten_crop']);
 
   constructor() {
     this.app.use(async (c, next) => {
@@ -132,11 +147,12 @@ export class BackendStub {
       if (!parsed.success) return problemJson(400, problem('invalid_parameter', parsed.error.message));
       if (parsed.data.model !== NANO.id) return problemJson(400, problem('unknown_model', 'no such model'));
       const rows: number[][] = [];
+      const augment = parsed.data.augment ?? 'none';
+      if (augment !== 'none' && !this.augmentations.has(augment)) {
+        return problemJson(400, problem('invalid_parameter', `'augment' must be 'none', got '${augment}'`));
+      }
       for (const image of parsed.data.images) {
-        const digest = await sha256(fromBase64(image));
-        rows.push(
-          [...Array(NANO.tokens_per_image).keys()].map((i) => ((digest[i]! << 2) | i) % NANO.codebook_size),
-        );
+        for (let a = 0; a < AUGMENTATION_VIEWS[augment]; a++) rows.push(await stubTokens(fromBase64(image), a));
       }
       if ((c.req.header('accept') ?? '').includes(TOKENS_MEDIA_TYPE)) {
         const encoded = encodeTokens({

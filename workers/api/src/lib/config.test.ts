@@ -65,4 +65,46 @@ describe('config', () => {
       );
     }
   });
+
+  it('serves every model from BACKEND_URL when BACKEND_POOLS is absent or empty', () => {
+    expect(config({ ...base }).backendPools).toEqual([{ urls: ['http://127.0.0.1:8790'] }]);
+    expect(config({ ...base, BACKEND_POOLS: ' ' }).backendPools).toEqual([
+      { urls: ['http://127.0.0.1:8790'] },
+    ]);
+    expect(() => config({ ...base, BACKEND_URL: 'gpu-host' })).toThrow(
+      /var BACKEND_URL must be an absolute URL/,
+    );
+  });
+
+  it('reads BACKEND_POOLS in place of BACKEND_URL, URLs without a trailing slash', () => {
+    const pools = {
+      pools: [
+        { urls: ['https://gpu-1.example/', 'https://gpu-2.example/prefix/'] },
+        { urls: ['http://10.0.0.9:8790'], models: ['gigatok-b'] },
+      ],
+    };
+    expect(config({ ...base, BACKEND_POOLS: JSON.stringify(pools) }).backendPools).toEqual([
+      { urls: ['https://gpu-1.example', 'https://gpu-2.example/prefix'] },
+      { urls: ['http://10.0.0.9:8790'], models: ['gigatok-b'] },
+    ]);
+  });
+
+  it('refuses a BACKEND_POOLS that is not JSON or breaks the schema, naming the var and the path', () => {
+    const bad: [string, RegExp][] = [
+      ['{pools:', /var BACKEND_POOLS must be JSON/],
+      ['{"pools":[]}', /var BACKEND_POOLS is invalid: pools: /],
+      ['{"pools":[{"urls":[]}]}', /pools\.0\.urls: /],
+      ['{"pools":[{"urls":["gpu-1:8790"]}]}', /pools\.0\.urls\.0: must be an absolute http\(s\) URL/],
+      ['{"pools":[{"urls":["ftp://gpu-1"]}]}', /pools\.0\.urls\.0: must be an absolute http\(s\) URL/],
+      ['{"pools":[{"urls":["http://a"],"models":["Bad Id"]}]}', /pools\.0\.models\.0: /],
+      ['{"pools":[{"urls":["http://a"]}],"extra":1}', /var BACKEND_POOLS is invalid/],
+      [
+        '{"pools":[{"urls":["http://a/"]},{"urls":["http://a"]}]}',
+        /pools\.1\.urls\.0: lists http:\/\/a a second time/,
+      ],
+    ];
+    for (const [raw, message] of bad) {
+      expect(() => config({ ...base, BACKEND_POOLS: raw }), raw).toThrow(message);
+    }
+  });
 });

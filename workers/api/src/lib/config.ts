@@ -1,9 +1,13 @@
 // Typed, checked view of the Worker's vars (wrangler.toml [vars]); a bad value is a deployment error
 // and fails loudly rather than falling back to a silent default.
-import { LIMITS } from '@gigatok/shared';
+import { type BackendPool, LIMITS, parseBackendPools } from '@gigatok/shared';
 
 export interface Config {
-  backendUrl: string;
+  /**
+   * Which backends serve which models: BACKEND_POOLS when set, else one pool of BACKEND_URL serving
+   * whatever it lists. Base URLs carry no trailing slash.
+   */
+  backendPools: readonly BackendPool[];
   backendTimeoutMs: number;
   generateTimeoutMs: number;
   /** Images per backend call of a generation job when the backend reports no measured speed. */
@@ -102,21 +106,26 @@ function webhookSecretOverlapSeconds(env: Env): number {
   return value;
 }
 
-const cache = new WeakMap<Env, Config>();
-
-export function config(env: Env): Config {
-  const hit = cache.get(env);
-  if (hit) return hit;
-  let backendUrl: string;
+/** BACKEND_POOLS when set (it replaces BACKEND_URL), else BACKEND_URL as the one pool. */
+function backendPools(env: Env): BackendPool[] {
+  const raw = env.BACKEND_POOLS;
+  if (raw !== undefined && raw.trim() !== '') return parseBackendPools(raw).pools;
   try {
-    backendUrl = new URL(env.BACKEND_URL).toString().replace(/\/+$/, '');
+    return [{ urls: [new URL(env.BACKEND_URL).toString().replace(/\/+$/, '')] }];
   } catch (cause) {
     throw new Error(`var BACKEND_URL must be an absolute URL, got ${JSON.stringify(env.BACKEND_URL)}`, {
       cause,
     });
   }
+}
+
+const cache = new WeakMap<Env, Config>();
+
+export function config(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
   const value: Config = Object.freeze({
-    backendUrl,
+    backendPools: backendPools(env),
     backendTimeoutMs: positiveInt(env, 'BACKEND_TIMEOUT_MS'),
     generateTimeoutMs: positiveInt(env, 'GENERATE_TIMEOUT_MS'),
     generationChunkImages: chunkImages(env, 'GENERATION_CHUNK_IMAGES', DEFAULT_GENERATION_CHUNK_IMAGES),

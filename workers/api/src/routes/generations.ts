@@ -22,7 +22,7 @@ import {
 } from '@gigatok/shared';
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { callBackend } from '../lib/backend/client.ts';
+import { callEveryBackend } from '../lib/backend/client.ts';
 import { getModel } from '../lib/backend/models.ts';
 import { config } from '../lib/config.ts';
 import { EVENT_STREAM_TIMING, jobEventStream, parseLastEventId } from '../lib/generations/events.ts';
@@ -188,14 +188,11 @@ export const generations = new Hono<AppEnv>()
         throw new ApiError(ErrorCode.not_cancelable, `generation '${id}' is already ${job.status}`);
       }
       await emitEvent(c.env, canceled, 'generation.canceled');
-      // A claimed job may be running on the backend: ask it to stop (best effort; the consumer's
+      // A claimed job may be running on a backend: ask every host to stop it (best effort; the consumer's
       // fenced completion discards any late result anyway).
       if (canceled.attempts > 0) {
         c.executionCtx.waitUntil(
-          callBackend(c.env, { method: 'POST', path: `/v1/generate/${id}/cancel` }).then(
-            (response) => response.body?.cancel(),
-            () => undefined,
-          ),
+          callEveryBackend(c.env, { method: 'POST', path: `/v1/generate/${id}/cancel` }),
         );
       }
       return c.json(generationView(canceled), 200, { 'Cache-Control': 'no-store' });

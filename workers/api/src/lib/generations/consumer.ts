@@ -15,7 +15,7 @@
 //  - a backend that is down hands the job back (running -> queued) and retries the message with a
 //    growing delay; after the queue's max_retries the dead-letter consumer marks the job failed.
 import { ApiError, ErrorCode, isTerminalJobStatus, problem } from '@gigatok/shared';
-import { BackendError } from '../backend/client.ts';
+import { BackendError } from '../backend/host-request.ts';
 import { secondsPerImage } from '../backend/models.ts';
 import { config } from '../config.ts';
 import { emitEvent } from '../webhooks/delivery.ts';

@@ -20,7 +20,8 @@ import {
   toBase64,
   tokenizeKey,
 } from '@gigatok/shared';
-import { BackendError, callBackend } from '../backend/client.ts';
+import { callBackend } from '../backend/client.ts';
+import { BackendError } from '../backend/host-request.ts';
 import { getModel } from '../backend/models.ts';
 import { mediaType } from '../http/request-body.ts';
 import type { ServerTiming } from '../http/server-timing.ts';

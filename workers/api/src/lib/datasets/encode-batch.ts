@@ -1,0 +1,143 @@
+// Tokens for a batch of dataset images, idempotent per image: an image this tenant already tokenized
+// under the same model, preprocessing and augmentation (its tokenize pointer tokenize/<tenant>/<tki_…>
+// exists) is not sent again; the others go to the backend in one /v1/encode call with `augment` and
+// priority 'background', and each image's A rows are stored as one token set (content-addressed, as
+// POST /v1/tokenize stores them) with the tenant's grant and pointer. With augmentation 'none' the key
+// is the tokenize key itself, so images sent to POST /v1/tokenize before are reused too.
+import {
+  ApiError,
+  AUGMENTATION_VIEWS,
+  augmentedDescriptor,
+  decodeTokens,
+  EncodeResponseSchema,
+  ErrorCode,
+  TOKENS_MEDIA_TYPE,
+  toBase64,
+  tokenizeKey,
+  tokenRows,
+} from '@gigatok/shared';
+import { callBackend } from '../backend/client.ts';
+import { BackendError } from '../backend/host-request.ts';
+import { getModel } from '../backend/models.ts';
+import { config } from '../config.ts';
+import { mediaType } from '../http/request-body.ts';
+import { getBytes, putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/artifacts.ts';
+import { recordOwnership } from '../storage/ownership.ts';
+import { storeTokenSet } from '../tokens/store.ts';
+import type { DatasetImage, DatasetRecord } from './store.ts';
+import { datasetImageKey } from './upload.ts';
+
+export interface ImageTokenId {
+  name: string;
+  tokenId: string;
+}
+
+/** Images per backend call: the backend's batch limit counts rows, A per image. */
+export function batchImages(maxBackendBatch: number, rowsPerImage: number): number {
+  return Math.max(1, Math.floor(maxBackendBatch / rowsPerImage));
+}
+
+/** The token set id this tenant's pointer names, if the pointer and the token set are both there. */
+async function pointed(bucket: R2Bucket, pointerKey: string): Promise<string | null> {
+  const pointer = await getBytes(bucket, pointerKey);
+  if (!pointer) return null;
+  const tokenId = new TextDecoder().decode(pointer).trim();
+  return (await bucket.head(tokensKey(tokenId))) ? tokenId : null;
+}
+
+async function encode(env: Env, dataset: DatasetRecord, images: readonly Uint8Array[]): Promise<number[][]> {
+  let response: Response;
+  try {
+    response = await callBackend(env, {
+      method: 'POST',
+      path: '/v1/encode',
+      json: {
+        model: dataset.model,
+        images: images.map((bytes) => toBase64(bytes)),
+        preprocessing: dataset.preprocessing,
+        augment: dataset.augmentation,
+        priority: 'background',
+      },
+      accept: `${TOKENS_MEDIA_TYPE}, application/json;q=0.5`,
+      timeoutMs: config(env).generateTimeoutMs,
+    });
+  } catch (error) {
+    if (
+      error instanceof BackendError &&
+      error.code === ErrorCode.invalid_parameter &&
+      /augment/.test(error.message)
+    ) {
+      throw new ApiError(
+        ErrorCode.invalid_parameter,
+        `the backend does not support augmentation '${dataset.augmentation}': ${error.message}`,
+        { field: 'augmentation' },
+      );
+    }
+    throw error;
+  }
+  if (mediaType(response.headers.get('content-type')) === TOKENS_MEDIA_TYPE) {
+    try {
+      const set = decodeTokens(new Uint8Array(await response.arrayBuffer()));
+      return tokenRows(set.tokens, set.tokensPerImage);
+    } catch (cause) {
+      throw new ApiError(ErrorCode.backend_error, 'the backend returned a GTOK blob that does not decode', {
+        cause,
+      });
+    }
+  }
+  const parsed = EncodeResponseSchema.safeParse(await response.json());
+  if (!parsed.success)
+    throw new ApiError(ErrorCode.backend_error, 'the backend answered /v1/encode with an unexpected shape');
+  return parsed.data.tokens;
+}
+
+/** The token set id of each of `images`, in their order. */
+export async function tokenizeDatasetImages(
+  env: Env,
+  dataset: DatasetRecord,
+  images: readonly DatasetImage[],
+): Promise<ImageTokenId[]> {
+  const descriptor = augmentedDescriptor(dataset.preprocessing, dataset.augmentation);
+  const keys = await Promise.all(
+    images.map((image) =>
+      tokenizeKey({ model: dataset.model, preprocessing: descriptor, image_sha256: image.sha256 }),
+    ),
+  );
+  const found = await Promise.all(
+    keys.map((key) => pointed(env.ARTIFACTS, tokenizePointerKey(dataset.tenantId, key))),
+  );
+  const missing = images.flatMap((_, i) => (found[i] === null ? [i] : []));
+  if (missing.length > 0) {
+    const A = AUGMENTATION_VIEWS[dataset.augmentation];
+    const summary = await getModel(env, dataset.model);
+    const bytes = await Promise.all(
+      missing.map(async (i) => {
+        const image = await getBytes(env.ARTIFACTS, datasetImageKey(dataset.tenantId, images[i]!.sha256));
+        if (!image) throw new Error(`image ${images[i]!.name} of dataset ${dataset.id} is missing from R2`);
+        return image;
+      }),
+    );
+    const rows = await encode(env, dataset, bytes);
+    if (rows.length !== missing.length * A) {
+      throw new ApiError(
+        ErrorCode.backend_error,
+        `the backend returned ${rows.length} rows for ${missing.length} images with augment '${dataset.augmentation}' (${A} each)`,
+      );
+    }
+    const stored = await Promise.all(
+      missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
+    );
+    await recordOwnership(
+      env,
+      dataset.tenantId,
+      stored.map((s) => s.id),
+    );
+    await Promise.all(
+      missing.map((i, m) => {
+        found[i] = stored[m]!.id;
+        return putTokenizePointer(env.ARTIFACTS, dataset.tenantId, keys[i]!, stored[m]!.id, dataset.model);
+      }),
+    );
+  }
+  return images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
+}

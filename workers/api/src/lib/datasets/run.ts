@@ -1,0 +1,141 @@
+// A dataset run on the DATASETS queue. POST /v1/datasets/{id}/run fixes the labels and the image order
+// and sends the first message; each message runs one batch (encode-batch.ts), records it, and sends the
+// next; the message after the last batch writes the outputs (outputs.ts) and completes the dataset.
+// Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
+// an older run changes nothing (store.ts fences every write), and cancel takes effect between batches.
+// A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
+import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
+import { BackendError } from '../backend/host-request.ts';
+import { batchImages, tokenizeDatasetImages } from './encode-batch.ts';
+import { writeOutputs } from './outputs.ts';
+import {
+  allImages,
+  claimRun,
+  completeRun,
+  type DatasetRecord,
+  failRun,
+  getDataset,
+  getTenantDataset,
+  pendingImages,
+  recordTokens,
+  startRun,
+} from './store.ts';
+
+export interface DatasetMessage {
+  dataset_id: string;
+  run_seq: number;
+}
+
+/** Delay before retry n (1-based) of a batch whose backend call failed: 10 s doubling, at most 5 min. */
+const retryDelaySeconds = (attempt: number) => Math.min(10 * 2 ** (attempt - 1), 300);
+
+const byCode = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Labels as ImageFolder assigns them: class folder names sorted, numbered from 0 ('folders'), or the
+ * dataset's mapping. Image order: by class folder name, then by path (ImageFolder's sorted walk).
+ */
+export function labelling(
+  dataset: DatasetRecord,
+  images: readonly { name: string; className: string }[],
+): { classes: Record<string, number>; order: string[] } {
+  const names = [...new Set(images.map((i) => i.className))].sort(byCode);
+  const classes =
+    dataset.labels === 'folders'
+      ? Object.fromEntries(names.map((name, i) => [name, i]))
+      : Object.fromEntries(
+          names.map((name) => [name, (dataset.labels as { mapping: Record<string, number> }).mapping[name]!]),
+        );
+  const order = [...images]
+    .sort((a, b) => byCode(a.className, b.className) || byCode(a.name, b.name))
+    .map((i) => i.name);
+  return { classes, order };
+}
+
+/**
+ * Starts (or resumes, after a cancel or a failure) the run of `dataset`; a dataset already queued,
+ * running or completed is returned as it is. `started` says whether this call started it.
+ */
+export async function startDatasetRun(
+  env: Env,
+  dataset: DatasetRecord,
+): Promise<{ dataset: DatasetRecord; started: boolean }> {
+  if (dataset.status === 'queued' || dataset.status === 'running' || dataset.status === 'completed') {
+    return { dataset, started: false };
+  }
+  if (dataset.imagesTotal === 0) {
+    throw new ApiError(ErrorCode.conflict, `dataset '${dataset.id}' has no images: add some first`);
+  }
+  const rows = dataset.imagesTotal * AUGMENTATION_VIEWS[dataset.augmentation];
+  if (rows > LIMITS.maxDatasetRows) {
+    throw new ApiError(
+      ErrorCode.invalid_parameter,
+      `a run makes at most ${LIMITS.maxDatasetRows} rows (images x augmentation rows); this dataset would make ${rows}`,
+      { field: 'augmentation', limit: LIMITS.maxDatasetRows },
+    );
+  }
+  const { classes, order } = labelling(dataset, await allImages(env.DB, dataset.id));
+  const started = await startRun(env.DB, dataset, classes, order);
+  if (!started) {
+    const now = await getTenantDataset(env.DB, dataset.tenantId, dataset.id);
+    return { dataset: now ?? dataset, started: false };
+  }
+  await env.DATASETS.send({ dataset_id: started.id, run_seq: started.runSeq } satisfies DatasetMessage, {
+    contentType: 'json',
+  });
+  return { dataset: started, started: true };
+}
+
+/** One batch of a run (or its completion); see the module comment. */
+export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>): Promise<void> {
+  const { dataset_id: id, run_seq: runSeq } = message.body;
+  if (!(await claimRun(env.DB, id, runSeq))) {
+    message.ack();
+    return;
+  }
+  const dataset = (await getDataset(env.DB, id))!;
+  try {
+    const pending = await pendingImages(
+      env.DB,
+      id,
+      batchImages(LIMITS.maxBackendBatch, AUGMENTATION_VIEWS[dataset.augmentation]),
+    );
+    if (pending.length === 0) {
+      const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
+      await completeRun(env.DB, id, runSeq, outputs);
+      message.ack();
+      return;
+    }
+    const tokens = await tokenizeDatasetImages(env, dataset, pending);
+    if (await recordTokens(env.DB, id, runSeq, tokens)) {
+      await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
+        contentType: 'json',
+      });
+    }
+    message.ack();
+  } catch (error) {
+    const retryable = error instanceof BackendError ? error.retryable : !(error instanceof ApiError);
+    if (retryable) {
+      console.error(JSON.stringify({ message: 'dataset batch failed', dataset: id, error: String(error) }));
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      return;
+    }
+    await failRun(env.DB, id, runSeq, (error as ApiError).toProblem());
+    message.ack();
+  }
+}
+
+/** After the last retry of a batch: the run fails (unless it moved on meanwhile). */
+export async function deadLetterDataset(env: Env, message: Message<DatasetMessage>): Promise<void> {
+  const { dataset_id: id, run_seq: runSeq } = message.body;
+  await failRun(
+    env.DB,
+    id,
+    runSeq,
+    new ApiError(
+      ErrorCode.backend_unavailable,
+      'the backend stayed unavailable through every retry of a batch',
+    ).toProblem(),
+  );
+  message.ack();
+}

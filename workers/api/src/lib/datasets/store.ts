@@ -1,0 +1,321 @@
+// Datasets and their images in D1 (migrations/0004_datasets.sql). Every read is scoped to a tenant;
+// run state changes are fenced by run_seq (a consumer holding an older value changes nothing).
+import type { Augmentation, DatasetLabels, DatasetStatus, PreprocessingMode, Problem } from '@gigatok/shared';
+import type { ListCursor } from '../http/cursor.ts';
+
+export interface OutputFile {
+  key: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface DatasetOutputs {
+  codes: OutputFile;
+  tar: OutputFile;
+  manifest: OutputFile;
+}
+
+export interface DatasetRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  model: string;
+  augmentation: Augmentation;
+  preprocessing: PreprocessingMode;
+  labels: DatasetLabels;
+  classes: Record<string, number> | null;
+  status: DatasetStatus;
+  imagesTotal: number;
+  imagesDone: number;
+  runSeq: number;
+  error: Problem | null;
+  outputs: DatasetOutputs | null;
+  createdAt: number;
+  completedAt: number | null;
+}
+
+interface DatasetRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  model: string;
+  augmentation: Augmentation;
+  preprocessing: PreprocessingMode;
+  labels: string;
+  classes: string | null;
+  status: DatasetStatus;
+  images_total: number;
+  images_done: number;
+  run_seq: number;
+  error: string | null;
+  outputs: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+function fromRow(row: DatasetRow): DatasetRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    model: row.model,
+    augmentation: row.augmentation,
+    preprocessing: row.preprocessing,
+    labels: JSON.parse(row.labels) as DatasetLabels,
+    classes: row.classes ? (JSON.parse(row.classes) as Record<string, number>) : null,
+    status: row.status,
+    imagesTotal: row.images_total,
+    imagesDone: row.images_done,
+    runSeq: row.run_seq,
+    error: row.error ? (JSON.parse(row.error) as Problem) : null,
+    outputs: row.outputs ? (JSON.parse(row.outputs) as DatasetOutputs) : null,
+    createdAt: row.created_at,
+    completedAt: row.completed_at,
+  };
+}
+
+export async function insertDataset(
+  db: D1Database,
+  dataset: Pick<
+    DatasetRecord,
+    'id' | 'tenantId' | 'name' | 'model' | 'augmentation' | 'preprocessing' | 'labels'
+  >,
+): Promise<DatasetRecord> {
+  const row = await db
+    .prepare(
+      `INSERT INTO datasets (id, tenant_id, name, model, augmentation, preprocessing, labels, status, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING *`,
+    )
+    .bind(
+      dataset.id,
+      dataset.tenantId,
+      dataset.name,
+      dataset.model,
+      dataset.augmentation,
+      dataset.preprocessing,
+      JSON.stringify(dataset.labels),
+      Date.now(),
+    )
+    .first<DatasetRow>();
+  return fromRow(row!);
+}
+
+/** The dataset if `tenantId` owns it; another tenant's id reads as absent. */
+export async function getTenantDataset(
+  db: D1Database,
+  tenantId: string,
+  id: string,
+): Promise<DatasetRecord | null> {
+  const row = await db
+    .prepare('SELECT * FROM datasets WHERE id = ? AND tenant_id = ?')
+    .bind(id, tenantId)
+    .first<DatasetRow>();
+  return row ? fromRow(row) : null;
+}
+
+export async function getDataset(db: D1Database, id: string): Promise<DatasetRecord | null> {
+  const row = await db.prepare('SELECT * FROM datasets WHERE id = ?').bind(id).first<DatasetRow>();
+  return row ? fromRow(row) : null;
+}
+
+export async function listTenantDatasets(
+  db: D1Database,
+  tenantId: string,
+  limit: number,
+  after: ListCursor | null,
+): Promise<{ datasets: DatasetRecord[]; next: ListCursor | null }> {
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM datasets WHERE tenant_id = ?1
+         AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
+       ORDER BY created_at DESC, id DESC LIMIT ?4`,
+    )
+    .bind(tenantId, after?.createdAt ?? null, after?.id ?? null, limit + 1)
+    .all<DatasetRow>();
+  const datasets = results.slice(0, limit).map(fromRow);
+  const last = datasets.at(-1);
+  return {
+    datasets,
+    next: results.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
+  };
+}
+
+export interface NewImage {
+  name: string;
+  className: string;
+  sha256: string;
+}
+
+/**
+ * Adds images to an open dataset; a name already there is kept as it was, and nothing is added once the
+ * dataset has left 'open' (a run started meanwhile). Returns how many were added and the image count.
+ */
+export async function addImages(
+  db: D1Database,
+  datasetId: string,
+  images: readonly NewImage[],
+): Promise<{ added: number; total: number }> {
+  const insert = db.prepare(
+    `INSERT INTO dataset_images (dataset_id, name, class_name, image_sha256)
+     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM datasets WHERE id = ?1 AND status = 'open')
+     ON CONFLICT DO NOTHING`,
+  );
+  let added = 0;
+  for (let i = 0; i < images.length; i += 500) {
+    const results = await db.batch(
+      images
+        .slice(i, i + 500)
+        .map((image) => insert.bind(datasetId, image.name, image.className, image.sha256)),
+    );
+    for (const result of results) added += result.meta.changes;
+  }
+  const counted = await db
+    .prepare(
+      `UPDATE datasets SET images_total = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1)
+       WHERE id = ?1 RETURNING images_total`,
+    )
+    .bind(datasetId)
+    .first<{ images_total: number }>();
+  return { added, total: counted?.images_total ?? 0 };
+}
+
+export interface DatasetImage {
+  name: string;
+  className: string;
+  sha256: string;
+  idx: number | null;
+  tokenId: string | null;
+}
+
+interface ImageRow {
+  name: string;
+  class_name: string;
+  image_sha256: string;
+  idx: number | null;
+  token_id: string | null;
+}
+
+const imageFromRow = (row: ImageRow): DatasetImage => ({
+  name: row.name,
+  className: row.class_name,
+  sha256: row.image_sha256,
+  idx: row.idx,
+  tokenId: row.token_id,
+});
+
+export async function allImages(db: D1Database, datasetId: string): Promise<DatasetImage[]> {
+  const { results } = await db
+    .prepare('SELECT * FROM dataset_images WHERE dataset_id = ? ORDER BY idx, name')
+    .bind(datasetId)
+    .all<ImageRow>();
+  return results.map(imageFromRow);
+}
+
+/** The next `limit` images without tokens, in image order. */
+export async function pendingImages(
+  db: D1Database,
+  datasetId: string,
+  limit: number,
+): Promise<DatasetImage[]> {
+  const { results } = await db
+    .prepare('SELECT * FROM dataset_images WHERE dataset_id = ? AND token_id IS NULL ORDER BY idx LIMIT ?')
+    .bind(datasetId, limit)
+    .all<ImageRow>();
+  return results.map(imageFromRow);
+}
+
+/**
+ * Starts a run of an open, canceled or failed dataset: fixes the classes and the image order, moves it
+ * to queued under a new run_seq. Null when the dataset was not in a startable state.
+ */
+export async function startRun(
+  db: D1Database,
+  dataset: DatasetRecord,
+  classes: Record<string, number>,
+  order: readonly string[],
+): Promise<DatasetRecord | null> {
+  const setIdx = db.prepare('UPDATE dataset_images SET idx = ? WHERE dataset_id = ? AND name = ?');
+  for (let i = 0; i < order.length; i += 500) {
+    await db.batch(order.slice(i, i + 500).map((name, j) => setIdx.bind(i + j, dataset.id, name)));
+  }
+  const row = await db
+    .prepare(
+      `UPDATE datasets SET status = 'queued', run_seq = run_seq + 1, classes = ?2, error = NULL,
+         images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL)
+       WHERE id = ?1 AND run_seq = ?3 AND status IN ('open', 'canceled', 'failed') RETURNING *`,
+    )
+    .bind(dataset.id, JSON.stringify(classes), dataset.runSeq)
+    .first<DatasetRow>();
+  return row ? fromRow(row) : null;
+}
+
+/** Marks a queued or running dataset as running under `runSeq`; false when the run is not current. */
+export async function claimRun(db: D1Database, id: string, runSeq: number): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `UPDATE datasets SET status = 'running' WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
+    )
+    .bind(id, runSeq)
+    .run();
+  return result.meta.changes === 1;
+}
+
+/** Records the token sets of finished images and the progress, fenced by `runSeq`. */
+export async function recordTokens(
+  db: D1Database,
+  id: string,
+  runSeq: number,
+  tokens: readonly { name: string; tokenId: string }[],
+): Promise<boolean> {
+  const set = db.prepare(
+    `UPDATE dataset_images SET token_id = ?3 WHERE dataset_id = ?1 AND name = ?2
+       AND EXISTS (SELECT 1 FROM datasets WHERE id = ?1 AND run_seq = ?4 AND status = 'running')`,
+  );
+  const progress = db.prepare(
+    `UPDATE datasets SET images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL)
+     WHERE id = ?1 AND run_seq = ?2 AND status = 'running'`,
+  );
+  const results = await db.batch([
+    ...tokens.map((t) => set.bind(id, t.name, t.tokenId, runSeq)),
+    progress.bind(id, runSeq),
+  ]);
+  return results.at(-1)!.meta.changes === 1;
+}
+
+export async function completeRun(
+  db: D1Database,
+  id: string,
+  runSeq: number,
+  outputs: DatasetOutputs,
+): Promise<DatasetRecord | null> {
+  const row = await db
+    .prepare(
+      `UPDATE datasets SET status = 'completed', outputs = ?, completed_at = ?
+       WHERE id = ? AND run_seq = ? AND status = 'running' RETURNING *`,
+    )
+    .bind(JSON.stringify(outputs), Date.now(), id, runSeq)
+    .first<DatasetRow>();
+  return row ? fromRow(row) : null;
+}
+
+export async function failRun(db: D1Database, id: string, runSeq: number, problem: Problem): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE datasets SET status = 'failed', error = ?, completed_at = ?
+       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
+    )
+    .bind(JSON.stringify(problem), Date.now(), id, runSeq)
+    .run();
+}
+
+/** Cancels a queued or running dataset (a new run_seq fences out its messages); null if it was neither. */
+export async function cancelRun(db: D1Database, tenantId: string, id: string): Promise<DatasetRecord | null> {
+  const row = await db
+    .prepare(
+      `UPDATE datasets SET status = 'canceled', run_seq = run_seq + 1
+       WHERE id = ? AND tenant_id = ? AND status IN ('queued', 'running') RETURNING *`,
+    )
+    .bind(id, tenantId)
+    .first<DatasetRow>();
+  return row ? fromRow(row) : null;
+}
