@@ -272,29 +272,35 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
 # The torch model of an exported ar_step.onnx (a model directory keeps no checkpoint).
 
 
-def _step_parameter_map(ar: GPT) -> dict[str, tuple[str, bool]]:
-    """{ar_step initializer name: (parameter name, transposed)} for graphs exported by export.py
-    from a GPT of `ar`'s config: found by exporting `ar` itself and matching values (the
-    exporter names folded weights `onnx::MatMul_<n>`, the same names for the same config)."""
+def _step_parameter_map(ar: GPT) -> dict[str, tuple[str, int, bool]]:
+    """{parameter name: (node name, input index, transposed)}: where each weight of `ar` enters
+    the ar_step graph export.py writes for a GPT of its config. Found by exporting `ar` itself
+    (distinct values everywhere) and matching initializer values; read by node, because the
+    exporter names folded weights `onnx::MatMul_<n>` and merges initializers of equal value (the
+    all-ones norm weights of a fresh model) into one, read elsewhere through Identity nodes."""
     from .export import ar_step_spec, export_graph
 
-    spec = ar_step_spec(ar)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ar_step.onnx"
-        export_graph(spec, path, 18)
+        export_graph(ar_step_spec(ar), path, 18)
         model = onnx.load(str(path))
     params = {n: p.detach().numpy() for n, p in ar.named_parameters()}
-    found: dict[str, tuple[str, bool]] = {}
+    owner: dict[str, tuple[str, bool]] = {}
     for t in model.graph.initializer:
         arr = onnx.numpy_helper.to_array(t)
         for name, value in params.items():
             if arr.shape == value.shape and np.array_equal(arr, value):
-                found[t.name] = (name, False)
+                owner[t.name] = (name, False)
                 break
             if arr.ndim == 2 and arr.shape == value.T.shape and np.array_equal(arr, value.T):
-                found[t.name] = (name, True)
+                owner[t.name] = (name, True)
                 break
-    return found
+    sites: dict[str, tuple[str, int, bool]] = {}
+    for node in model.graph.node:
+        for k, x in enumerate(node.input):
+            if x in owner and owner[x][0] not in sites:
+                sites[owner[x][0]] = (node.name, k, owner[x][1])
+    return sites
 
 
 def gpt_from_ar_step(step_path: Path, cfg: ARConfig, seed: int = 0) -> GPT:
@@ -304,18 +310,25 @@ def gpt_from_ar_step(step_path: Path, cfg: ARConfig, seed: int = 0) -> GPT:
     with torch.no_grad():  # distinct values everywhere, so each initializer matches one parameter
         for p in ar.parameters():
             p.normal_()
-    names = _step_parameter_map(ar)
-    wanted = {n for n, _ in ar.named_parameters()}
-    if {n for n, _ in names.values()} != wanted:
-        missing = sorted(wanted - {n for n, _ in names.values()})
+    sites = _step_parameter_map(ar)
+    missing = sorted({n for n, _ in ar.named_parameters()} - sites.keys())
+    if missing:
         raise ValueError(f"{step_path}: cannot map ar_step weights to parameters {missing[:4]}")
+    graph = onnx.load(str(step_path)).graph
+    nodes = {n.name: n for n in graph.node}
+    weights = {t.name: t for t in graph.initializer}
+    # Merged initializers reach their other users through Identity nodes.
+    for n in graph.node:
+        if n.op_type == "Identity" and n.input[0] in weights:
+            weights[n.output[0]] = weights[n.input[0]]
     params = dict(ar.named_parameters())
     with torch.no_grad():
-        for t in onnx.load(str(step_path)).graph.initializer:
-            if t.name not in names:
-                continue
-            name, transposed = names[t.name]
-            arr = onnx.numpy_helper.to_array(t)
+        for name, (node, k, transposed) in sites.items():
+            source = nodes.get(node)
+            tensor = None if source is None or k >= len(source.input) else weights.get(source.input[k])
+            if tensor is None:
+                raise ValueError(f"{step_path}: no weight at input {k} of node {node} (for {name})")
+            arr = onnx.numpy_helper.to_array(tensor)
             params[name].copy_(torch.from_numpy(np.array(arr.T if transposed else arr)))
     return ar
 

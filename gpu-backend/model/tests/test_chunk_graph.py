@@ -108,3 +108,25 @@ def test_nano_chunked_tokens_equal_generate_onnx():
     assert manifest["graphs"]["generate_chunk"] == {"file": CHUNK_FILE}
     (check,) = check_chunks(NANO, seed=3)
     assert check.ok, check
+
+
+def test_a_rebuild_that_does_not_reproduce_generate_onnx_is_refused(tiny_export, tiny_cfgs, tmp_path, monkeypatch):
+    import gigatok_model.chunk_graph as chunk_graph
+    from gigatok_model.export import random_ar
+
+    for f in ("ar_step.onnx", "generate.onnx"):
+        shutil.copy(tiny_export.out / f, tmp_path / f)
+    manifest = dict(tiny_export.manifest)
+    manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if k != "generate_chunk"}
+    manifest["files"] = [f for f in manifest["files"] if f["path"] != CHUNK_FILE]
+    before = json.dumps(manifest, indent=2) + "\n"
+    (tmp_path / "manifest.json").write_text(before, encoding="utf-8")
+    # Other weights than ar_step.onnx's: what a wrong name map would give.
+    monkeypatch.setattr(chunk_graph, "gpt_from_ar_step", lambda path, cfg: random_ar(tiny_cfgs[1], 7))
+    with pytest.raises(ValueError, match="does not reproduce generate.onnx"):
+        chunk_graph.add_to_model_dir(tmp_path)
+    assert (tmp_path / "manifest.json").read_text(encoding="utf-8") == before
+    assert not (tmp_path / CHUNK_FILE).exists()
+    # The real rebuild passes on the same directory.
+    monkeypatch.undo()
+    assert chunk_graph.add_to_model_dir(tmp_path)["graphs"]["generate_chunk"] == {"file": CHUNK_FILE}
