@@ -21,12 +21,13 @@ interface ChunkBatch {
 }
 
 /**
- * S when none is configured (GIGATOK_CHUNK_STEPS=0): an eighth of the sequence, so a newcomer waits
- * at most an eighth of a generation to start while the state copy (once per chunk) is spread over
- * T / 8 steps; docs/performance.md, "Chunked generation", has the measurements.
+ * S when none is configured (GIGATOK_CHUNK_STEPS=0): a quarter of the sequence, so a newcomer waits
+ * at most a quarter of a generation to start while the state copy (once per chunk) is spread over
+ * T / 4 steps (on nano S = 8 beat S = 4 in latency; on a GPU GPT-B wants about T / 2, see
+ * docs/performance.md, "Chunked generation").
  */
 export function defaultChunkSteps(tokens: number): number {
-  return Math.max(1, Math.ceil(tokens / 8));
+  return Math.max(1, Math.ceil(tokens / 4));
 }
 
 /** `steps`: S, the most steps one run takes (fewer when every row is closer to the end). */
