@@ -2,8 +2,8 @@
 # The backend benchmarks on an NVIDIA GPU with onnxruntime's CUDA provider: the default nano model and a
 # random-init S-S tokenizer + GPT-B (the paper's smallest released sizes, exported once by the model
 # tooling), each through bench/run.ts (in process, HTTP batching on/off for nano, generate.onnx vs the
-# per-step loop, PyTorch eager where a CUDA torch is present, dataset tokenization with flip), then the
-# headline ratios side by side.
+# per-step loop, open-loop arrivals on the whole-run / per-step / chunked generate paths, PyTorch eager
+# where a CUDA torch is present, dataset tokenization with flip), then the headline ratios side by side.
 # Sized for one run under 8 minutes on one GPU host (most of it the S-S + GPT-B export, cached).
 #
 #   bash bench/gpu.sh              # GPU: needs nvidia-smi and onnxruntime-node's CUDA provider
@@ -99,25 +99,27 @@ fi
 files=()
 if [[ $dry_run == 1 ]]; then
   small_args=(--quick)
-  big_args=(--quick --generate-batches 1,2 --graph-batches 1 --ref-batches 1)
+  big_args=(--quick --generate-batches 1,2 --graph-batches 1 --ref-batches 1 --arrival-batch 2 --chunk-steps 2,4)
 else
   small_args=(--seconds 1 --http-seconds 1.5 --ref-threads 1)
   # GPT-B copies its whole KV cache to the host at every one of 256 steps (~75 MB per tensor at the
   # last step of batch 4), so generation stays at small batches and recompute (32,896 runs/image) is left out.
+  # Open-loop arrivals with chunked generation at S = 32 and 128 (docs/performance.md, "Chunked
+  # generation": the chunk copies the state, 36 MiB per image, out of the GPU once).
   big_args=(--seconds 1 --generate-batches 1,4 --recompute-batches '' --graph-batches 1,4 --ref-batches 1,4
-    --ref-threads 1 --dataset-images 128)
+    --ref-threads 1 --arrival-batch 8 --arrival-requests 48 --chunk-steps 32,128 --dataset-images 128)
 fi
 
 # A section that fails is reported in the results and makes run.ts exit 1; carry on to the summary.
 status=0
 log "small model: $nano on $device"
-"$tsx" bench/run.ts --device "$device" --model-dir "$nano" --sections backend,http,graph,reference,dataset \
+"$tsx" bench/run.ts --device "$device" --model-dir "$nano" --sections backend,http,graph,arrivals,reference,dataset \
   --out "$out" --label "gpu-$stamp-small-$device" "${small_args[@]}" >/dev/null || status=1
 files+=("$out/gpu-$stamp-small-$device.json")
 
 if [[ -n "$big" ]]; then
   log "big model: $big on $device"
-  "$tsx" bench/run.ts --device "$device" --model-dir "$big" --sections backend,graph,reference,dataset \
+  "$tsx" bench/run.ts --device "$device" --model-dir "$big" --sections backend,graph,arrivals,reference,dataset \
     --out "$out" --label "gpu-$stamp-big-$device" "${big_args[@]}" >/dev/null || status=1
   files+=("$out/gpu-$stamp-big-$device.json")
 fi

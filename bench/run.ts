@@ -10,6 +10,7 @@ import { disposeModel, loadModel } from '../gpu-backend/src/model-dir/loader.ts'
 import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
 import { type Device, parseDevice } from '../gpu-backend/src/runtime/device.ts';
 import { repoRoot } from '../scripts/local-stack.ts';
+import { runArrivals } from './arrivals.ts';
 import { runBackend } from './backend.ts';
 import { runDataset } from './dataset.ts';
 import { runEdge } from './edge.ts';
@@ -26,7 +27,7 @@ import {
 } from './report.ts';
 import { machine } from './stats.ts';
 
-const SECTIONS = ['backend', 'http', 'graph', 'reference', 'edge', 'dataset'] as const;
+const SECTIONS = ['backend', 'http', 'graph', 'arrivals', 'reference', 'edge', 'dataset'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
 const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
@@ -42,6 +43,9 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --seconds 1.5           timed seconds per in-process figure
   --http-seconds 3        seconds per HTTP cell           --edge-seconds 5  seconds per edge run
   --edge-connections 16   autocannon connections at the edge
+  --arrival-requests 48   one-image requests per arrivals cell   --chunk-steps 4,8  chunk sizes compared
+  --arrival-loads 0.5,0.8 offered load as shares of generate.onnx's capacity   --arrival-batch 16
+  --arrival-paths a,b,c   (a) generate.onnx, (b) per-step cohorts, (c) chunked
   --dataset-images 512    images of the dataset section   --dataset-batch 64  its GIGATOK_MAX_BATCH
   --python PATH           Python with torch (default gpu-backend/model/.venv/bin/python)
   --out DIR               results folder (default bench/results)
@@ -68,6 +72,11 @@ const { values } = parseArgs({
     'http-seconds': { type: 'string' },
     'edge-seconds': { type: 'string' },
     'edge-connections': { type: 'string', default: '16' },
+    'arrival-requests': { type: 'string' },
+    'chunk-steps': { type: 'string' },
+    'arrival-loads': { type: 'string', default: '0.5,0.8' },
+    'arrival-batch': { type: 'string', default: '16' },
+    'arrival-paths': { type: 'string', default: 'a,b,c' },
     'dataset-images': { type: 'string' },
     'dataset-batch': { type: 'string', default: '64' },
     python: {
@@ -218,6 +227,18 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
         threads: intraOp,
         batches: opts.graphBatches,
         seconds: opts.seconds,
+        log,
+      });
+    case 'arrivals':
+      return runArrivals({
+        modelDir,
+        device,
+        threads: intraOp,
+        chunkSteps: numbers(values['chunk-steps'], '4,8'),
+        loads: values['arrival-loads'].split(',').map((x) => number(x, 0.5, 'arrival-loads')),
+        requests: number(values['arrival-requests'], quick ? 8 : 48, 'arrival-requests'),
+        maxBatch: number(values['arrival-batch'], 16, 'arrival-batch'),
+        paths: values['arrival-paths'].split(','),
         log,
       });
     case 'reference':

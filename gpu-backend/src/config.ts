@@ -28,7 +28,8 @@ const envSchema = z
     GIGATOK_MAX_QUEUE_DELAY_MS: int(0, 10_000).default(0),
     GIGATOK_MAX_QUEUE: int(64, 1_000_000).default(256),
     GIGATOK_MAX_ACTIVE_BATCHES: int(1, 64).default(2),
-    GIGATOK_GENERATE_PATH: z.enum(['auto', 'graph', 'steps']).default('auto'),
+    GIGATOK_GENERATE_PATH: z.enum(['auto', 'chunked', 'graph', 'steps']).default('auto'),
+    GIGATOK_CHUNK_STEPS: int(0, 65_536).default(0),
     GIGATOK_BACKEND_SECRET: z.string().optional(),
     GIGATOK_INSECURE_DEV: flag,
     GIGATOK_ORT_WORKER: z
@@ -78,8 +79,13 @@ export interface Config {
   maxQueueDelayMs: number;
   maxQueue: number;
   maxActiveBatches: number;
-  /** generate through generate.onnx (`graph`), ar_step.onnx step by step (`steps`), or the graph when the model has it (`auto`). */
-  generatePath: 'auto' | 'graph' | 'steps';
+  /**
+   * generate through generate_chunk.onnx (`chunked`), generate.onnx (`graph`), ar_step.onnx step by
+   * step (`steps`), or the first of chunked and graph the model has (`auto`).
+   */
+  generatePath: 'auto' | 'chunked' | 'graph' | 'steps';
+  /** Steps per run of generate_chunk.onnx; 0 = the default for the model (defaultChunkSteps). */
+  chunkSteps: number;
   /** Accepted HMAC secrets (several during a rotation); empty only with insecureDev. */
   secrets: string[];
   insecureDev: boolean;
@@ -139,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueue: e.GIGATOK_MAX_QUEUE,
     maxActiveBatches: e.GIGATOK_MAX_ACTIVE_BATCHES,
     generatePath: e.GIGATOK_GENERATE_PATH,
+    chunkSteps: e.GIGATOK_CHUNK_STEPS,
     secrets: (e.GIGATOK_BACKEND_SECRET ?? '').split(',').filter((s) => s.length > 0),
     insecureDev: e.GIGATOK_INSECURE_DEV,
     warmup: e.GIGATOK_WARMUP,

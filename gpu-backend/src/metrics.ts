@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client) named after Triton Inference Server's `nv_inference_*` family, so
-// existing Triton dashboards read them; labelled by model and graph (encoder, decoder, ar_step, generate, embed).
+// existing Triton dashboards read them; labelled by model and graph (encoder, decoder, ar_step, generate,
+// embed; `generate` is the sampling-loop graph, whole-run or chunked).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type GraphName = 'encoder' | 'decoder' | 'ar_step' | 'generate' | 'embed';

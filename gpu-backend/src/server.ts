@@ -97,6 +97,7 @@ export async function startServer(
             maxQueueDelayMs: config.maxQueueDelayMs,
             maxQueue: config.maxQueue,
             maxActiveBatches: config.maxActiveBatches,
+            chunkSteps: config.chunkSteps,
           },
           limits: { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
           metrics,

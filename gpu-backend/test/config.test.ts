@@ -30,6 +30,10 @@ describe('loadConfig', () => {
     expect(loadConfig(base).generatePath).toBe('auto');
     expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'steps' }).generatePath).toBe('steps');
     expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'graph' }).generatePath).toBe('graph');
+    expect(loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'chunked' }).generatePath).toBe('chunked');
+    expect(loadConfig(base).chunkSteps).toBe(0);
+    expect(loadConfig({ ...base, GIGATOK_CHUNK_STEPS: '16' }).chunkSteps).toBe(16);
+    expect(() => loadConfig({ ...base, GIGATOK_CHUNK_STEPS: '-1' })).toThrow(/GIGATOK_CHUNK_STEPS/);
     expect(() => loadConfig({ ...base, GIGATOK_GENERATE_PATH: 'fast' })).toThrow(/GIGATOK_GENERATE_PATH/);
   });
 
@@ -147,22 +151,38 @@ describe('loadModel validation', () => {
     );
   });
 
-  it('loads generate.onnx for auto and graph, not for steps, and refuses graph when the manifest lacks it', async () => {
-    for (const [generatePath, loaded] of [
-      ['auto', true],
-      ['graph', true],
-      ['steps', false],
+  it('loads generate_chunk.onnx for auto and chunked, generate.onnx for graph, neither for steps; refuses a missing one', async () => {
+    for (const [generatePath, chunk, whole] of [
+      ['auto', true, false],
+      ['chunked', true, false],
+      ['graph', false, true],
+      ['steps', false, false],
     ] as const) {
       const model = await loadModel(dir, { ...session, warmup: true, generatePath });
-      expect(model.generate !== undefined).toBe(loaded);
+      expect([model.generateChunk !== undefined, model.generate !== undefined]).toEqual([chunk, whole]);
       await disposeModel(model);
     }
+    await editManifest((m) => {
+      delete (m as unknown as { graphs: Record<string, unknown> }).graphs.generate_chunk;
+      m.files = m.files.filter((f) => f.path !== 'generate_chunk.onnx');
+    });
+    const noChunk = await loadModel(dir, { ...session, generatePath: 'auto' });
+    expect([noChunk.generatePath, noChunk.generateChunk, noChunk.generate !== undefined]).toEqual([
+      'graph',
+      undefined,
+      true,
+    ]);
+    await disposeModel(noChunk);
+    await expect(loadModel(dir, { ...session, generatePath: 'chunked' })).rejects.toThrow(
+      /GIGATOK_GENERATE_PATH=chunked needs generate_chunk\.onnx/,
+    );
     await editManifest((m) => {
       delete (m as unknown as { graphs: Record<string, unknown> }).graphs.generate;
       m.files = m.files.filter((f) => f.path !== 'generate.onnx');
     });
     const without = await loadModel(dir, { ...session, generatePath: 'auto' });
     expect(without.generate).toBeUndefined();
+    expect(without.generatePath).toBe('steps');
     await disposeModel(without);
     await expect(loadModel(dir, { ...session, generatePath: 'graph' })).rejects.toThrow(
       /GIGATOK_GENERATE_PATH=graph needs generate\.onnx/,

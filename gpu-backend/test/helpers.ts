@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { signBackendRequest } from '@gigatok/shared';
 import sharp from 'sharp';
 import type { Config } from '../src/config.ts';
+import { chunkRunner } from '../src/generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../src/generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../src/generation/request.ts';
 import { type StepMode, stepRunner } from '../src/generation/step-runner.ts';
 import type { ArStepGraph } from '../src/graphs/ar-step.ts';
 import type { GenerateGraph } from '../src/graphs/generate.ts';
+import type { GenerateChunkGraph } from '../src/graphs/generate-chunk.ts';
 import { Engine, type EngineOptions, type Runner } from '../src/scheduling/engine.ts';
 
 export const FIXTURE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tiny-random');
@@ -27,6 +29,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxQueue: 256,
     maxActiveBatches: 2,
     generatePath: 'auto',
+    chunkSteps: 0,
     secrets: [SECRET],
     insecureDev: false,
     warmup: true,
@@ -141,6 +144,15 @@ export function stepGenerator(
   o: GeneratorOptions & { mode?: StepMode } = {},
 ): TestGenerator {
   return generator(stepRunner(graph, o.mode ?? 'kv'), 'test/ar_step', { maxActiveBatches: 2, ...o });
+}
+
+/** Generation in chunks of `steps` steps on generate_chunk.onnx, rows joining between chunks. */
+export function chunkGenerator(
+  graph: GenerateChunkGraph,
+  steps: number,
+  o: GeneratorOptions = {},
+): TestGenerator {
+  return generator(chunkRunner(graph, steps), 'test/generate_chunk', o);
 }
 
 /** Generation in one run of generate.onnx per batch. */

@@ -88,6 +88,8 @@ export const ModelManifestSchema = z
       decoder: GraphSchema,
       ar_step: GraphSchema,
       generate: GraphSchema.optional(),
+      /** generate_chunk.onnx: the sampling loop in chunks for rows at their own positions (optional). */
+      generate_chunk: GraphSchema.optional(),
       /** embed.onnx: optional, so directories exported before it still load. */
       embed: GraphSchema.optional(),
     }),

@@ -27,6 +27,7 @@ from torch import nn
 
 from .ar import GPT
 from .checkpoints import GPT_STATE_KEYS, ROOT_STATE_KEY, TOKENIZER_STATE_KEYS, from_checkpoints
+from .chunk_graph import CHUNK_FILE, write_chunk_graph
 from .class_labels import default_class_labels, read_class_labels
 from .configs import ARConfig, TokenizerConfig, ar_config, is_imagenet, tokenizer_config
 from .generate_graph import GENERATE_FILE, Dims, raw_data_spans, write_generate_graph
@@ -155,9 +156,8 @@ class GraphSpec:
 
 
 def graph_specs(tok: GigaTok, ar: GPT) -> list[GraphSpec]:
-    tc, ac = tok.config, ar.config
+    tc = tok.config
     s = tc.image_size
-    past = torch.zeros(ac.n_layer, 2, ac.n_head, 3, ac.head_dim)
     return [
         GraphSpec(
             "encoder",
@@ -177,34 +177,40 @@ def graph_specs(tok: GigaTok, ar: GPT) -> list[GraphSpec]:
             {"tokens": {0: "B"}, "image": {0: "B"}},
             {"image": ["B", 3, s, s]},
         ),
-        GraphSpec(
-            "ar_step",
-            ARStepGraph(ar),
-            (
-                torch.zeros(2, 1, dtype=torch.int64),
-                torch.zeros(2, dtype=torch.int64),
-                torch.tensor([3], dtype=torch.int64),
-                past,
-                past.clone(),
-            ),
-            ["token_ids", "class_ids", "position", "past_keys", "past_values"],
-            ["logits", "present_keys", "present_values"],
-            {
-                "token_ids": {0: "N"},
-                "class_ids": {0: "N"},
-                "past_keys": {1: "N", 3: "P"},
-                "past_values": {1: "N", 3: "P"},
-                "logits": {0: "N"},
-                "present_keys": {1: "N", 3: "P_plus_1"},
-                "present_values": {1: "N", 3: "P_plus_1"},
-            },
-            {
-                "logits": ["N", ac.vocab_size],
-                "present_keys": [ac.n_layer, "N", ac.n_head, "P_plus_1", ac.head_dim],
-                "present_values": [ac.n_layer, "N", ac.n_head, "P_plus_1", ac.head_dim],
-            },
-        ),
+        ar_step_spec(ar),
     ]
+
+
+def ar_step_spec(ar: GPT) -> GraphSpec:
+    ac = ar.config
+    past = torch.zeros(ac.n_layer, 2, ac.n_head, 3, ac.head_dim)
+    return GraphSpec(
+        "ar_step",
+        ARStepGraph(ar),
+        (
+            torch.zeros(2, 1, dtype=torch.int64),
+            torch.zeros(2, dtype=torch.int64),
+            torch.tensor([3], dtype=torch.int64),
+            past,
+            past.clone(),
+        ),
+        ["token_ids", "class_ids", "position", "past_keys", "past_values"],
+        ["logits", "present_keys", "present_values"],
+        {
+            "token_ids": {0: "N"},
+            "class_ids": {0: "N"},
+            "past_keys": {1: "N", 3: "P"},
+            "past_values": {1: "N", 3: "P"},
+            "logits": {0: "N"},
+            "present_keys": {1: "N", 3: "P_plus_1"},
+            "present_values": {1: "N", 3: "P_plus_1"},
+        },
+        {
+            "logits": ["N", ac.vocab_size],
+            "present_keys": [ac.n_layer, "N", ac.n_head, "P_plus_1", ac.head_dim],
+            "present_values": [ac.n_layer, "N", ac.n_head, "P_plus_1", ac.head_dim],
+        },
+    )
 
 
 def embed_spec(ar: GPT) -> GraphSpec:
@@ -353,10 +359,13 @@ def build_manifest(
     generate: bool = False,
     embed: bool = False,
     source: dict | None = None,
+    chunk: bool = False,
 ) -> dict:
     graphs = {name: {"file": file} for name, file in GRAPH_FILES.items()}
     if generate:
         graphs["generate"] = {"file": GENERATE_FILE}
+    if chunk:
+        graphs["generate_chunk"] = {"file": CHUNK_FILE}
     if embed:
         graphs["embed"] = {"file": EMBED_FILE}
     manifest = {
@@ -453,6 +462,15 @@ def export_model_dir(
         files.append(write_generate_graph(out / GRAPH_FILES["ar_step"], out / GENERATE_FILE, dims))
         seconds["generate"] = time.perf_counter() - t0
         log(f"built generate in {seconds['generate']:.1f}s")
+    # The sampling loop in chunks for rows at different positions (gigatok_model/chunk_graph.py):
+    # float32 models whose weights fit in one file, read in place from ar_step.onnx.
+    chunk = generate_graph and not fp16 and not (out / (GRAPH_FILES["ar_step"] + ".data")).exists()
+    if chunk:
+        t0 = time.perf_counter()
+        step_file = out / GRAPH_FILES["ar_step"]
+        files.append(write_chunk_graph(ar, out / CHUNK_FILE, dims, share_with=step_file))
+        seconds["generate_chunk"] = time.perf_counter() - t0
+        log(f"built generate_chunk in {seconds['generate_chunk']:.1f}s")
     if embed_graph:
         # The probe representation as its own graph; weights it shares with ar_step.onnx
         # are read from there, unless ar_step keeps them in a side file (over 2 GiB).
@@ -477,6 +495,7 @@ def export_model_dir(
         generate=generate_graph,
         embed=embed_graph,
         source=source,
+        chunk=chunk,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out, manifest, seconds, tok, ar)
@@ -596,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
             from .generate_graph import check_generate
 
             report.checks += check_generate(args.out, seed=args.seed)
+            if "generate_chunk" in result.manifest["graphs"]:
+                from .chunk_graph import check_chunks
+
+                report.checks += check_chunks(args.out, seed=args.seed)
         print(report.table())
         if not report.ok:
             return 1

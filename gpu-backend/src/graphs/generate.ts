@@ -2,15 +2,11 @@
 // run, so the KV cache never leaves the runtime. Same Philox uniforms u(seed, image, step) and the same
 // float32 sampler as the per-step loop, so a seed gives the same tokens on either path. Sampling
 // parameters go in per row ([B], broadcast by the graph), so one run may mix requests.
-import { ApiError, uniforms } from '@gigatok/shared';
 import type { GenerationRow } from '../generation/request.ts';
 import type { Graph } from '../runtime/graph.ts';
-import { type Feeds, float32, int64, outputInt64 } from '../runtime/tensors.ts';
+import { type Feeds, outputInt64 } from '../runtime/tensors.ts';
+import { invalid, samplingFeeds } from './sampling-feeds.ts';
 import type { ModelShapes } from './shapes.ts';
-
-function invalid(field: string, detail: string): ApiError {
-  return new ApiError('invalid_parameter', detail, { field });
-}
 
 export class GenerateGraph {
   constructor(
@@ -24,65 +20,15 @@ export class GenerateGraph {
    * the same K).
    */
   feeds(rows: readonly GenerationRow[]): Feeds {
-    const B = rows.length;
+    const K = rows[0]?.prefix?.length ?? 0;
     const T = this.shapes.tokens;
-    if (B === 0) throw invalid('class_ids', "'class_ids' must hold at least one image");
-    const K = rows[0]!.prefix?.length ?? 0;
     if (K > T) throw invalid('prefix', `'prefix' must hold at most ${T} tokens, got ${K}`);
-    const classIds = new BigInt64Array(B);
-    const u = new Float32Array(B * T);
-    const cfgScale = new Float32Array(B);
-    const cfgSchedule = new BigInt64Array(B);
-    const temperature = new Float32Array(B);
-    const topK = new BigInt64Array(B);
-    const topP = new Float32Array(B);
-    const prefix = new BigInt64Array(B * K);
     for (const [i, row] of rows.entries()) {
-      const c = row.classId;
-      if (c !== null && (!Number.isInteger(c) || c < 0 || c >= this.shapes.numClasses)) {
-        throw invalid(
-          `class_ids.${i}`,
-          `'class_ids.${i}' must be in [0, ${this.shapes.numClasses - 1}] or null, got ${c}`,
-        );
-      }
-      classIds[i] = BigInt(c ?? this.shapes.nullClass);
-      u.set(uniforms(row.seed, row.imageIndex, 1, T), i * T);
-      const p = row.params;
-      if (!Number.isInteger(p.topK) || p.topK < 0) {
-        throw invalid('top_k', `'top_k' must be an integer >= 0, got ${p.topK}`);
-      }
-      cfgScale[i] = p.cfgScale;
-      cfgSchedule[i] = p.cfgSchedule === 'step' ? 1n : 0n;
-      temperature[i] = p.temperature;
-      topK[i] = BigInt(p.topK);
-      topP[i] = p.topP;
-      const forced = row.prefix ?? [];
-      if (forced.length !== K) {
-        throw invalid(
-          `prefix.${i}`,
-          `every row of a run needs the same prefix length (${K}), got ${forced.length}`,
-        );
-      }
-      for (const [s, t] of forced.entries()) {
-        if (!Number.isInteger(t) || t < 0 || t >= this.shapes.vocab) {
-          throw invalid(
-            `prefix.${i}.${s}`,
-            `'prefix.${i}.${s}' must be in [0, ${this.shapes.vocab - 1}], got ${t}`,
-          );
-        }
-        prefix[i * K + s] = BigInt(t);
-      }
+      const k = row.prefix?.length ?? 0;
+      if (k !== K)
+        throw invalid(`prefix.${i}`, `every row of a run needs the same prefix length (${K}), got ${k}`);
     }
-    return {
-      class_ids: int64(classIds, [B]),
-      uniforms: float32(u, [B, T]),
-      cfg_scale: float32(cfgScale, [B]),
-      cfg_schedule: int64(cfgSchedule, [B]),
-      temperature: float32(temperature, [B]),
-      top_k: int64(topK, [B]),
-      top_p: float32(topP, [B]),
-      prefix_tokens: int64(prefix, [B, K]),
-    };
+    return samplingFeeds(rows, this.shapes, K);
   }
 
   /** Samples one token sequence per row in a single run. */

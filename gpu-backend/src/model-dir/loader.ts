@@ -9,6 +9,7 @@ import { DecoderGraph } from '../graphs/decoder.ts';
 import { EmbedGraph } from '../graphs/embed.ts';
 import { EncoderGraph } from '../graphs/encoder.ts';
 import { GenerateGraph } from '../graphs/generate.ts';
+import { GenerateChunkGraph } from '../graphs/generate-chunk.ts';
 import { modelShapes } from '../graphs/shapes.ts';
 import { type LogLevel, logger } from '../log.ts';
 import type { SessionConfig } from '../runtime/device.ts';
@@ -27,6 +28,8 @@ export interface LoadedModel {
   arStep: ArStepGraph | undefined;
   /** generate.onnx, loaded only when the generate path is `graph`. */
   generate: GenerateGraph | undefined;
+  /** generate_chunk.onnx, loaded only when the generate path is `chunked`. */
+  generateChunk: GenerateChunkGraph | undefined;
   /** embed.onnx (the AR representation), when the manifest lists it. */
   embed: EmbedGraph | undefined;
   /** How /v1/generate is served; undefined: the model cannot generate. */
@@ -59,7 +62,11 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
   let generatePath: GeneratePath | undefined;
   try {
     generatePath = decideGeneratePath(
-      { arStep: graphs.ar_step !== undefined, generate: graphs.generate !== undefined },
+      {
+        arStep: graphs.ar_step !== undefined,
+        generate: graphs.generate !== undefined,
+        chunk: graphs.generate_chunk !== undefined,
+      },
       options.generatePath ?? 'auto',
       options.stepMode,
     );
@@ -88,6 +95,10 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       generatePath !== 'graph' || graphs.generate === undefined
         ? undefined
         : new GenerateGraph(await open('generate', graphs.generate.file), shapes);
+    const generateChunk =
+      generatePath !== 'chunked' || graphs.generate_chunk === undefined
+        ? undefined
+        : new GenerateChunkGraph(await open('generate_chunk', graphs.generate_chunk.file), shapes);
     // embed.onnx may read its weights from ar_step.onnx (external data), so it is loaded from its path.
     const embed =
       graphs.embed === undefined ? undefined : new EmbedGraph(await open('embed', graphs.embed.file), shapes);
@@ -99,13 +110,14 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       decoder,
       arStep,
       generate,
+      generateChunk,
       embed,
       generatePath,
       providers: encoder.graph.providers,
       host,
     };
     if (options.warmup) {
-      for (const graph of [encoder, decoder, arStep, generate, embed]) await graph?.warmUp();
+      for (const graph of [encoder, decoder, arStep, generate, generateChunk, embed]) await graph?.warmUp();
     }
   } catch (error) {
     if (model !== undefined) await disposeModel(model);
@@ -127,7 +139,14 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
 }
 
 export async function disposeModel(model: LoadedModel): Promise<void> {
-  for (const g of [model.encoder, model.decoder, model.arStep, model.generate, model.embed]) {
+  for (const g of [
+    model.encoder,
+    model.decoder,
+    model.arStep,
+    model.generate,
+    model.generateChunk,
+    model.embed,
+  ]) {
     await g?.graph.dispose();
   }
   await model.host?.close();

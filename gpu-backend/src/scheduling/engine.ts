@@ -1,7 +1,8 @@
 // The one scheduling engine of the backend: a bounded queue per graph, admission (queue_full 429 with
 // a Retry-After from the measured run time), cancellation, batch formation through a pluggable
 // picker, and shutdown. What a batch does on the device is the Runner's business: one run for encode,
-// decode, embed and generate.onnx; one run per token for the per-step AR loop.
+// decode, embed and generate.onnx; one run per token for the per-step AR loop; one run per chunk of
+// steps for generate_chunk.onnx, whose batch stays in flight while rows leave and join between runs.
 //
 // When to run. A batch starts as soon as the engine has a free slot: a request never waits for
 // company while the device is idle. Company gathers on its own while a batch is in flight, and the
@@ -46,7 +47,8 @@ export class QueueFullError extends ApiError {
 
 /**
  * What a batch does on the device. `B` is the runner's state of one batch (a KV cache, a position);
- * items leave a batch only between runs (aborted requests), through `drop`.
+ * items join and leave a batch only between runs: aborted items and items whose result came back
+ * leave through `drop`, queued items join through `join` (runners that have it).
  */
 export interface Runner<I, O, B = undefined> {
   /** Refuses one request's items before they are queued (throw an ApiError), so a bad request fails alone. */
@@ -54,12 +56,18 @@ export interface Runner<I, O, B = undefined> {
   /** The state of a new batch of `items`. */
   start(items: readonly I[]): B;
   /**
-   * One run on the device for the batch's current `items`. Returns one result per item, in order, once
-   * the batch is done; undefined while it needs more runs.
+   * One run on the device for the batch's current `items`. Returns one entry per item, in order: the
+   * item's result once it is done (it then leaves the batch), undefined while it needs more runs; or
+   * undefined when no item is done yet.
    */
-  run(batch: B, items: readonly I[]): Promise<O[] | undefined>;
+  run(batch: B, items: readonly I[]): Promise<readonly (O | undefined)[] | undefined>;
   /** Removes the items with `keep[i]` false from the batch's state (called between runs). */
   drop?(batch: B, keep: readonly boolean[]): void;
+  /**
+   * Adds queued items at the end of a running batch (called between runs, up to maxBatch items in
+   * all). Runners without it take new items only in new batches.
+   */
+  join?(batch: B, items: readonly I[]): void;
   /** Runs one batch takes from start to finish, for Retry-After (1 for a single-run graph). */
   readonly runsPerBatch: number;
   /** Rows the device computes per item, for metrics (2 with guidance). Default 1. */
@@ -237,6 +245,7 @@ export class Engine<I, O, B = undefined> {
     while (this.#queue.length > 0 || this.#active.length > 0) {
       if (this.#active.length === 0) await this.#gather();
       while (this.#active.length < maxActive && this.#queue.length > 0) this.#startBatch();
+      for (const batch of this.#active) this.#join(batch);
       // One run of every batch in flight, round robin.
       for (const batch of [...this.#active]) await this.#advance(batch);
       // A slot is free again: first let requests that already reached the process join the queue.
@@ -303,18 +312,21 @@ export class Engine<I, O, B = undefined> {
     }
   }
 
-  #startBatch(): void {
-    // The batch is drawn from one priority: interactive while any interactive item is queued.
+  /**
+   * Takes the picker's choice of at most `max` queued entries off the queue, from one priority:
+   * interactive while any interactive item is queued. Empty when nothing is queued.
+   */
+  #take(max: number): Entry<I, O>[] {
     const priority: Priority = this.#queue.some((e) => e.priority === 'interactive')
       ? 'interactive'
       : 'background';
     const lane = this.#queue.filter((e) => e.priority === priority);
     const oldest = lane[0];
-    if (oldest === undefined) return;
+    if (oldest === undefined) return [];
     const picked = new Set(
       this.#picker(
         lane.map((e) => e.item),
-        this.options.maxBatch,
+        max,
       ).map((i) => lane[i]),
     );
     // The oldest item of the priority always goes, whatever the picker says, so nothing in it starves.
@@ -325,7 +337,26 @@ export class Engine<I, O, B = undefined> {
     this.#queue = rest;
     const now = performance.now();
     for (const e of entries) this.options.onQueued?.({ queueUs: (now - e.enqueuedAt) * 1000 });
+    return entries;
+  }
+
+  #startBatch(): void {
+    const entries = this.#take(this.options.maxBatch);
+    if (entries.length === 0) return;
     this.#active.push({ entries, state: this.runner.start(entries.map((e) => e.item)), runs: 0 });
+  }
+
+  /** Queued items join a running batch with room, for runners that can take them between runs. */
+  #join(batch: Batch<I, O, B>): void {
+    const room = this.options.maxBatch - batch.entries.length;
+    if (this.runner.join === undefined || room <= 0 || this.#queue.length === 0) return;
+    const entries = this.#take(room);
+    if (entries.length === 0) return;
+    this.runner.join(
+      batch.state,
+      entries.map((e) => e.item),
+    );
+    batch.entries.push(...entries);
   }
 
   async #advance(batch: Batch<I, O, B>): Promise<void> {
@@ -339,7 +370,7 @@ export class Engine<I, O, B = undefined> {
       return;
     }
     const started = performance.now();
-    let results: O[] | undefined;
+    let results: readonly (O | undefined)[] | undefined;
     try {
       results = await this.runner.run(
         batch.state,
@@ -365,12 +396,20 @@ export class Engine<I, O, B = undefined> {
     const rows = batch.entries.length * (this.runner.rowsPerItem ?? 1);
     this.options.onRun?.({ rows, computeUs: ms * 1000 });
     if (results === undefined) return;
-    this.#finish(batch);
-    this.#lastBatch = { items: batch.entries.length, endedAt: performance.now() };
-    for (const [k, e] of batch.entries.entries()) {
+    const done = results;
+    const stay = done.map((r) => r === undefined);
+    const leaving = batch.entries.flatMap((e, k) => (stay[k] ? [] : [{ e, result: done[k]! }]));
+    if (stay.some(Boolean)) {
+      this.runner.drop?.(batch.state, stay);
+      batch.entries = batch.entries.filter((_, k) => stay[k]);
+    } else {
+      this.#finish(batch);
+      this.#lastBatch = { items: leaving.length, endedAt: performance.now() };
+    }
+    for (const { e, result } of leaving) {
       // A request aborted during the run was already rejected: its results are dropped here.
       if (e.request.settled) continue;
-      e.request.results[e.index] = results[k]!;
+      e.request.results[e.index] = result;
       e.request.remaining -= 1;
       if (e.request.remaining === 0) this.#settle(e.request);
     }

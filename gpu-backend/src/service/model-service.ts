@@ -9,6 +9,7 @@ import {
   type EncodePriority,
   type PreprocessingMode,
 } from '@gigatok/shared';
+import { chunkRunner, defaultChunkSteps } from '../generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../generation/request.ts';
 import { type StepMode, stepRunner } from '../generation/step-runner.ts';
@@ -38,13 +39,15 @@ export interface BatchingOptions {
   maxQueue: number;
   /** Cohorts of the per-step loop in flight at once. */
   maxActiveBatches: number;
+  /** Steps per run of generate_chunk.onnx; 0 or absent = defaultChunkSteps. */
+  chunkSteps?: number;
 }
 
 export interface ServiceOptions {
   batching: BatchingOptions;
   limits: ImageLimits;
   metrics?: Metrics | undefined;
-  /** GIGATOK_GENERATE_PATH; default `auto` (generate.onnx when loaded). */
+  /** GIGATOK_GENERATE_PATH; default `auto` (generate_chunk.onnx, else generate.onnx, when loaded). */
   generatePath?: GeneratePathSetting;
   stepMode?: StepMode;
 }
@@ -118,11 +121,23 @@ export class ModelService {
             engine('embed'),
           );
     this.generatePath = decideGeneratePath(
-      { arStep: model.arStep !== undefined, generate: model.generate !== undefined },
+      {
+        arStep: model.arStep !== undefined,
+        generate: model.generate !== undefined,
+        chunk: model.generateChunk !== undefined,
+      },
       options.generatePath ?? 'auto',
       options.stepMode,
     );
-    if (this.generatePath === 'graph' && model.generate !== undefined) {
+    if (this.generatePath === 'chunked' && model.generateChunk !== undefined) {
+      // A configured S above T would only run finished rows: at most T.
+      const T = model.generateChunk.shapes.tokens;
+      const steps = Math.min(batching.chunkSteps || defaultChunkSteps(T), T);
+      this.#generator = new Engine(
+        chunkRunner(model.generateChunk, steps),
+        engine<GenerationRow>('generate'),
+      );
+    } else if (this.generatePath === 'graph' && model.generate !== undefined) {
       this.#generator = new Engine(
         graphRunner(model.generate),
         engine<GenerationRow>('generate', { picker: byPrefixLength }),
@@ -140,14 +155,14 @@ export class ModelService {
   }
 
   /** Images waiting in the queues, for the pending gauge. */
-  pending(): { encoder: number; decoder: number; ar_step: number; generate: number; embed: number } {
+  pending(): Record<GraphName, number> {
     const generating = this.#generator?.queued ?? 0;
     return {
       encoder: this.#encoder.queued,
       decoder: this.#decoder.queued,
       embed: this.#embedder?.queued ?? 0,
       ar_step: this.generatePath === 'steps' ? generating : 0,
-      generate: this.generatePath === 'graph' ? generating : 0,
+      generate: this.generatePath === 'steps' ? 0 : generating,
     };
   }
 
@@ -156,9 +171,9 @@ export class ModelService {
     return this.#generator?.active ?? 0;
   }
 
-  /** The metrics label of the graph generate runs: `generate` or `ar_step`. */
+  /** The metrics label of the graph generate runs: `generate` (generate.onnx or generate_chunk.onnx) or `ar_step`. */
   get generateGraph(): 'generate' | 'ar_step' {
-    return this.generatePath === 'graph' ? 'generate' : 'ar_step';
+    return this.generatePath === 'steps' ? 'ar_step' : 'generate';
   }
 
   /**
