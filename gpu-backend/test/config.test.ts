@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { decideGeneratePath } from '../src/model-dir/generate-path.ts';
 import { disposeModel, loadModel } from '../src/model-dir/loader.ts';
 import { parseDevice } from '../src/runtime/device.ts';
 import { FIXTURE_DIR } from './helpers.ts';
@@ -151,9 +152,12 @@ describe('loadModel validation', () => {
     );
   });
 
-  it('loads generate_chunk.onnx for auto and chunked, generate.onnx for graph, neither for steps; refuses a missing one', async () => {
+  it('loads generate.onnx for auto and graph, generate_chunk.onnx for chunked, neither for steps; refuses a missing one', async () => {
+    // auto: the whole-run graph first, the chunked one only for a model without generate.onnx.
+    expect(decideGeneratePath({ arStep: true, generate: true, chunk: true }, 'auto')).toBe('graph');
+    expect(decideGeneratePath({ arStep: true, generate: false, chunk: true }, 'auto')).toBe('chunked');
     for (const [generatePath, chunk, whole] of [
-      ['auto', true, false],
+      ['auto', false, true],
       ['chunked', true, false],
       ['graph', false, true],
       ['steps', false, false],
