@@ -168,7 +168,9 @@ describe('Server-Timing', () => {
     const { id } = (await (await tokenize(alice.key, testPng(seed++))).json()) as { id: string };
     const json = serverTiming(await api(alice.key, `/v1/tokens/${id}`));
     expect([...json.keys()]).toEqual(['auth', 'own', 'blob', 'enc', 'total']);
-    expect(json.get('auth')?.desc).toBe('isolate');
+    // Which layer answered the key depends on the 1 s test TTL against this machine's speed; the bound
+    // itself is tested with a faked clock above.
+    expect(json.get('auth')?.desc).toMatch(/^(isolate|colo|d1)$/);
     const gtok = serverTiming(
       await api(alice.key, `/v1/tokens/${id}`, { headers: { accept: 'application/vnd.gigatok.tokens' } }),
     );
