@@ -143,6 +143,8 @@ export interface ListOptions extends RequestOptions {
 export interface ListWebhookDeliveriesOptions extends ListOptions {
   /** Only the deliveries of this generation (`job_…`). */
   jobId?: string | undefined;
+  /** Only the deliveries of this dataset's runs (`ds_…`). */
+  datasetId?: string | undefined;
   event?: WebhookEventType | undefined;
   status?: WebhookDeliveryStatus | undefined;
 }
@@ -585,6 +587,7 @@ export class GigaTokClient {
       path: '/v1/webhooks/deliveries',
       query: {
         job_id: options.jobId,
+        dataset_id: options.datasetId,
         event: options.event,
         status: options.status,
         limit: options.limit,

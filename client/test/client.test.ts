@@ -398,7 +398,7 @@ describe('webhook deliveries and secret rotation', () => {
   it('lists deliveries with their attempts, sending the filters as query parameters', async () => {
     const [failed] = api.seedDeliveries(2);
     const page = await client().listWebhookDeliveries({
-      jobId: failed!.job_id,
+      jobId: failed!.job_id!,
       event: 'generation.started',
       status: 'failed',
       limit: 5,

@@ -10,6 +10,7 @@ import {
   ApiError,
   type ErrorCode,
   encodeTokens,
+  GENERATION_EVENT_TYPES,
   generationParamsKey,
   imageId,
   newJobId,
@@ -24,7 +25,6 @@ import {
   TOKENS_MEDIA_TYPE,
   tokenSetId,
   WEBHOOK_DELIVERY_STATUSES,
-  WEBHOOK_EVENT_TYPES,
   type WebhookDelivery,
 } from '@gigatok/shared';
 import { encodePng } from '@gigatok/shared/testing/png';
@@ -575,7 +575,8 @@ export class FakeApi {
         id: newMessageId(),
         object: 'webhook_delivery',
         job_id: jobId,
-        event: WEBHOOK_EVENT_TYPES[i % WEBHOOK_EVENT_TYPES.length]!,
+        dataset_id: null,
+        event: GENERATION_EVENT_TYPES[i % GENERATION_EVENT_TYPES.length]!,
         url: 'https://hooks.example.com/in',
         status: failed ? 'failed' : 'succeeded',
         created_at: at,

@@ -1,12 +1,18 @@
 // Token datasets (/v1/datasets): a tenant's labelled images, tokenized in the background into the
 // outputs training code reads (a GTOK blob of every row, the official extractor's .npy tar, a manifest).
 import { z } from 'zod';
+import { AUGMENTATIONS } from '../augmentation.ts';
 import { LIMITS } from '../limits.ts';
 import { ModelIdSchema } from '../model-manifest.ts';
-import { AUGMENTATIONS } from '../augmentation.ts';
 import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { enumField, fieldError, intField, patternField } from '../schema-fields.ts';
-import { LIST_PAGE_QUERY_FIELDS, listPageSchema, ProblemSchema } from './public.ts';
+import {
+  DATASET_EVENT_TYPES,
+  LIST_PAGE_QUERY_FIELDS,
+  listPageSchema,
+  ProblemSchema,
+  webhookSubscriptionSchema,
+} from './public.ts';
 
 /** A dataset name: it names the folders of the official layout (`<name>_codes/`), so path-safe. */
 export const DATASET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -40,6 +46,22 @@ export const DatasetLabelsSchema = z
   .meta({ id: 'DatasetLabels' });
 export type DatasetLabels = z.infer<typeof DatasetLabelsSchema>;
 
+const DatasetEventTypeSchema = enumField('events', DATASET_EVENT_TYPES).meta({
+  id: 'DatasetEventType',
+  description: 'A dataset run event a webhook can subscribe to: the run completed, failed or was canceled.',
+});
+
+export const DatasetWebhookSubscriptionSchema = webhookSubscriptionSchema(
+  DATASET_EVENT_TYPES,
+  DatasetEventTypeSchema,
+  {
+    id: 'DatasetWebhookSubscription',
+    description:
+      "Where to POST Standard Webhooks events of this dataset's runs. All events when `events` is absent. " +
+      'The URL must be https and must not point at a private or loopback address.',
+  },
+);
+
 export const CreateDatasetRequestSchema = z
   .strictObject({
     name: patternField(
@@ -52,11 +74,13 @@ export const CreateDatasetRequestSchema = z
     augmentation: AugmentationField.optional(),
     preprocessing: PreprocessingModeSchema.optional(),
     labels: DatasetLabelsSchema.optional(),
+    webhook: DatasetWebhookSubscriptionSchema.optional(),
   })
   .meta({
     id: 'CreateDatasetRequest',
     description:
-      "A new, empty dataset. Defaults: the default model, augmentation 'none', preprocessing 'official', labels 'folders'.",
+      "A new, empty dataset. Defaults: the default model, augmentation 'none', preprocessing 'official', labels 'folders'. " +
+      'With `webhook`, each run that completes, fails or is canceled sends one signed event.',
   });
 export type CreateDatasetRequest = z.infer<typeof CreateDatasetRequestSchema>;
 
@@ -81,6 +105,20 @@ export const DatasetSchema = z
   })
   .meta({ id: 'Dataset', description: 'A token dataset, its labelling, and how far its run is.' });
 export type Dataset = z.infer<typeof DatasetSchema>;
+
+export const DatasetWebhookPayloadSchema = z
+  .strictObject({
+    type: DatasetEventTypeSchema,
+    timestamp: z.iso.datetime(),
+    data: DatasetSchema,
+  })
+  .meta({
+    id: 'DatasetWebhookPayload',
+    description:
+      'Body of a dataset webhook delivery: the dataset as GET /v1/datasets/{id} showed it when its run ' +
+      'ended, signed per Standard Webhooks (headers webhook-id, webhook-timestamp, webhook-signature).',
+  });
+export type DatasetWebhookPayload = z.infer<typeof DatasetWebhookPayloadSchema>;
 
 export const DatasetListSchema = listPageSchema(DatasetSchema).meta({
   id: 'DatasetList',

@@ -145,15 +145,28 @@ export type DetokenizeRequest = z.infer<typeof DetokenizeRequestSchema>;
 /** A Generation's status is its job's status (job-status.ts). */
 export type GenerationStatus = JobStatus;
 
-export const WEBHOOK_EVENT_TYPES = [
+/** Lifecycle events of a generation job (POST /v1/generations, POST /v1/variations). */
+export const GENERATION_EVENT_TYPES = [
   'generation.started',
   'generation.completed',
   'generation.failed',
   'generation.canceled',
 ] as const;
+export type GenerationEventType = (typeof GENERATION_EVENT_TYPES)[number];
+
+/** Events of a dataset run (POST /v1/datasets/{id}/run): how it ended. */
+export const DATASET_EVENT_TYPES = ['dataset.completed', 'dataset.failed', 'dataset.canceled'] as const;
+export type DatasetEventType = (typeof DATASET_EVENT_TYPES)[number];
+
+/** Every event a delivery can carry: the delivery log lists generations' and datasets' alike. */
+export const WEBHOOK_EVENT_TYPES = [...GENERATION_EVENT_TYPES, ...DATASET_EVENT_TYPES] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export const WebhookEventTypeSchema = enumField('events', WEBHOOK_EVENT_TYPES).meta({
   id: 'WebhookEventType',
+  description: 'An event a webhook delivery carries: a generation or a dataset run changed state.',
+});
+const GenerationEventTypeSchema = enumField('events', GENERATION_EVENT_TYPES).meta({
+  id: 'GenerationEventType',
   description: 'A generation lifecycle event a webhook can subscribe to.',
 });
 
@@ -175,25 +188,42 @@ const classRef = z.union([
     .max(LIMITS.maxClassLabelLength, { error: classRefError }),
 ]);
 
-export const WebhookSubscriptionSchema = z
-  .strictObject({
-    url: z
-      .url({ error: fieldError('webhook.url', 'an absolute https URL') })
-      .max(LIMITS.maxWebhookUrlLength, {
-        error: () => `'webhook.url' must be at most ${LIMITS.maxWebhookUrlLength} characters`,
-      }),
-    events: z
-      .array(WebhookEventTypeSchema)
-      .min(1, { error: () => "'webhook.events' must name at least one event" })
-      .max(WEBHOOK_EVENT_TYPES.length)
-      .optional(),
-  })
-  .meta({
+/**
+ * A `webhook` request field: where to POST the events named in `events` (one of `eventTypes`), all of
+ * them when absent. Generations and datasets take the same shape; checkWebhookUrl (webhook-url.ts)
+ * applies the URL policy when the request is accepted.
+ */
+export function webhookSubscriptionSchema<const E extends readonly [string, ...string[]]>(
+  eventTypes: E,
+  eventSchema: z.ZodType<E[number]>,
+  meta: { id: string; description: string },
+) {
+  return z
+    .strictObject({
+      url: z
+        .url({ error: fieldError('webhook.url', 'an absolute https URL') })
+        .max(LIMITS.maxWebhookUrlLength, {
+          error: () => `'webhook.url' must be at most ${LIMITS.maxWebhookUrlLength} characters`,
+        }),
+      events: z
+        .array(eventSchema)
+        .min(1, { error: () => "'webhook.events' must name at least one event" })
+        .max(eventTypes.length)
+        .optional(),
+    })
+    .meta(meta);
+}
+
+export const WebhookSubscriptionSchema = webhookSubscriptionSchema(
+  GENERATION_EVENT_TYPES,
+  GenerationEventTypeSchema,
+  {
     id: 'WebhookSubscription',
     description:
       'Where to POST Standard Webhooks events of this generation. All events when `events` is absent. ' +
       'The URL must be https and must not point at a private or loopback address.',
-  });
+  },
+);
 
 export const OutputOptionsSchema = z
   .strictObject({
@@ -473,15 +503,15 @@ export const WebhookSecretResponseSchema = z
 
 export const WebhookPayloadSchema = z
   .strictObject({
-    type: WebhookEventTypeSchema,
+    type: GenerationEventTypeSchema,
     timestamp: isoTime,
     data: GenerationSchema,
   })
   .meta({
     id: 'WebhookPayload',
     description:
-      'Body of a webhook delivery, signed per Standard Webhooks (headers webhook-id, webhook-timestamp, ' +
-      'webhook-signature).',
+      'Body of a generation webhook delivery, signed per Standard Webhooks (headers webhook-id, ' +
+      'webhook-timestamp, webhook-signature).',
   });
 export type WebhookPayload = z.infer<typeof WebhookPayloadSchema>;
 

@@ -1,7 +1,7 @@
 // Schemas of the webhook delivery log and secret rotation (/v1/webhooks/deliveries,
 // /v1/webhooks/secret/rotate): the delivery and attempt objects, their list page and its query.
 import { z } from 'zod';
-import { JOB_ID_RE, MESSAGE_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
+import { DATASET_ID_RE, JOB_ID_RE, MESSAGE_ID_RE, WEBHOOK_SECRET_RE } from '../ids.ts';
 import { enumField, patternField } from '../schema-fields.ts';
 import {
   LIST_PAGE_QUERY_FIELDS,
@@ -44,7 +44,10 @@ export const WebhookDeliverySchema = z
   .strictObject({
     id: WebhookDeliveryIdSchema,
     object: z.literal('webhook_delivery'),
-    job_id: z.string().regex(JOB_ID_RE),
+    /** The generation the event is of; null for a dataset's event. */
+    job_id: z.string().regex(JOB_ID_RE).nullable(),
+    /** The dataset the event is of; null for a generation's event. */
+    dataset_id: z.string().regex(DATASET_ID_RE).nullable(),
     event: WebhookEventTypeSchema,
     url: z.string(),
     status: z.enum(WEBHOOK_DELIVERY_STATUSES),
@@ -57,8 +60,9 @@ export const WebhookDeliverySchema = z
   .meta({
     id: 'WebhookDelivery',
     description:
-      'One event of one generation sent to its webhook URL. `id` is the Standard Webhooks `webhook-id`, ' +
-      'the same on every attempt and redelivery. Attempts are oldest first.',
+      'One event of one generation (`job_id`) or one dataset run (`dataset_id`) sent to its webhook URL. ' +
+      '`id` is the Standard Webhooks `webhook-id`, the same on every attempt and redelivery. Attempts are ' +
+      'oldest first.',
   });
 export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
 
@@ -72,6 +76,12 @@ export type WebhookDeliveryList = z.infer<typeof WebhookDeliveryListSchema>;
 export const ListWebhookDeliveriesQuerySchema = z.object({
   ...LIST_PAGE_QUERY_FIELDS,
   job_id: patternField('job_id', JOB_ID_RE, 'a generation id "job_" + 32 base32 characters', 36).optional(),
+  dataset_id: patternField(
+    'dataset_id',
+    DATASET_ID_RE,
+    'a dataset id "ds_" + 32 base32 characters',
+    35,
+  ).optional(),
   event: enumField('event', WEBHOOK_EVENT_TYPES).optional(),
   status: enumField('status', WEBHOOK_DELIVERY_STATUSES).optional(),
 });

@@ -121,7 +121,9 @@ function outcome(attempt: WebhookDelivery['attempts'][number]): string {
 function printDeliveries(out: OutputStream, data: readonly WebhookDelivery[]): void {
   for (const d of data) {
     const next = d.next_attempt_at ? `  next ${d.next_attempt_at}` : '';
-    out.write(`${d.id}  ${d.status.padEnd(9)}  ${d.event.padEnd(20)}  ${d.job_id}  ${d.created_at}${next}\n`);
+    out.write(
+      `${d.id}  ${d.status.padEnd(9)}  ${d.event.padEnd(20)}  ${d.job_id ?? d.dataset_id}  ${d.created_at}${next}\n`,
+    );
     for (const a of d.attempts) {
       out.write(`  ${a.at}  ${a.manual ? 'manual' : 'queue '}  ${outcome(a)}  ${a.duration_ms} ms\n`);
     }

@@ -1,5 +1,5 @@
 // /v1/datasets: token datasets for training pipelines (lib/datasets/*).
-//   POST /                 create an empty dataset
+//   POST /                 create an empty dataset (optionally with a webhook for its runs' ends)
 //   GET  /                 list, newest first
 //   GET  /{id}             one dataset, with progress
 //   POST /{id}/images      add images: an ImageFolder tar or multipart
@@ -11,6 +11,7 @@
 import {
   ApiError,
   CreateDatasetRequestSchema,
+  DATASET_EVENT_TYPES,
   DATASET_ID_RE,
   DatasetListSchema,
   DatasetManifestSchema,
@@ -56,6 +57,8 @@ import {
   problems,
   ref,
 } from '../lib/openapi/describe.ts';
+import { emitDatasetEvent } from '../lib/webhooks/delivery.ts';
+import { acceptWebhook } from '../lib/webhooks/subscription.ts';
 import { JSON_BODY_LIMIT, limitBody } from '../middleware/body-limit.ts';
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
@@ -121,6 +124,7 @@ export const datasets = new Hono<AppEnv>()
     async (c) => {
       const parsed = CreateDatasetRequestSchema.safeParse(await readJson(c.req.raw));
       if (!parsed.success) throw fromZodError(parsed.error);
+      const webhook = acceptWebhook(c.env, parsed.data.webhook, DATASET_EVENT_TYPES);
       const model = parsed.data.model ?? config(c.env).defaultModel;
       await getModel(c.env, model);
       const dataset = await insertDataset(c.env.DB, {
@@ -131,6 +135,7 @@ export const datasets = new Hono<AppEnv>()
         augmentation: parsed.data.augmentation ?? 'none',
         preprocessing: parsed.data.preprocessing ?? DEFAULT_PREPROCESSING,
         labels: parsed.data.labels ?? 'folders',
+        webhook,
       });
       return c.json(datasetView(dataset), 201, { ...NO_STORE, Location: `/v1/datasets/${dataset.id}` });
     },
@@ -251,7 +256,9 @@ export const datasets = new Hono<AppEnv>()
     describe({
       operationId: 'cancelDataset',
       summary: 'Cancel a queued or running dataset',
-      description: 'Stops between batches; the images tokenized so far are kept, and a later run resumes.',
+      description:
+        'Stops between batches; the images tokenized so far are kept, and a later run resumes. A dataset ' +
+        'with a webhook sends dataset.canceled.',
       parameters: [datasetId],
       responses: { '200': json('Canceled.', DatasetSchema), ...problems(...COMMON, 404, 409) },
     }),
@@ -261,6 +268,7 @@ export const datasets = new Hono<AppEnv>()
       if (!canceled) {
         throw new ApiError(ErrorCode.not_cancelable, `dataset '${dataset.id}' is ${dataset.status}`);
       }
+      await emitDatasetEvent(c.env, canceled, 'dataset.canceled');
       return c.json(datasetView(canceled), 200, NO_STORE);
     },
   )

@@ -101,6 +101,11 @@ export const webhooks = new Hono<AppEnv>()
           { type: 'string', pattern: '^job_[a-z2-7]{32}$' },
           'Only the deliveries of this generation.',
         ),
+        query(
+          'dataset_id',
+          { type: 'string', pattern: '^ds_[a-z2-7]{32}$' },
+          "Only the deliveries of this dataset's runs.",
+        ),
         query('event', { type: 'string', enum: [...WEBHOOK_EVENT_TYPES] }, 'Only this event type.'),
         query('status', { type: 'string', enum: [...WEBHOOK_DELIVERY_STATUSES] }, 'Only this status.'),
         query(
@@ -122,12 +127,12 @@ export const webhooks = new Hono<AppEnv>()
     async (c) => {
       const parsed = ListWebhookDeliveriesQuerySchema.safeParse(c.req.query());
       if (!parsed.success) throw fromZodError(parsed.error);
-      const { limit = LIMITS.defaultListLimit, cursor, job_id, event, status } = parsed.data;
+      const { limit = LIMITS.defaultListLimit, cursor, job_id, dataset_id, event, status } = parsed.data;
       const after = cursor ? decodeCursor(cursor, MESSAGE_ID_RE) : null;
       const page = await listTenantDeliveries(
         c.env.DB,
         c.get('caller').tenantId,
-        { jobId: job_id, eventType: event, status },
+        { jobId: job_id, datasetId: dataset_id, eventType: event, status },
         limit,
         after,
       );

@@ -8,8 +8,11 @@
 // Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
 // an older run changes nothing (store.ts fences every write), and cancel takes effect between batches.
 // A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
+// The run's end (completed or failed) is written by one fenced UPDATE that only one consumer wins; the
+// winner sends the dataset's webhook event, which the delivery log keeps unique per run and event.
 import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
 import { BackendError } from '../backend/host-request.ts';
+import { emitDatasetEvent } from '../webhooks/delivery.ts';
 import { batchImages, tokenizeDatasetImages } from './encode-batch.ts';
 import { writeOutputs } from './outputs.ts';
 import {
@@ -114,7 +117,8 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
       );
       if (pending.length === 0) {
         const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
-        await completeRun(env.DB, id, runSeq, outputs);
+        const completed = await completeRun(env.DB, id, runSeq, outputs);
+        if (completed) await emitDatasetEvent(env, completed, 'dataset.completed');
         break;
       }
       const tokens = await tokenizeDatasetImages(env, dataset, pending);
@@ -134,7 +138,8 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       return;
     }
-    await failRun(env.DB, id, runSeq, (error as ApiError).toProblem());
+    const failed = await failRun(env.DB, id, runSeq, (error as ApiError).toProblem());
+    if (failed) await emitDatasetEvent(env, failed, 'dataset.failed');
     message.ack();
   }
 }
@@ -142,7 +147,7 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
 /** After the last retry of a batch: the run fails (unless it moved on meanwhile). */
 export async function deadLetterDataset(env: Env, message: Message<DatasetMessage>): Promise<void> {
   const { dataset_id: id, run_seq: runSeq } = message.body;
-  await failRun(
+  const failed = await failRun(
     env.DB,
     id,
     runSeq,
@@ -151,5 +156,6 @@ export async function deadLetterDataset(env: Env, message: Message<DatasetMessag
       'the backend stayed unavailable through every retry of a batch',
     ).toProblem(),
   );
+  if (failed) await emitDatasetEvent(env, failed, 'dataset.failed');
   message.ack();
 }

@@ -2,6 +2,7 @@
 // run state changes are fenced by run_seq (a consumer holding an older value changes nothing).
 import type { Augmentation, DatasetLabels, DatasetStatus, PreprocessingMode, Problem } from '@gigatok/shared';
 import type { ListCursor } from '../http/cursor.ts';
+import type { WebhookTarget } from '../webhooks/subscription.ts';
 
 export interface OutputFile {
   key: string;
@@ -30,6 +31,8 @@ export interface DatasetRecord {
   runSeq: number;
   error: Problem | null;
   outputs: DatasetOutputs | null;
+  /** Where the run's final event is sent (migrations/0005_dataset_webhooks.sql); null for none. */
+  webhook: WebhookTarget | null;
   createdAt: number;
   completedAt: number | null;
 }
@@ -49,6 +52,8 @@ interface DatasetRow {
   run_seq: number;
   error: string | null;
   outputs: string | null;
+  webhook_url: string | null;
+  webhook_events: string | null;
   created_at: number;
   completed_at: number | null;
 }
@@ -69,6 +74,10 @@ function fromRow(row: DatasetRow): DatasetRecord {
     runSeq: row.run_seq,
     error: row.error ? (JSON.parse(row.error) as Problem) : null,
     outputs: row.outputs ? (JSON.parse(row.outputs) as DatasetOutputs) : null,
+    webhook:
+      row.webhook_url === null
+        ? null
+        : { url: row.webhook_url, events: JSON.parse(row.webhook_events ?? '[]') as string[] },
     createdAt: row.created_at,
     completedAt: row.completed_at,
   };
@@ -78,13 +87,14 @@ export async function insertDataset(
   db: D1Database,
   dataset: Pick<
     DatasetRecord,
-    'id' | 'tenantId' | 'name' | 'model' | 'augmentation' | 'preprocessing' | 'labels'
+    'id' | 'tenantId' | 'name' | 'model' | 'augmentation' | 'preprocessing' | 'labels' | 'webhook'
   >,
 ): Promise<DatasetRecord> {
   const row = await db
     .prepare(
-      `INSERT INTO datasets (id, tenant_id, name, model, augmentation, preprocessing, labels, status, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING *`,
+      `INSERT INTO datasets (id, tenant_id, name, model, augmentation, preprocessing, labels, webhook_url,
+         webhook_events, status, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING *`,
     )
     .bind(
       dataset.id,
@@ -94,6 +104,8 @@ export async function insertDataset(
       dataset.augmentation,
       dataset.preprocessing,
       JSON.stringify(dataset.labels),
+      dataset.webhook?.url ?? null,
+      dataset.webhook ? JSON.stringify(dataset.webhook.events) : null,
       Date.now(),
     )
     .first<DatasetRow>();
@@ -282,6 +294,7 @@ export async function recordTokens(
   return results.at(-1)!.meta.changes === 1;
 }
 
+/** Completes the run under `runSeq`; the dataset as written, or null when the run was not current. */
 export async function completeRun(
   db: D1Database,
   id: string,
@@ -298,14 +311,21 @@ export async function completeRun(
   return row ? fromRow(row) : null;
 }
 
-export async function failRun(db: D1Database, id: string, runSeq: number, problem: Problem): Promise<void> {
-  await db
+/** Fails the run under `runSeq`; the dataset as written, or null when the run was not current. */
+export async function failRun(
+  db: D1Database,
+  id: string,
+  runSeq: number,
+  problem: Problem,
+): Promise<DatasetRecord | null> {
+  const row = await db
     .prepare(
       `UPDATE datasets SET status = 'failed', error = ?, completed_at = ?
-       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
+       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running') RETURNING *`,
     )
     .bind(JSON.stringify(problem), Date.now(), id, runSeq)
-    .run();
+    .first<DatasetRow>();
+  return row ? fromRow(row) : null;
 }
 
 /** Cancels a queued or running dataset (a new run_seq fences out its messages); null if it was neither. */

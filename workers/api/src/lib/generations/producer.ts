@@ -5,8 +5,9 @@
 import {
   ApiError,
   canonicalJSON,
-  checkWebhookUrl,
   ErrorCode,
+  GENERATION_EVENT_TYPES,
+  type GenerationEventType,
   type GenerationParams,
   generationParamsKey,
   isTerminalJobStatus,
@@ -14,14 +15,13 @@ import {
   parseIdempotencyKey,
   parsePreferWait,
   sha256Hex,
-  WEBHOOK_EVENT_TYPES,
-  type WebhookEventType,
 } from '@gigatok/shared';
 import type { Context } from 'hono';
 import type { AppEnv } from '../../env.ts';
 import { config } from '../config.ts';
 import { withHeaders } from '../http/http-errors.ts';
 import { emitEvent } from '../webhooks/delivery.ts';
+import { acceptWebhook } from '../webhooks/subscription.ts';
 import {
   countActiveJobs,
   failJob,
@@ -95,7 +95,7 @@ export interface GenerationPlan {
 export async function submitGeneration(
   c: Context<AppEnv>,
   raw: unknown,
-  subscription: { url: string; events?: readonly WebhookEventType[] | undefined } | undefined,
+  subscription: { url: string; events?: readonly GenerationEventType[] | undefined } | undefined,
   plan: () => Promise<GenerationPlan>,
 ): Promise<Response> {
   const { tenantId } = c.get('caller');
@@ -110,14 +110,7 @@ export async function submitGeneration(
     if (replayed) return replayed;
   }
 
-  const webhook = subscription
-    ? {
-        url: checkWebhookUrl(subscription.url, {
-          allowInsecureLoopback: cfg.allowInsecureWebhooks,
-        }).toString(),
-        events: [...(subscription.events ?? WEBHOOK_EVENT_TYPES)],
-      }
-    : null;
+  const webhook = acceptWebhook(c.env, subscription, GENERATION_EVENT_TYPES);
   const { model, params } = await plan();
   const paramsKey = await generationParamsKey({ model, ...params });
   const now = Date.now();

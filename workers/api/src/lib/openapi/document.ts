@@ -2,7 +2,7 @@
 // its operation (lib/openapi/describe.ts), the schemas are shared's zod schemas converted with zod 4's
 // native JSON Schema output (draft 2020-12, OpenAPI 3.1's schema dialect). A route that carries no
 // operation makes the build throw, naming it. Pure: no Worker bindings, so a Node test validates it.
-import { ProblemSchema, WebhookPayloadSchema } from '@gigatok/shared';
+import { DatasetWebhookPayloadSchema, ProblemSchema, WebhookPayloadSchema } from '@gigatok/shared';
 import { z } from 'zod';
 import { TIMING_METRICS } from '../http/server-timing.ts';
 import { type Json, type Operation, operationOf, ref } from './describe.ts';
@@ -153,6 +153,10 @@ export function openApiDocument(routes: readonly RouteEntry[]): Json {
     );
   }
   const webhookBody = { 'application/json': { schema: ref(WebhookPayloadSchema) } };
+  const datasetWebhookBody = { 'application/json': { schema: ref(DatasetWebhookPayloadSchema) } };
+  const acknowledged = {
+    '200': { description: 'Any 2xx acknowledges the delivery; anything else is retried.' },
+  };
   const document: Json = {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
@@ -172,9 +176,16 @@ export function openApiDocument(routes: readonly RouteEntry[]): Json {
           summary:
             'A generation changed state (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).',
           requestBody: { required: true, content: webhookBody },
-          responses: {
-            '200': { description: 'Any 2xx acknowledges the delivery; anything else is retried.' },
-          },
+          responses: acknowledged,
+        },
+      },
+      datasetEvent: {
+        post: {
+          summary:
+            'A dataset run completed, failed or was canceled (Standard Webhooks: webhook-id, ' +
+            'webhook-timestamp, webhook-signature).',
+          requestBody: { required: true, content: datasetWebhookBody },
+          responses: acknowledged,
         },
       },
     },
@@ -186,7 +197,7 @@ export function openApiDocument(routes: readonly RouteEntry[]): Json {
           description: 'An API key: Authorization: Bearer gtk_live_...',
         },
       },
-      schemas: components(paths, { responses, webhookBody }),
+      schemas: components(paths, { responses, webhookBody, datasetWebhookBody }),
       responses: withServerTiming(responses),
     },
   };

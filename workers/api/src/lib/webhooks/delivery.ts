@@ -1,23 +1,34 @@
-// Webhook events of generation jobs, sent through the WEBHOOKS queue and signed per Standard Webhooks
+// Webhook events of generation jobs and dataset runs, sent through the WEBHOOKS queue and signed per Standard Webhooks
 // (webhook-id / webhook-timestamp / webhook-signature, shared/src/webhooks.ts). The message id and
 // the body are fixed when the event is created, so every retry carries the same id (receivers
 // deduplicate on it) and the same bytes; only the timestamp and signature are fresh per attempt. A
 // redelivery (POST /v1/webhooks/deliveries/{id}/redeliver) is one more such attempt, sent at once.
 // While a rotated-out secret is still in its overlap window, every attempt is signed under both.
-import { checkWebhookUrl, newMessageId, type WebhookEventType, webhookHeaders } from '@gigatok/shared';
+import {
+  checkWebhookUrl,
+  type DatasetEventType,
+  type GenerationEventType,
+  newMessageId,
+  type WebhookEventType,
+  webhookHeaders,
+} from '@gigatok/shared';
 import { config } from '../config.ts';
+import type { DatasetRecord } from '../datasets/store.ts';
+import { datasetView } from '../datasets/view.ts';
 import type { Job } from '../generations/jobs.ts';
 import { generationView } from '../generations/view.ts';
 import { signingSecrets } from './secrets.ts';
 import {
   type AttemptRecord,
   type Delivery,
+  type DeliverySubject,
   failDelivery,
   getDelivery,
   insertDelivery,
   recordAttempt,
   recordManualAttempt,
 } from './store.ts';
+import type { WebhookTarget } from './subscription.ts';
 
 export interface WebhookMessage {
   delivery_id: string;
@@ -28,24 +39,54 @@ export const WEBHOOK_RETRY_DELAYS = [5, 30, 120, 600, 1800, 3600, 7200] as const
 export const WEBHOOK_MAX_ATTEMPTS = WEBHOOK_RETRY_DELAYS.length + 1;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
-/** Creates the delivery of `event` for `job` if the job asked for it, and enqueues it once. */
-export async function emitEvent(env: Env, job: Job, event: WebhookEventType): Promise<void> {
-  if (!job.webhook?.events.includes(event)) return;
+/**
+ * Creates the delivery of `event` with `data` if `webhook` subscribes to it, and enqueues it only when
+ * this call created it: a caller that runs twice for the same subject and event sends nothing more.
+ */
+async function emit(
+  env: Env,
+  tenantId: string,
+  subject: DeliverySubject,
+  webhook: WebhookTarget | null,
+  event: WebhookEventType,
+  data: unknown,
+): Promise<void> {
+  if (!webhook?.events.includes(event)) return;
   const id = newMessageId();
-  const payload = JSON.stringify({
-    type: event,
-    timestamp: new Date().toISOString(),
-    data: generationView(job),
-  });
+  const payload = JSON.stringify({ type: event, timestamp: new Date().toISOString(), data });
   const created = await insertDelivery(env.DB, {
     id,
-    tenantId: job.tenantId,
-    jobId: job.id,
+    tenantId,
+    ...subject,
     eventType: event,
-    url: job.webhook.url,
+    url: webhook.url,
     payload,
   });
   if (created) await env.WEBHOOKS.send({ delivery_id: id } satisfies WebhookMessage, { contentType: 'json' });
+}
+
+/** Creates the delivery of `event` for `job` if the job asked for it, and enqueues it once. */
+export async function emitEvent(env: Env, job: Job, event: GenerationEventType): Promise<void> {
+  await emit(env, job.tenantId, { jobId: job.id }, job.webhook, event, generationView(job));
+}
+
+/**
+ * Creates the delivery of `event` for the current run of `dataset` (as its final state was just
+ * written) if the dataset asked for it, and enqueues it once per run.
+ */
+export async function emitDatasetEvent(
+  env: Env,
+  dataset: DatasetRecord,
+  event: DatasetEventType,
+): Promise<void> {
+  await emit(
+    env,
+    dataset.tenantId,
+    { datasetId: dataset.id, runSeq: dataset.runSeq },
+    dataset.webhook,
+    event,
+    datasetView(dataset),
+  );
 }
 
 interface Outcome extends AttemptRecord {

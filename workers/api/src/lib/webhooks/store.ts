@@ -1,14 +1,19 @@
-// Webhook deliveries and their attempts in D1. A delivery is one event of one job (unique per job and
-// event type, so a consumer that runs twice enqueues it once); every HTTP attempt is recorded, those
-// of the retry schedule and manual redeliveries alike.
+// Webhook deliveries and their attempts in D1. A delivery is one event of one generation job or of one
+// dataset run (unique per job and event type, per dataset, run_seq and event type, so a consumer that
+// runs twice enqueues it once); every HTTP attempt is recorded, those of the retry schedule and manual
+// redeliveries alike.
 import type { ListCursor } from '../http/cursor.ts';
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 
+/** What a delivery is an event of: a generation job, or one run (run_seq) of a dataset. */
+export type DeliverySubject = { jobId: string } | { datasetId: string; runSeq: number };
+
 export interface Delivery {
   id: string;
   tenantId: string;
-  jobId: string;
+  jobId: string | null;
+  datasetId: string | null;
   eventType: string;
   url: string;
   payload: string;
@@ -23,7 +28,8 @@ export interface Delivery {
 interface DeliveryRow {
   id: string;
   tenant_id: string;
-  job_id: string;
+  job_id: string | null;
+  dataset_id: string | null;
   event_type: string;
   url: string;
   payload: string;
@@ -39,6 +45,7 @@ function fromRow(row: DeliveryRow): Delivery {
     id: row.id,
     tenantId: row.tenant_id,
     jobId: row.job_id,
+    datasetId: row.dataset_id,
     eventType: row.event_type,
     url: row.url,
     payload: row.payload,
@@ -50,22 +57,25 @@ function fromRow(row: DeliveryRow): Delivery {
   };
 }
 
-/** Inserts a delivery; false when this job already has one for this event type. */
+/** Inserts a delivery; false when its job, or its dataset run, already has one for this event type. */
 export async function insertDelivery(
   db: D1Database,
-  delivery: Pick<Delivery, 'id' | 'tenantId' | 'jobId' | 'eventType' | 'url' | 'payload'>,
+  delivery: Pick<Delivery, 'id' | 'tenantId' | 'eventType' | 'url' | 'payload'> & DeliverySubject,
 ): Promise<boolean> {
+  const dataset = 'datasetId' in delivery ? delivery : null;
   // Enqueued right after the insert: its first attempt is due now.
   const result = await db
     .prepare(
-      `INSERT INTO webhook_deliveries
-         (id, tenant_id, job_id, event_type, url, payload, status, attempts, created_at, next_attempt_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7) ON CONFLICT DO NOTHING`,
+      `INSERT INTO webhook_deliveries (id, tenant_id, job_id, dataset_id, run_seq, event_type, url, payload,
+         status, attempts, created_at, next_attempt_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?9) ON CONFLICT DO NOTHING`,
     )
     .bind(
       delivery.id,
       delivery.tenantId,
-      delivery.jobId,
+      'jobId' in delivery ? delivery.jobId : null,
+      dataset?.datasetId ?? null,
+      dataset?.runSeq ?? null,
       delivery.eventType,
       delivery.url,
       delivery.payload,
@@ -95,6 +105,7 @@ export async function getTenantDelivery(
 
 export interface DeliveryFilter {
   jobId?: string | undefined;
+  datasetId?: string | undefined;
   eventType?: string | undefined;
   status?: DeliveryStatus | undefined;
 }
@@ -112,6 +123,10 @@ export async function listTenantDeliveries(
   if (filter.jobId !== undefined) {
     where.push('job_id = ?');
     binds.push(filter.jobId);
+  }
+  if (filter.datasetId !== undefined) {
+    where.push('dataset_id = ?');
+    binds.push(filter.datasetId);
   }
   if (filter.eventType !== undefined) {
     where.push('event_type = ?');

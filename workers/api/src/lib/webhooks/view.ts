@@ -1,5 +1,6 @@
 // The public shape of a webhook delivery (shared's WebhookDeliverySchema) from its D1 rows. The
-// payload is not shown: it is the job's event as sent, and GET /v1/generations/{id} has the job.
+// payload is not shown: it is the event as sent, and GET /v1/generations/{id} or GET /v1/datasets/{id}
+// has its subject.
 import type { WebhookDelivery, WebhookEventType } from '@gigatok/shared';
 import type { Delivery, StoredAttempt } from './store.ts';
 
@@ -10,6 +11,7 @@ export function deliveryView(delivery: Delivery, attempts: readonly StoredAttemp
     id: delivery.id,
     object: 'webhook_delivery',
     job_id: delivery.jobId,
+    dataset_id: delivery.datasetId,
     event: delivery.eventType as WebhookEventType,
     url: delivery.url,
     status: delivery.status,
