@@ -219,7 +219,7 @@ async function timeline(): Promise<void> {
     );
     for (const d of page.data) {
       seen.attempts.push({
-        job_id: d.job_id,
+        job_id: d.job_id ?? job.id,
         status: d.status,
         attempts: d.attempts.length,
         codes: d.attempts.map((a) => a.status_code ?? 'none').join(','),
