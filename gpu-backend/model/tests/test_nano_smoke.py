@@ -29,6 +29,7 @@ def test_smoke_run_writes_a_model_directory_results_and_report(tmp_path):
         "decoder.onnx",
         "ar_step.onnx",
         "generate.onnx",
+        "generate_chunk.onnx",
         "embed.onnx",
     }
 
