@@ -86,8 +86,13 @@ describe('webhook events of a generation', () => {
 
   it('sends only the subscribed events, and a canceled event on cancel', async () => {
     const path = `/cancel-${crypto.randomUUID()}`;
+    // The backend answers this seed 503 (models loading), so the job is handed back to the queue and
+    // is still cancelable however fast the consumer runs.
+    const seed = 4_242_001;
+    backend.generateModes.set(seed, 'loading');
     const response = await postJson(alice.key, '/v1/generations', {
       class_id: 1,
+      seed,
       webhook: { url: `${HOOKS_ORIGIN}${path}`, events: ['generation.canceled'] },
     });
     const job = (await response.json()) as { id: string };
