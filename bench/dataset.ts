@@ -5,7 +5,6 @@
 // client looping over a folder would; (iii) PyTorch eager running the same tokenizer in the official
 // extractor's loop (bench/dataset_reference.py). The Worker's datasets API adds ingestion and storage
 // around (i): measure it with `datasetImages` (the same files) through the Worker once it is merged.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +12,8 @@ import { LIMITS, signBackendRequest } from '@gigatok/shared';
 import sharp from 'sharp';
 import { readManifest } from '../gpu-backend/src/model-dir/manifest.ts';
 import type { Device } from '../gpu-backend/src/runtime/device.ts';
-import { repoRoot } from '../scripts/local-stack.ts';
 import { startBackend } from './http.ts';
+import { runBenchPython } from './reference.ts';
 import type { Headline, Section, Table } from './report.ts';
 import { fmt, ratio } from './stats.ts';
 
@@ -77,33 +76,6 @@ async function encodeCall(
   return (await res.json()) as { tokens: number[][] };
 }
 
-function runPython(python: string, args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, [path.join(repoRoot, 'bench', 'dataset_reference.py'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, PYTHONPATH: path.join(repoRoot, 'gpu-backend', 'model') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString('utf8');
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString('utf8')).slice(-4000);
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`bench/dataset_reference.py exited ${code}:\n${stderr}`));
-      try {
-        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>);
-      } catch (error) {
-        reject(new Error(`bench/dataset_reference.py printed no JSON: ${String(error)}\n${stderr}`));
-      }
-    });
-  });
-}
-
 export async function runDataset(o: DatasetOptions): Promise<Section> {
   const manifest = await readManifest(o.modelDir);
   const size = manifest.tokenizer.image_size;
@@ -161,7 +133,7 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
     const cores = o.threads === 0 ? os.cpus().length : o.threads;
     for (const threads of [...new Set([1, cores])]) {
       try {
-        const info = await runPython(o.python, [
+        const info = await runBenchPython<Record<string, unknown>>(o.python, 'dataset_reference.py', [
           '--model-dir',
           o.modelDir,
           '--images',

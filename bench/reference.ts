@@ -48,9 +48,13 @@ function images(count: number, size: number): Float32Array {
   return out;
 }
 
-function runPython(python: string, args: string[]): Promise<PythonResult> {
+/**
+ * Runs a Python script of bench/ with the model tooling on its path and reads the JSON object it prints
+ * last on stdout.
+ */
+export function runBenchPython<T>(python: string, script: string, args: string[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [path.join(repoRoot, 'bench', 'reference.py'), ...args], {
+    const child = spawn(python, [path.join(repoRoot, 'bench', script), ...args], {
       cwd: repoRoot,
       env: { ...process.env, PYTHONPATH: path.join(repoRoot, 'gpu-backend', 'model') },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,11 +69,11 @@ function runPython(python: string, args: string[]): Promise<PythonResult> {
     });
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`bench/reference.py exited ${code}:\n${stderr}`));
+      if (code !== 0) return reject(new Error(`bench/${script} exited ${code}:\n${stderr}`));
       try {
-        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as PythonResult);
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
       } catch (error) {
-        reject(new Error(`bench/reference.py printed no JSON: ${String(error)}\n${stdout}\n${stderr}`));
+        reject(new Error(`bench/${script} printed no JSON: ${String(error)}\n${stdout}\n${stderr}`));
       }
     });
   });
@@ -174,7 +178,7 @@ export async function runReference(o: ReferenceOptions): Promise<Section> {
       } finally {
         await disposeModel(model);
       }
-      const py = await runPython(o.python, [
+      const py = await runBenchPython<PythonResult>(o.python, 'reference.py', [
         '--model-dir',
         o.modelDir,
         '--input',
