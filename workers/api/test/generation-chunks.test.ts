@@ -10,19 +10,17 @@ import { env } from 'cloudflare:workers';
 import {
   type Generation,
   GenerationSchema,
-  generationParamsKey,
-  newJobId,
   resolveGenerationParams,
   TokensResponseSchema,
   uniform,
 } from '@gigatok/shared';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { claimJob, getJob, insertJob, type Job, recordChunk } from '../src/lib/generations/jobs.ts';
+import { claimJob, getJob, type Job, recordChunk } from '../src/lib/generations/jobs.ts';
 import type { GenerationMessage } from '../src/lib/generations/queue-message.ts';
 import { storeTokenSet } from '../src/lib/tokens/store.ts';
 import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO } from './backend-stub.ts';
-import { api, newTenant, postJson, runQueue, type TestKey, waitFor } from './helpers.ts';
+import { api, insertQueuedJob, newTenant, postJson, runQueue, type TestKey, waitFor } from './helpers.ts';
 
 backend.secondsPerImage.set(NANO.id, 0.3);
 
@@ -39,27 +37,7 @@ beforeAll(async () => {
 /** A queued job of `count` images of class 4, written straight to D1 (the real queue never sees it). */
 async function queuedJob(count: number): Promise<Job> {
   const params = resolveGenerationParams({ class_id: 4, count, seed: nextSeed++ }, NANO);
-  const job: Job = {
-    id: newJobId(),
-    tenantId: alice.tenantId,
-    status: 'queued',
-    model: NANO.id,
-    params,
-    paramsKey: await generationParamsKey({ model: NANO.id, ...params }),
-    webhook: null,
-    cached: false,
-    attempts: 0,
-    leaseUntil: null,
-    imagesDone: 0,
-    doneTokenIds: [],
-    error: null,
-    result: null,
-    createdAt: Date.now(),
-    startedAt: null,
-    completedAt: null,
-  };
-  await insertJob(env.DB, job);
-  return job;
+  return insertQueuedJob(alice.tenantId, params);
 }
 
 /**

@@ -19,12 +19,11 @@ import {
   completeJob,
   failJob,
   getTenantJob,
-  insertJob,
   type Job,
   recordChunk,
   releaseJob,
 } from '../src/lib/generations/jobs.ts';
-import { api, newTenant, postJson, type TestKey } from './helpers.ts';
+import { api, insertQueuedJob, newTenant, postJson, type TestKey } from './helpers.ts';
 
 interface SseMessage {
   id: string | undefined;
@@ -138,23 +137,10 @@ afterEach(async () => {
 
 /** A queued job of alice's in D1, with the template's parameters, that no queue message will pick up. */
 async function queuedJob(): Promise<Job> {
-  const job: Job = {
-    ...template,
-    id: newJobId(),
-    status: 'queued',
-    cached: false,
-    attempts: 0,
-    leaseUntil: null,
-    imagesDone: 0,
-    doneTokenIds: [],
-    error: null,
-    result: null,
-    createdAt: Date.now(),
-    startedAt: null,
-    completedAt: null,
-  };
-  await insertJob(env.DB, job);
-  return job;
+  return insertQueuedJob(alice.tenantId, template.params, {
+    model: template.model,
+    webhook: template.webhook,
+  });
 }
 
 async function events(key: string, id: string, headers: Record<string, string> = {}) {

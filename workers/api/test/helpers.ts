@@ -2,9 +2,11 @@
 // own fetch handler, queue batches handed straight to its queue handler, small image fixtures.
 import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { type GenerationParams, generationParamsKey, newJobId } from '@gigatok/shared';
 import { encodePng } from '@gigatok/shared/testing/png';
 import worker from '../src/index.ts';
-import { backend } from './backend-stub.ts';
+import { insertJob, type Job } from '../src/lib/generations/jobs.ts';
+import { backend, NANO } from './backend-stub.ts';
 
 export const ORIGIN = 'https://api.gigatok.test';
 
@@ -111,4 +113,37 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A queued gigatok-nano job of `tenantId` for `params`, written straight to D1: no queue message is
+ * sent, so only the batches a test builds reach it.
+ */
+export async function insertQueuedJob(
+  tenantId: string,
+  params: GenerationParams,
+  overrides: Partial<Job> = {},
+): Promise<Job> {
+  const job: Job = {
+    id: newJobId(),
+    tenantId,
+    status: 'queued',
+    model: NANO.id,
+    params,
+    paramsKey: await generationParamsKey({ model: NANO.id, ...params }),
+    webhook: null,
+    cached: false,
+    attempts: 0,
+    leaseUntil: null,
+    imagesDone: 0,
+    doneTokenIds: [],
+    error: null,
+    result: null,
+    createdAt: Date.now(),
+    startedAt: null,
+    completedAt: null,
+    ...overrides,
+  };
+  await insertJob(env.DB, job);
+  return job;
 }

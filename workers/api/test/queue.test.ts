@@ -4,20 +4,13 @@
 // Jobs are written straight to D1 (never enqueued), so only the batches built here reach them.
 
 import { env } from 'cloudflare:workers';
-import { generationParamsKey, newJobId, resolveGenerationParams } from '@gigatok/shared';
+import { resolveGenerationParams } from '@gigatok/shared';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { retryDelaySeconds } from '../src/lib/generations/consumer.ts';
-import {
-  cancelJob,
-  claimJob,
-  completeJob,
-  getJob,
-  insertJob,
-  type Job,
-} from '../src/lib/generations/jobs.ts';
+import { cancelJob, claimJob, completeJob, getJob, type Job } from '../src/lib/generations/jobs.ts';
 import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO } from './backend-stub.ts';
-import { newTenant, runQueue, type TestKey, waitFor } from './helpers.ts';
+import { insertQueuedJob, newTenant, runQueue, type TestKey, waitFor } from './helpers.ts';
 
 const GENERATIONS = 'gigatok-generations';
 const DEAD_LETTERS = 'gigatok-generations-dlq';
@@ -35,28 +28,7 @@ afterEach(() => {
 
 async function queuedJob(overrides: Partial<Job> = {}, request: Record<string, unknown> = {}): Promise<Job> {
   const params = resolveGenerationParams({ class_id: 2, ...request, seed: nextSeed++ }, NANO);
-  const job: Job = {
-    id: newJobId(),
-    tenantId: alice.tenantId,
-    status: 'queued',
-    model: 'gigatok-nano',
-    params,
-    paramsKey: await generationParamsKey({ model: 'gigatok-nano', ...params }),
-    webhook: null,
-    cached: false,
-    attempts: 0,
-    leaseUntil: null,
-    imagesDone: 0,
-    doneTokenIds: [],
-    error: null,
-    result: null,
-    createdAt: Date.now(),
-    startedAt: null,
-    completedAt: null,
-    ...overrides,
-  };
-  await insertJob(env.DB, job);
-  return job;
+  return insertQueuedJob(alice.tenantId, params, overrides);
 }
 
 describe('generations consumer', () => {
