@@ -43,6 +43,7 @@ from .generate_graph import (
     _input,
     _Nodes,
     _prepare_params,
+    _sampling_inputs,
     _sampler,
     _sha256,
     _step_body_nodes,
@@ -231,18 +232,11 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
         moved.CopyFrom(t)
         moved.name = w + t.name
         weights.append(moved)
-    param = [None]
     graph = helper.make_graph(
         outer.nodes,
         "generate_chunk",
         [
-            _input("class_ids", TensorProto.INT64, ["B"]),
-            _input("uniforms", TensorProto.FLOAT, ["B", T]),
-            _input("cfg_scale", TensorProto.FLOAT, param),
-            _input("cfg_schedule", TensorProto.INT64, param),
-            _input("temperature", TensorProto.FLOAT, param),
-            _input("top_k", TensorProto.INT64, param),
-            _input("top_p", TensorProto.FLOAT, param),
+            *_sampling_inputs(T),
             _input("prefix_tokens", TensorProto.INT64, ["B", T]),
             _input("prefix_len", TensorProto.INT64, ["B"]),
             _input("positions", TensorProto.INT64, ["B"]),

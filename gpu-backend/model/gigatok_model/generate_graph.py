@@ -235,6 +235,29 @@ def _input(name: str, elem: int, shape) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, shape)
 
 
+def _sampling_param_inputs() -> list[onnx.ValueInfoProto]:
+    """The sampling parameters every sampler-bearing graph takes, in order; each is 1 or B on its own
+    (a shared dim_param would tell ORT they are equal)."""
+    param = [None]
+    return [
+        _input("cfg_scale", TensorProto.FLOAT, param),
+        _input("cfg_schedule", TensorProto.INT64, param),
+        _input("temperature", TensorProto.FLOAT, param),
+        _input("top_k", TensorProto.INT64, param),
+        _input("top_p", TensorProto.FLOAT, param),
+    ]
+
+
+def _sampling_inputs(T: int) -> list[onnx.ValueInfoProto]:
+    """The inputs generate.onnx and generate_chunk.onnx share, in order: class ids, uniforms and the
+    sampling parameters."""
+    return [
+        _input("class_ids", TensorProto.INT64, ["B"]),
+        _input("uniforms", TensorProto.FLOAT, ["B", T]),
+        *_sampling_param_inputs(),
+    ]
+
+
 def build_generate_model(
     step_model: onnx.ModelProto,
     dims: Dims,
@@ -378,18 +401,11 @@ def build_generate_model(
                 entry = moved.external_data.add()
                 entry.key, entry.value = key, str(value)
         weights.append(moved)
-    param = [None]  # 1 or B, each input on its own (a shared dim_param would tell ORT they are equal)
     graph = helper.make_graph(
         outer.nodes,
         "generate",
         [
-            _input("class_ids", TensorProto.INT64, ["B"]),
-            _input("uniforms", TensorProto.FLOAT, ["B", T]),
-            _input("cfg_scale", TensorProto.FLOAT, param),
-            _input("cfg_schedule", TensorProto.INT64, param),
-            _input("temperature", TensorProto.FLOAT, param),
-            _input("top_k", TensorProto.INT64, param),
-            _input("top_p", TensorProto.FLOAT, param),
+            *_sampling_inputs(T),
             _input("prefix_tokens", TensorProto.INT64, ["B", "K"]),
         ],
         [_input("tokens", TensorProto.INT64, ["B", T])],
@@ -416,7 +432,6 @@ def build_sampler_model(dims: Dims) -> onnx.ModelProto:
     token, probs = _sampler(g, "cond", "uncond", "step", u, params, dims)
     g.nodes.append(helper.make_node("Identity", [token], ["token"]))
     g.nodes.append(helper.make_node("Identity", [probs], ["probs"]))
-    param = [None]  # 1 or B, each input on its own (a shared dim_param would tell ORT they are equal)
     graph = helper.make_graph(
         g.nodes,
         "sampler",
@@ -425,11 +440,7 @@ def build_sampler_model(dims: Dims) -> onnx.ModelProto:
             _input("uncond", TensorProto.FLOAT, ["B", dims.vocab]),
             _input("step", TensorProto.INT64, []),
             _input("u", TensorProto.FLOAT, ["B"]),
-            _input("cfg_scale", TensorProto.FLOAT, param),
-            _input("cfg_schedule", TensorProto.INT64, param),
-            _input("temperature", TensorProto.FLOAT, param),
-            _input("top_k", TensorProto.INT64, param),
-            _input("top_p", TensorProto.FLOAT, param),
+            *_sampling_param_inputs(),
         ],
         [_input("token", TensorProto.INT64, ["B"]), _input("probs", TensorProto.FLOAT, ["B", dims.vocab])],
         initializer=list(consts.tensors.values()),
