@@ -1,9 +1,10 @@
 // The cron handler (wrangler.toml [triggers]): re-enqueues jobs that sat queued and unclaimed for ten
-// minutes, and the next chunk of jobs that sat between two chunks as long, so a job whose queue
-// message was lost still runs. A duplicate message is harmless: the consumer's conditional claim lets
-// one run it.
+// minutes, the next chunk of jobs that sat between two chunks as long, and webhook deliveries whose
+// next attempt is as long overdue, so work whose queue message was lost still runs. A duplicate job
+// message is harmless: the consumer's conditional claim lets one run it.
 import { stalledChunks, unclaimedJobs } from './lib/generations/jobs.ts';
 import { enqueueChunk, enqueueGenerations } from './lib/generations/queue-message.ts';
+import { enqueueOverdueDeliveries } from './lib/webhooks/delivery.ts';
 
 export const UNCLAIMED_AFTER_MS = 10 * 60_000;
 const SWEEP_LIMIT = 100;
@@ -18,5 +19,9 @@ export async function scheduled(_controller: ScheduledController, env: Env): Pro
   if (stalled.length > 0) {
     console.warn(JSON.stringify({ message: 're-enqueuing stalled chunks', count: stalled.length }));
     for (const job of stalled) await enqueueChunk(env.GENERATIONS, job.id, job.imagesDone);
+  }
+  const deliveries = await enqueueOverdueDeliveries(env, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
+  if (deliveries > 0) {
+    console.warn(JSON.stringify({ message: 're-enqueuing overdue webhook deliveries', count: deliveries }));
   }
 }

@@ -19,7 +19,8 @@ import {
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rotateWebhookSecret, signingSecrets } from '../src/lib/webhooks/secrets.ts';
-import { insertDelivery } from '../src/lib/webhooks/store.ts';
+import { getDelivery, insertDelivery } from '../src/lib/webhooks/store.ts';
+import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, HOOKS_ORIGIN } from './backend-stub.ts';
 import { api, newTenant, postJson, runQueue, type TestKey, waitFor } from './helpers.ts';
 
@@ -308,6 +309,31 @@ describe('POST /v1/webhooks/deliveries/{id}/redeliver', () => {
       },
     ]);
     expect(verifiesWith(alice.secret, received(id)[0]!)).toBe(true);
+  });
+});
+
+describe('cron sweep of lost delivery messages', () => {
+  it('re-enqueues a pending delivery whose message was lost, once, and leaves recent ones alone', async () => {
+    const path = `/lost-${crypto.randomUUID()}`;
+    const lost = await pendingDelivery(alice, path);
+    const recent = await pendingDelivery(alice, path);
+    // As if its first attempt had been due eleven minutes ago and the send after the insert failed.
+    await env.DB.prepare('UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?')
+      .bind(Date.now() - UNCLAIMED_AFTER_MS - 60_000, lost.id)
+      .run();
+    await scheduled({} as ScheduledController, env);
+    // The sweep moved its due time to now: a second sweep at once sends nothing more.
+    await scheduled({} as ScheduledController, env);
+    const delivered = await waitFor(async () => {
+      const row = await getDelivery(env.DB, lost.id);
+      return row?.status === 'succeeded' ? row : null;
+    }, 10_000);
+    expect(delivered.attempts).toBe(1);
+    expect(received(lost.id)).toHaveLength(1);
+    expect(received(lost.id)[0]!.body).toBe(lost.payload);
+    const untouched = (await getDelivery(env.DB, recent.id))!;
+    expect(untouched).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(received(recent.id)).toHaveLength(0);
   });
 });
 

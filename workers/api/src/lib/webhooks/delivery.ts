@@ -26,6 +26,7 @@ import {
   getDelivery,
   insertDelivery,
   recordAttempt,
+  reclaimOverdueDeliveries,
   recordManualAttempt,
 } from './store.ts';
 import type { WebhookTarget } from './subscription.ts';
@@ -208,6 +209,22 @@ export async function redeliverWebhook(env: Env, delivery: Delivery): Promise<vo
           startedAt: Date.now(),
         };
   await recordManualAttempt(env.DB, delivery, outcome, outcome.ok);
+}
+
+/**
+ * Re-enqueues pending deliveries whose next attempt is more than `graceMs` overdue (the cron sweep):
+ * a delivery is written before its message is sent, so a failed send would otherwise leave it pending
+ * with nothing to send it. Delivery is at least once: if the old message only ran late, the receiver
+ * sees the same webhook-id twice and deduplicates on it. Returns how many were re-enqueued.
+ */
+export async function enqueueOverdueDeliveries(env: Env, graceMs: number, limit: number): Promise<number> {
+  const ids = await reclaimOverdueDeliveries(env.DB, Date.now() - graceMs, limit);
+  if (ids.length > 0) {
+    await env.WEBHOOKS.sendBatch(
+      ids.map((id) => ({ body: { delivery_id: id } satisfies WebhookMessage, contentType: 'json' as const })),
+    );
+  }
+  return ids.length;
 }
 
 /** The webhooks dead-letter consumer: a delivery whose messages ran out of retries is failed. */

@@ -283,3 +283,26 @@ export async function failDelivery(db: D1Database, id: string): Promise<boolean>
     .run();
   return result.meta.changes === 1;
 }
+
+/**
+ * Pending deliveries whose next attempt was due before `dueBefore` (ms): their queue message was
+ * lost, e.g. the send after the insert failed. Their next attempt is moved to `now` in the same
+ * statement, so a later sweep does not pick them again before the message sent now is consumed.
+ */
+export async function reclaimOverdueDeliveries(
+  db: D1Database,
+  dueBefore: number,
+  limit: number,
+  now = Date.now(),
+): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `UPDATE webhook_deliveries SET next_attempt_at = ?1
+       WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < ?2
+                    ORDER BY next_attempt_at LIMIT ?3)
+       RETURNING id`,
+    )
+    .bind(now, dueBefore, limit)
+    .all<{ id: string }>();
+  return results.map((row) => row.id);
+}
