@@ -91,12 +91,23 @@ async function encode(env: Env, dataset: DatasetRecord, images: readonly Uint8Ar
   return parsed.data.tokens;
 }
 
-/** The token set id of each of `images`, in their order. */
-export async function tokenizeDatasetImages(
+/** A batch read and ready for the backend: its tokenize keys, the ids already there, the bytes to send. */
+export interface PreparedBatch {
+  images: readonly DatasetImage[];
+  keys: string[];
+  /** The token set id of each image, null for the ones to encode. */
+  found: (string | null)[];
+  /** Indices into `images` of the ones to encode, and their bytes. */
+  missing: number[];
+  bytes: Uint8Array[];
+}
+
+/** Looks up each image's tokenize pointer and reads the bytes of the ones without tokens (R2 reads). */
+export async function prepareBatch(
   env: Env,
   dataset: DatasetRecord,
   images: readonly DatasetImage[],
-): Promise<ImageTokenId[]> {
+): Promise<PreparedBatch> {
   const descriptor = augmentedDescriptor(dataset.preprocessing, dataset.augmentation);
   const keys = await Promise.all(
     images.map((image) =>
@@ -107,25 +118,52 @@ export async function tokenizeDatasetImages(
     keys.map((key) => pointed(env.ARTIFACTS, tokenizePointerKey(dataset.tenantId, key))),
   );
   const missing = images.flatMap((_, i) => (found[i] === null ? [i] : []));
-  if (missing.length > 0) {
+  const bytes = await Promise.all(
+    missing.map(async (i) => {
+      const image = await getBytes(env.ARTIFACTS, datasetImageKey(dataset.tenantId, images[i]!.sha256));
+      if (!image) throw new Error(`image ${images[i]!.name} of dataset ${dataset.id} is missing from R2`);
+      return image;
+    }),
+  );
+  return { images, keys, found, missing, bytes };
+}
+
+/** The backend's rows for the batch's missing images, A per image, image-major (one /v1/encode call). */
+export async function encodeBatch(
+  env: Env,
+  dataset: DatasetRecord,
+  batch: PreparedBatch,
+): Promise<number[][]> {
+  if (batch.missing.length === 0) return [];
+  const A = AUGMENTATION_VIEWS[dataset.augmentation];
+  const rows = await encode(env, dataset, batch.bytes);
+  if (rows.length !== batch.missing.length * A) {
+    throw new ApiError(
+      ErrorCode.backend_error,
+      `the backend returned ${rows.length} rows for ${batch.missing.length} images with augment '${dataset.augmentation}' (${A} each)`,
+    );
+  }
+  return rows;
+}
+
+/**
+ * Stores each encoded image's A rows as one token set with the tenant's grant and tokenize pointer
+ * (R2 writes, one D1 batch); returns the token set id of every image of the batch, in its order.
+ */
+export async function storeBatch(
+  env: Env,
+  dataset: DatasetRecord,
+  batch: PreparedBatch,
+  rows: readonly number[][],
+): Promise<ImageTokenId[]> {
+  const found = [...batch.found];
+  if (batch.missing.length > 0) {
     const A = AUGMENTATION_VIEWS[dataset.augmentation];
     const summary = await getModel(env, dataset.model);
-    const bytes = await Promise.all(
-      missing.map(async (i) => {
-        const image = await getBytes(env.ARTIFACTS, datasetImageKey(dataset.tenantId, images[i]!.sha256));
-        if (!image) throw new Error(`image ${images[i]!.name} of dataset ${dataset.id} is missing from R2`);
-        return image;
-      }),
-    );
-    const rows = await encode(env, dataset, bytes);
-    if (rows.length !== missing.length * A) {
-      throw new ApiError(
-        ErrorCode.backend_error,
-        `the backend returned ${rows.length} rows for ${missing.length} images with augment '${dataset.augmentation}' (${A} each)`,
-      );
-    }
     const stored = await Promise.all(
-      missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
+      batch.missing.map((_, m) =>
+        storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A),
+      ),
     );
     await recordOwnership(
       env,
@@ -133,11 +171,11 @@ export async function tokenizeDatasetImages(
       stored.map((s) => s.id),
     );
     await Promise.all(
-      missing.map((i, m) => {
+      batch.missing.map((i, m) => {
         found[i] = stored[m]!.id;
-        return putTokenizePointer(env.ARTIFACTS, dataset.tenantId, keys[i]!, stored[m]!.id, dataset.model);
+        return putTokenizePointer(env.ARTIFACTS, dataset.tenantId, batch.keys[i]!, stored[m]!.id, dataset.model);
       }),
     );
   }
-  return images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
+  return batch.images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
 }

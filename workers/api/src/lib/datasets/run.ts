@@ -13,7 +13,7 @@
 import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
 import { BackendError } from '../backend/host-request.ts';
 import { emitDatasetEvent } from '../webhooks/delivery.ts';
-import { batchImages, tokenizeDatasetImages } from './encode-batch.ts';
+import { batchImages, encodeBatch, type PreparedBatch, prepareBatch, storeBatch } from './encode-batch.ts';
 import { writeOutputs } from './outputs.ts';
 import {
   allImages,
@@ -97,6 +97,44 @@ export async function startDatasetRun(
   return { dataset: started, started: true };
 }
 
+/** What storing one batch came to: recorded under the run, fenced out, or an error to rethrow. */
+type StoreOutcome = { recorded: boolean } | { error: unknown };
+
+/** Stores batch `prepared` and records it under `runSeq`; never rejects (the caller rethrows). */
+async function storeAndRecord(
+  env: Env,
+  dataset: DatasetRecord,
+  runSeq: number,
+  prepared: PreparedBatch,
+  rows: readonly number[][],
+  timing: { prepare_ms: number; encode_ms: number },
+): Promise<StoreOutcome> {
+  try {
+    const began = Date.now();
+    const tokens = await storeBatch(env, dataset, prepared, rows);
+    const recorded = await recordTokens(env.DB, dataset.id, runSeq, tokens);
+    console.log(
+      JSON.stringify({
+        message: 'dataset batch',
+        dataset: dataset.id,
+        run_seq: runSeq,
+        images: prepared.images.length,
+        sent: prepared.missing.length,
+        ...timing,
+        store_ms: Date.now() - began,
+      }),
+    );
+    return { recorded };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function settled(outcome: StoreOutcome): boolean {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.recorded;
+}
+
 /** Batches of a run (or its completion); see the module comment. */
 export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>): Promise<void> {
   const { dataset_id: id, run_seq: runSeq } = message.body;
@@ -106,32 +144,56 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
   }
   const dataset = (await getDataset(env.DB, id))!;
   const began = Date.now();
+  const perBatch = batchImages(LIMITS.maxBackendBatch, AUGMENTATION_VIEWS[dataset.augmentation]);
+  let storing: Promise<StoreOutcome> | undefined;
   try {
-    for (let batch = 0; ; batch++) {
+    const pending = await pendingImages(env.DB, id, perBatch * MAX_BATCHES_PER_MESSAGE);
+    if (pending.length === 0) {
+      const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
+      const completed = await completeRun(env.DB, id, runSeq, outputs);
+      if (completed) await emitDatasetEvent(env, completed, 'dataset.completed');
+      message.ack();
+      return;
+    }
+    let current = true;
+    for (let start = 0; start < pending.length; start += perBatch) {
       // A cancel or a newer run between batches ends this message's work (the first batch was claimed above).
-      if (batch > 0 && !(await claimRun(env.DB, id, runSeq))) break;
-      const pending = await pendingImages(
-        env.DB,
-        id,
-        batchImages(LIMITS.maxBackendBatch, AUGMENTATION_VIEWS[dataset.augmentation]),
-      );
-      if (pending.length === 0) {
-        const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
-        const completed = await completeRun(env.DB, id, runSeq, outputs);
-        if (completed) await emitDatasetEvent(env, completed, 'dataset.completed');
+      if (start > 0 && !(await claimRun(env.DB, id, runSeq))) {
+        current = false;
         break;
       }
-      const tokens = await tokenizeDatasetImages(env, dataset, pending);
-      if (!(await recordTokens(env.DB, id, runSeq, tokens))) break;
-      if (batch + 1 >= MAX_BATCHES_PER_MESSAGE || Date.now() - began >= BATCHES_WALL_MS) {
-        await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
-          contentType: 'json',
-        });
+      const t0 = Date.now();
+      const prepared = await prepareBatch(env, dataset, pending.slice(start, start + perBatch));
+      const t1 = Date.now();
+      const rows = await encodeBatch(env, dataset, prepared);
+      const t2 = Date.now();
+      // The previous batch's writes ran while this batch was read and encoded.
+      if (storing && !settled(await storing)) {
+        storing = undefined;
+        current = false;
         break;
       }
+      storing = storeAndRecord(env, dataset, runSeq, prepared, rows, {
+        prepare_ms: t1 - t0,
+        encode_ms: t2 - t1,
+      });
+      if (Date.now() - began >= BATCHES_WALL_MS) break;
+    }
+    if (storing) {
+      const last = storing;
+      storing = undefined;
+      current = settled(await last) && current;
+    }
+    // The next message goes on with the run; the one that finds no image left completes it.
+    if (current) {
+      await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
+        contentType: 'json',
+      });
     }
     message.ack();
   } catch (error) {
+    // A batch whose writes are still in flight finishes them before the message is retried.
+    if (storing) await storing;
     const retryable = error instanceof BackendError ? error.retryable : !(error instanceof ApiError);
     if (retryable) {
       console.error(JSON.stringify({ message: 'dataset batch failed', dataset: id, error: String(error) }));
