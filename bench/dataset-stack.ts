@@ -12,7 +12,7 @@
 // every 250 images: the local rate limiter allows 600 requests a minute per key.
 //
 //   node --import tsx bench/dataset-stack.ts [--images 200] [--runs 1] [--model-dir models/gigatok-nano]
-//     [--skip-per-image] [--skip-torch] [--python gpu-backend/model/.venv/bin/python]
+//     [--skip-per-image] [--skip-torch] [--log stack.log] [--python gpu-backend/model/.venv/bin/python]
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +31,11 @@ const { values } = parseArgs({
     'model-dir': { type: 'string', default: DEFAULT_MODEL_DIR },
     'skip-per-image': { type: 'boolean', default: false },
     'skip-torch': { type: 'boolean', default: false },
-    python: { type: 'string', default: path.join(repoRoot, 'gpu-backend', 'model', '.venv', 'bin', 'python') },
+    log: { type: 'string' },
+    python: {
+      type: 'string',
+      default: path.join(repoRoot, 'gpu-backend', 'model', '.venv', 'bin', 'python'),
+    },
   },
 });
 const count = Number(values.images);
@@ -69,11 +73,27 @@ function batchLogs(logFile: string, datasetId: string): BatchLog[] {
   return out;
 }
 
+/** The backend's encoder counters (Triton-style metrics): summed ORT compute and request time, in ms. */
+async function encoderCounters(
+  backendUrl: string,
+): Promise<{ computeMs: number; requestMs: number; runs: number }> {
+  const text = await (await fetch(`${backendUrl}/metrics`)).text();
+  const read = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes('graph="encoder"'));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  return {
+    computeMs: read('nv_inference_compute_infer_duration_us') / 1000,
+    requestMs: read('nv_inference_request_duration_us') / 1000,
+    runs: read('nv_inference_exec_count'),
+  };
+}
+
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gigatok-dataset-stack-'));
-const logFile = path.join(dir, 'stack.log');
+const logFile = values.log ? path.resolve(values.log) : path.join(dir, 'stack.log');
 const stack = await startStack({
   stateDir: path.join(repoRoot, '.local', `bench-dataset-${process.pid}`),
   modelDirs: [modelDir],
@@ -118,12 +138,15 @@ try {
       }
       const perImageS = (performance.now() - started) / 1000;
       a = count / perImageS;
-      console.log(`  (a) one POST /v1/tokenize per view: ${perImageS.toFixed(2)} s, ${a.toFixed(1)} images/s`);
+      console.log(
+        `  (a) one POST /v1/tokenize per view: ${perImageS.toFixed(2)} s, ${a.toFixed(1)} images/s`,
+      );
     }
 
     // (b) the datasets API, phase by phase.
     const owner = await stack.createKey(`bench-dataset-${run}`);
     const client = new GigaTokClient({ baseUrl: stack.apiUrl, apiKey: owner.key });
+    const before = await encoderCounters(stack.backendUrl);
     const t0 = performance.now();
     const dataset = await client.datasets.create({ name: `bench${run}`, augmentation: 'flip' });
     const t1 = performance.now();
@@ -140,6 +163,7 @@ try {
     const datasetS = (t5 - t1) / 1000;
     const b = count / datasetS;
     const batches = batchLogs(logFile, dataset.id);
+    const after = await encoderCounters(stack.backendUrl);
     console.log(
       `  (b) datasets API (upload, run, wait, download): ${datasetS.toFixed(2)} s, ${b.toFixed(1)} images/s\n` +
         `      phases: create ${s(t1 - t0)} (untimed), upload ${s(t2 - t1)}, run call ${s(t3 - t2)}, ` +
@@ -147,7 +171,9 @@ try {
         `      Worker batches: ${batches.length}, images sent to the backend ${sum(batches.map((x) => x.sent))}; ` +
         `summed over batches: R2/D1 reads ${s(sum(batches.map((x) => x.prepare_ms)))}, ` +
         `backend encode ${s(sum(batches.map((x) => x.encode_ms)))}, ` +
-        `R2/D1 writes ${s(sum(batches.map((x) => x.store_ms)))} (writes overlap the next encode)`,
+        `R2/D1 writes ${s(sum(batches.map((x) => x.store_ms)))} (two batches in flight: the sums overlap)\n` +
+        `      backend: ${after.runs - before.runs} encoder runs, ORT compute ${s(after.computeMs - before.computeMs)}, ` +
+        `encode requests (preprocessing, queue, compute) ${s(after.requestMs - before.requestMs)}`,
     );
     if (a !== undefined) console.log(`  (b)/(a) = ${(b / a).toFixed(2)}x`);
 

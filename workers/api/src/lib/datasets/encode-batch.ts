@@ -1,9 +1,10 @@
-// Tokens for a batch of dataset images, idempotent per image: an image this tenant already tokenized
-// under the same model, preprocessing and augmentation (its tokenize pointer tokenize/<tenant>/<tki_…>
-// exists) is not sent again; the others go to the backend in one /v1/encode call with `augment` and
-// priority 'background', and each image's A rows are stored as one token set (content-addressed, as
-// POST /v1/tokenize stores them) with the tenant's grant and pointer. With augmentation 'none' the key
-// is the tokenize key itself, so images sent to POST /v1/tokenize before are reused too.
+// One batch of dataset images in three steps, idempotent per image. prepareBatch: an image this tenant
+// already tokenized under the same model, preprocessing and augmentation (its tokenize pointer
+// tokenize/<tenant>/<tki_…> exists) is not sent again; the others' bytes are read from R2. encodeBatch:
+// one /v1/encode call with `augment` and priority 'background'. storeBatch: each image's A rows are
+// stored as one token set (content-addressed, as POST /v1/tokenize stores them) with the tenant's grant
+// and pointer. With augmentation 'none' the key is the tokenize key itself, so images sent to
+// POST /v1/tokenize before are reused too.
 import {
   ApiError,
   AUGMENTATION_VIEWS,
@@ -161,9 +162,7 @@ export async function storeBatch(
     const A = AUGMENTATION_VIEWS[dataset.augmentation];
     const summary = await getModel(env, dataset.model);
     const stored = await Promise.all(
-      batch.missing.map((_, m) =>
-        storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A),
-      ),
+      batch.missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
     );
     await recordOwnership(
       env,
@@ -173,7 +172,13 @@ export async function storeBatch(
     await Promise.all(
       batch.missing.map((i, m) => {
         found[i] = stored[m]!.id;
-        return putTokenizePointer(env.ARTIFACTS, dataset.tenantId, batch.keys[i]!, stored[m]!.id, dataset.model);
+        return putTokenizePointer(
+          env.ARTIFACTS,
+          dataset.tenantId,
+          batch.keys[i]!,
+          stored[m]!.id,
+          dataset.model,
+        );
       }),
     );
   }
