@@ -3,8 +3,8 @@
 // tokenize/<tenant>/<tki_…> exists) is not sent again; the others' bytes are read from R2. encodeBatch:
 // one /v1/encode call with `augment` and priority 'background'. storeBatch: each image's A rows are
 // stored as one token set (content-addressed, as POST /v1/tokenize stores them) with the tenant's grant
-// and pointer. With augmentation 'none' the key is the tokenize key itself, so images sent to
-// POST /v1/tokenize before are reused too.
+// (in D1 only: ownership.ts, recordGrants) and pointer. With augmentation 'none' the key is the tokenize
+// key itself, so images sent to POST /v1/tokenize before are reused too.
 import {
   ApiError,
   AUGMENTATION_VIEWS,
@@ -23,7 +23,7 @@ import { getModel } from '../backend/models.ts';
 import { config } from '../config.ts';
 import { mediaType } from '../http/request-body.ts';
 import { getBytes, putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/artifacts.ts';
-import { recordOwnership } from '../storage/ownership.ts';
+import { recordGrants } from '../storage/ownership.ts';
 import { storeTokenSet } from '../tokens/store.ts';
 import type { DatasetImage, DatasetRecord } from './store.ts';
 import { datasetImageKey } from './upload.ts';
@@ -164,7 +164,7 @@ export async function storeBatch(
     const stored = await Promise.all(
       batch.missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
     );
-    await recordOwnership(
+    await recordGrants(
       env,
       dataset.tenantId,
       stored.map((s) => s.id),

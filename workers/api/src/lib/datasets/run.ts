@@ -5,9 +5,10 @@
 // queued, up to MAX_BATCHES_PER_MESSAGE or BATCHES_WALL_MS, then sends the next message; the message that
 // finds no image left writes the outputs (outputs.ts) and completes the dataset. The datasets queue
 // delivers each message at once (max_batch_size 1 in wrangler.toml), so a hop costs milliseconds.
-// Subrequests: a batch of 32 images (flip; fewer with ten_crop) makes about 5 R2 and cache operations
-// per image (tokenize pointer get, image get, token set put, grant cache put, pointer put) and 3 D1
-// calls, so the 4 batches of a message stay near 650, under the Workers limit of 1000 per invocation.
+// Subrequests: a batch of 32 images (flip; fewer with ten_crop) makes 4 R2 operations per image
+// (tokenize pointer get, image get, token set put, pointer put; grants go to D1 alone) and 3 D1 calls,
+// so the 6 batches of a message stay under 800 with the message's own queries, under the Workers limit
+// of 1000 subrequests per invocation.
 // Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
 // an older run changes nothing (store.ts fences every write), and cancel takes effect before the next
 // batch starts (a batch already in flight finishes its content-addressed writes; its record is fenced).
@@ -39,7 +40,7 @@ export interface DatasetMessage {
 }
 
 /** How much one message runs before it hands the run on to the next message. */
-export const MAX_BATCHES_PER_MESSAGE = 4;
+export const MAX_BATCHES_PER_MESSAGE = 6;
 export const BATCHES_WALL_MS = 20_000;
 /** Batches of one message in flight at once: one is stored while the next is encoded. */
 export const BATCHES_IN_FLIGHT = 2;
