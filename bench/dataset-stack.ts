@@ -95,8 +95,9 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gigatok-dataset-stack-'));
 const logFile = values.log ? path.resolve(values.log) : path.join(dir, 'stack.log');
+const stateDir = path.join(repoRoot, '.local', `bench-dataset-${process.pid}`);
 const stack = await startStack({
-  stateDir: path.join(repoRoot, '.local', `bench-dataset-${process.pid}`),
+  stateDir,
   modelDirs: [modelDir],
   logFile,
   readyTimeoutMs: 900_000,
@@ -217,4 +218,5 @@ try {
 } finally {
   await stack.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
 }
