@@ -4,7 +4,7 @@
 // batch, two requests in flight; (ii) one /v1/encode request per image (flip), one after another, as a
 // client looping over a folder would; (iii) PyTorch eager running the same tokenizer in the official
 // extractor's loop (bench/dataset_reference.py). The Worker's datasets API adds ingestion and storage
-// around (i): measure it with `datasetImages` (the same files) through the Worker once it is merged.
+// around (i): bench/dataset-stack.ts measures that path through the whole stack on the same files.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,7 +87,11 @@ export async function runDataset(o: DatasetOptions): Promise<Section> {
     const files = await datasetImages(tmp, o.images, size);
     const b64 = files.map((f) => Buffer.from(f).toString('base64'));
     const model = manifest.model_id;
-    const server = await startBackend(o, { GIGATOK_MAX_BATCH: String(o.maxBatch) });
+    // The encoder runs at exactly --dataset-batch views (GIGATOK_ENCODE_MAX_BATCH would default to 2 on a CPU).
+    const server = await startBackend(o, {
+      GIGATOK_MAX_BATCH: String(o.maxBatch),
+      GIGATOK_ENCODE_MAX_BATCH: String(o.maxBatch),
+    });
     try {
       const chunk = LIMITS.maxBackendBatch;
       const body = (images: string[], priority: string) =>

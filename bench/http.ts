@@ -141,7 +141,8 @@ export async function runHttp(o: HttpOptions): Promise<Section> {
       ? 'the per-step loop (ar_step.onnx)'
       : 'generate.onnx (one run per batch)';
   const modes = [
-    { name: 'on', env: {} },
+    // The encoder too runs at GIGATOK_MAX_BATCH (its CPU default, GIGATOK_ENCODE_MAX_BATCH 2, would be batching off).
+    { name: 'on', env: { GIGATOK_ENCODE_MAX_BATCH: '16' } },
     { name: 'off', env: { GIGATOK_MAX_BATCH: '1' } },
   ] as const;
   const results: { mode: 'on' | 'off'; op: HttpOp; figure: LoadFigure }[] = [];

@@ -25,6 +25,7 @@ const envSchema = z
     GIGATOK_INTRA_OP_THREADS: int(0, 1024).default(0),
     GIGATOK_INTER_OP_THREADS: int(0, 1024).default(0),
     GIGATOK_MAX_BATCH: int(1, 256).default(16),
+    GIGATOK_ENCODE_MAX_BATCH: int(0, 256).default(0),
     GIGATOK_MAX_QUEUE_DELAY_MS: int(0, 10_000).default(0),
     GIGATOK_MAX_QUEUE: int(64, 1_000_000).default(256),
     GIGATOK_MAX_ACTIVE_BATCHES: int(1, 64).default(2),
@@ -68,6 +69,17 @@ const envSchema = z
     }
   });
 
+/**
+ * Views per encoder run. On a CPU the encoder is compute-bound and a run of many views is slower per
+ * view than a run of one or two (measured through the whole stack, docs/performance.md: S-S 0.89 s per
+ * view at 2, 1.11 s at 16), so the CPU default is 2; on CUDA a bigger run fills the device, so the
+ * default is GIGATOK_MAX_BATCH. GIGATOK_ENCODE_MAX_BATCH (1 to GIGATOK_MAX_BATCH) sets it by hand.
+ */
+export function encodeBatch(device: Config['device'], maxBatch: number, setting: number): number {
+  if (setting > 0) return Math.min(setting, maxBatch);
+  return device === 'cpu' ? Math.min(2, maxBatch) : maxBatch;
+}
+
 export interface Config {
   modelDirs: string[];
   device: (typeof devices)[number];
@@ -75,6 +87,8 @@ export interface Config {
   intraOpThreads: number;
   interOpThreads: number;
   maxBatch: number;
+  /** Images per encoder run (encodeBatch). */
+  encodeMaxBatch: number;
   /** Opt-in wait for a fuller batch when a graph is idle; 0 (the default) runs every request at once. */
   maxQueueDelayMs: number;
   maxQueue: number;
@@ -141,6 +155,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     intraOpThreads: e.GIGATOK_INTRA_OP_THREADS,
     interOpThreads: e.GIGATOK_INTER_OP_THREADS,
     maxBatch: e.GIGATOK_MAX_BATCH,
+    encodeMaxBatch: encodeBatch(
+      e.GIGATOK_DEVICE as Config['device'],
+      e.GIGATOK_MAX_BATCH,
+      e.GIGATOK_ENCODE_MAX_BATCH,
+    ),
     maxQueueDelayMs: e.GIGATOK_MAX_QUEUE_DELAY_MS,
     maxQueue: e.GIGATOK_MAX_QUEUE,
     maxActiveBatches: e.GIGATOK_MAX_ACTIVE_BATCHES,

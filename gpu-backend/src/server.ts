@@ -94,6 +94,7 @@ export async function startServer(
           ...generate,
           batching: {
             maxBatch: config.maxBatch,
+            encodeMaxBatch: config.encodeMaxBatch,
             maxQueueDelayMs: config.maxQueueDelayMs,
             maxQueue: config.maxQueue,
             maxActiveBatches: config.maxActiveBatches,

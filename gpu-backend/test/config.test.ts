@@ -3,7 +3,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, encodeBatch, loadConfig } from '../src/config.ts';
 import { decideGeneratePath } from '../src/model-dir/generate-path.ts';
 import { disposeModel, loadModel } from '../src/model-dir/loader.ts';
 import { parseDevice } from '../src/runtime/device.ts';
@@ -25,6 +25,17 @@ describe('loadConfig', () => {
       secrets: ['a-secret-of-sixteen+'],
       insecureDev: false,
     });
+  });
+
+  it('runs the encoder at 2 views on a CPU and at GIGATOK_MAX_BATCH on CUDA unless GIGATOK_ENCODE_MAX_BATCH says', () => {
+    expect(loadConfig(base).encodeMaxBatch).toBe(2);
+    expect(loadConfig({ ...base, GIGATOK_MAX_BATCH: '1' }).encodeMaxBatch).toBe(1);
+    expect(encodeBatch('cuda', 64, 0)).toBe(64);
+    expect(loadConfig({ ...base, GIGATOK_ENCODE_MAX_BATCH: '8' }).encodeMaxBatch).toBe(8);
+    expect(
+      loadConfig({ ...base, GIGATOK_MAX_BATCH: '4', GIGATOK_ENCODE_MAX_BATCH: '8' }).encodeMaxBatch,
+    ).toBe(4);
+    expect(() => loadConfig({ ...base, GIGATOK_ENCODE_MAX_BATCH: '-1' })).toThrow(/GIGATOK_ENCODE_MAX_BATCH/);
   });
 
   it('reads GIGATOK_GENERATE_PATH (auto by default) and refuses other values', () => {

@@ -25,6 +25,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     intraOpThreads: 1,
     interOpThreads: 1,
     maxBatch: 16,
+    encodeMaxBatch: 16,
     maxQueueDelayMs: 0,
     maxQueue: 256,
     maxActiveBatches: 2,

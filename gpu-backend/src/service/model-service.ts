@@ -34,6 +34,8 @@ import { GenerateSpeed } from './generate-speed.ts';
 
 export interface BatchingOptions {
   maxBatch: number;
+  /** Views per encoder run (config.ts, encodeBatch); default maxBatch. */
+  encodeMaxBatch?: number;
   /** Opt-in wait for company when a graph is idle (0: run at once). */
   maxQueueDelayMs: number;
   maxQueue: number;
@@ -104,9 +106,11 @@ export class ModelService {
       onQueued: ({ queueUs }) => metrics?.recordQueue(id, graph, queueUs),
       ...more,
     });
+    // A request of many views runs as several encoder runs of encodeMaxBatch, so interactive work can
+    // start between the runs of a background request.
     this.#encoder = new Engine(
       singleRun((images: readonly Float32Array[]) => model.encoder.run(images)),
-      engine('encoder'),
+      engine('encoder', { maxBatch: batching.encodeMaxBatch ?? batching.maxBatch }),
     );
     this.#decoder = new Engine(
       singleRun((rows: readonly Int32Array[]) => model.decoder.run(rows)),

@@ -218,6 +218,32 @@ describe('a dataset run', () => {
     expect(code.shape).toEqual([1, 2, NANO.tokens_per_image]);
     expect(code.values).toEqual([...rows[6]!, ...rows[7]!]);
   });
+
+  it('runs more batches than one message holds, each image sent once and its rows in image order', async () => {
+    // ten_crop: 10 rows per image, so 6 images per backend call; 40 images make 7 batches, more than
+    // one message runs, two of them in flight at a time.
+    const perCall = Math.floor(LIMITS.maxBackendBatch / 10);
+    const files = imageFolder(['a', 'b', 'c', 'd'], 10);
+    const dataset = await create(alice, { name: 'many', augmentation: 'ten_crop' });
+    await addTar(alice, dataset.id, writeTar(files));
+    const before = backend.calls.length;
+    const done = await runToEnd(alice, dataset.id);
+    expect([done.status, done.progress]).toEqual(['completed', { images_done: 40, images_total: 40 }]);
+
+    const calls = backend.calls.slice(before).filter((c) => c.path === '/v1/encode');
+    expect(calls).toHaveLength(Math.ceil(40 / perCall));
+    const sent = calls.flatMap((c) => (c.body as { images: string[] }).images);
+    expect(new Set(sent).size).toBe(40);
+
+    const set = decodeTokens(
+      new Uint8Array(await (await api(alice.key, `/v1/datasets/${dataset.id}/codes`)).arrayBuffer()),
+    );
+    const rows = tokenRows(set.tokens, set.tokensPerImage);
+    expect(rows).toHaveLength(400);
+    for (const [i, file] of files.entries()) {
+      for (const a of [0, 9]) expect(rows[10 * i + a]).toEqual(await stubTokens(file.bytes, a));
+    }
+  });
 });
 
 describe('failures', () => {

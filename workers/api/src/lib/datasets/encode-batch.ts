@@ -1,9 +1,10 @@
-// Tokens for a batch of dataset images, idempotent per image: an image this tenant already tokenized
-// under the same model, preprocessing and augmentation (its tokenize pointer tokenize/<tenant>/<tki_…>
-// exists) is not sent again; the others go to the backend in one /v1/encode call with `augment` and
-// priority 'background', and each image's A rows are stored as one token set (content-addressed, as
-// POST /v1/tokenize stores them) with the tenant's grant and pointer. With augmentation 'none' the key
-// is the tokenize key itself, so images sent to POST /v1/tokenize before are reused too.
+// One batch of dataset images in three steps, idempotent per image. prepareBatch: an image this tenant
+// already tokenized under the same model, preprocessing and augmentation (its tokenize pointer
+// tokenize/<tenant>/<tki_…> exists) is not sent again; the others' bytes are read from R2. encodeBatch:
+// one /v1/encode call with `augment` and priority 'background'. storeBatch: each image's A rows are
+// stored as one token set (content-addressed, as POST /v1/tokenize stores them) with the tenant's grant
+// (in D1 only: ownership.ts, recordGrants) and pointer. With augmentation 'none' the key is the tokenize
+// key itself, so images sent to POST /v1/tokenize before are reused too.
 import {
   ApiError,
   AUGMENTATION_VIEWS,
@@ -22,7 +23,7 @@ import { getModel } from '../backend/models.ts';
 import { config } from '../config.ts';
 import { mediaType } from '../http/request-body.ts';
 import { getBytes, putTokenizePointer, tokenizePointerKey, tokensKey } from '../storage/artifacts.ts';
-import { recordOwnership } from '../storage/ownership.ts';
+import { recordGrants } from '../storage/ownership.ts';
 import { storeTokenSet } from '../tokens/store.ts';
 import type { DatasetImage, DatasetRecord } from './store.ts';
 import { datasetImageKey } from './upload.ts';
@@ -91,12 +92,23 @@ async function encode(env: Env, dataset: DatasetRecord, images: readonly Uint8Ar
   return parsed.data.tokens;
 }
 
-/** The token set id of each of `images`, in their order. */
-export async function tokenizeDatasetImages(
+/** A batch read and ready for the backend: its tokenize keys, the ids already there, the bytes to send. */
+export interface PreparedBatch {
+  images: readonly DatasetImage[];
+  keys: string[];
+  /** The token set id of each image, null for the ones to encode. */
+  found: (string | null)[];
+  /** Indices into `images` of the ones to encode, and their bytes. */
+  missing: number[];
+  bytes: Uint8Array[];
+}
+
+/** Looks up each image's tokenize pointer and reads the bytes of the ones without tokens (R2 reads). */
+export async function prepareBatch(
   env: Env,
   dataset: DatasetRecord,
   images: readonly DatasetImage[],
-): Promise<ImageTokenId[]> {
+): Promise<PreparedBatch> {
   const descriptor = augmentedDescriptor(dataset.preprocessing, dataset.augmentation);
   const keys = await Promise.all(
     images.map((image) =>
@@ -107,37 +119,68 @@ export async function tokenizeDatasetImages(
     keys.map((key) => pointed(env.ARTIFACTS, tokenizePointerKey(dataset.tenantId, key))),
   );
   const missing = images.flatMap((_, i) => (found[i] === null ? [i] : []));
-  if (missing.length > 0) {
+  const bytes = await Promise.all(
+    missing.map(async (i) => {
+      const image = await getBytes(env.ARTIFACTS, datasetImageKey(dataset.tenantId, images[i]!.sha256));
+      if (!image) throw new Error(`image ${images[i]!.name} of dataset ${dataset.id} is missing from R2`);
+      return image;
+    }),
+  );
+  return { images, keys, found, missing, bytes };
+}
+
+/** The backend's rows for the batch's missing images, A per image, image-major (one /v1/encode call). */
+export async function encodeBatch(
+  env: Env,
+  dataset: DatasetRecord,
+  batch: PreparedBatch,
+): Promise<number[][]> {
+  if (batch.missing.length === 0) return [];
+  const A = AUGMENTATION_VIEWS[dataset.augmentation];
+  const rows = await encode(env, dataset, batch.bytes);
+  if (rows.length !== batch.missing.length * A) {
+    throw new ApiError(
+      ErrorCode.backend_error,
+      `the backend returned ${rows.length} rows for ${batch.missing.length} images with augment '${dataset.augmentation}' (${A} each)`,
+    );
+  }
+  return rows;
+}
+
+/**
+ * Stores each encoded image's A rows as one token set with the tenant's grant and tokenize pointer
+ * (R2 writes, one D1 batch); returns the token set id of every image of the batch, in its order.
+ */
+export async function storeBatch(
+  env: Env,
+  dataset: DatasetRecord,
+  batch: PreparedBatch,
+  rows: readonly number[][],
+): Promise<ImageTokenId[]> {
+  const found = [...batch.found];
+  if (batch.missing.length > 0) {
     const A = AUGMENTATION_VIEWS[dataset.augmentation];
     const summary = await getModel(env, dataset.model);
-    const bytes = await Promise.all(
-      missing.map(async (i) => {
-        const image = await getBytes(env.ARTIFACTS, datasetImageKey(dataset.tenantId, images[i]!.sha256));
-        if (!image) throw new Error(`image ${images[i]!.name} of dataset ${dataset.id} is missing from R2`);
-        return image;
-      }),
-    );
-    const rows = await encode(env, dataset, bytes);
-    if (rows.length !== missing.length * A) {
-      throw new ApiError(
-        ErrorCode.backend_error,
-        `the backend returned ${rows.length} rows for ${missing.length} images with augment '${dataset.augmentation}' (${A} each)`,
-      );
-    }
     const stored = await Promise.all(
-      missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
+      batch.missing.map((_, m) => storeTokenSet(env.ARTIFACTS, summary, rows.slice(m * A, (m + 1) * A), A)),
     );
-    await recordOwnership(
+    await recordGrants(
       env,
       dataset.tenantId,
       stored.map((s) => s.id),
     );
     await Promise.all(
-      missing.map((i, m) => {
+      batch.missing.map((i, m) => {
         found[i] = stored[m]!.id;
-        return putTokenizePointer(env.ARTIFACTS, dataset.tenantId, keys[i]!, stored[m]!.id, dataset.model);
+        return putTokenizePointer(
+          env.ARTIFACTS,
+          dataset.tenantId,
+          batch.keys[i]!,
+          stored[m]!.id,
+          dataset.model,
+        );
       }),
     );
   }
-  return images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
+  return batch.images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
 }

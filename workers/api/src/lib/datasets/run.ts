@@ -1,24 +1,30 @@
 // A dataset run on the DATASETS queue. POST /v1/datasets/{id}/run fixes the labels and the image order
-// and sends the first message; each message runs batches (encode-batch.ts) one after another, recording
-// each, up to MAX_BATCHES_PER_MESSAGE or BATCHES_WALL_MS, then sends the next message; the message that
-// finds no image left writes the outputs (outputs.ts) and completes the dataset. Several batches per
-// message spare a queue hop (about a second locally) per batch; the bounds keep one invocation's
-// subrequests (about 5 per image: R2 reads and writes) under the Workers limit of 1000 and its work far
-// inside the consumer's wall-clock limit, so a crash costs at most that much work.
+// and sends the first message; each message reads its images' rows (one D1 query), runs their batches
+// (encode-batch.ts: R2 reads, one backend call, R2 writes, a fenced D1 record) two at a time, so the
+// writes of one batch overlap the backend's work on the next and the backend always has the next batch
+// queued, up to MAX_BATCHES_PER_MESSAGE or BATCHES_WALL_MS, then sends the next message; the message that
+// finds no image left writes the outputs (outputs.ts) and completes the dataset. The datasets queue
+// delivers each message at once (max_batch_size 1 in wrangler.toml), so a hop costs milliseconds.
+// Subrequests: a batch of 32 images (flip; fewer with ten_crop) makes 4 R2 operations per image
+// (tokenize pointer get, image get, token set put, pointer put; grants go to D1 alone) and 3 D1 calls,
+// so the 6 batches of a message stay under 800 with the message's own queries, under the Workers limit
+// of 1000 subrequests per invocation.
 // Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
-// an older run changes nothing (store.ts fences every write), and cancel takes effect between batches.
+// an older run changes nothing (store.ts fences every write), and cancel takes effect before the next
+// batch starts (a batch already in flight finishes its content-addressed writes; its record is fenced).
 // A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
 // The run's end (completed or failed) is written by one fenced UPDATE that only one consumer wins; the
 // winner sends the dataset's webhook event, which the delivery log keeps unique per run and event.
 import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
 import { BackendError } from '../backend/host-request.ts';
 import { emitDatasetEvent } from '../webhooks/delivery.ts';
-import { batchImages, tokenizeDatasetImages } from './encode-batch.ts';
+import { batchImages, encodeBatch, prepareBatch, storeBatch } from './encode-batch.ts';
 import { writeOutputs } from './outputs.ts';
 import {
   allImages,
   claimRun,
   completeRun,
+  type DatasetImage,
   type DatasetRecord,
   failRun,
   getDataset,
@@ -34,8 +40,10 @@ export interface DatasetMessage {
 }
 
 /** How much one message runs before it hands the run on to the next message. */
-export const MAX_BATCHES_PER_MESSAGE = 4;
+export const MAX_BATCHES_PER_MESSAGE = 6;
 export const BATCHES_WALL_MS = 20_000;
+/** Batches of one message in flight at once: one is stored while the next is encoded. */
+export const BATCHES_IN_FLIGHT = 2;
 
 /** Delay before retry n (1-based) of a batch whose backend call failed: 10 s doubling, at most 5 min. */
 const retryDelaySeconds = (attempt: number) => Math.min(10 * 2 ** (attempt - 1), 300);
@@ -97,6 +105,38 @@ export async function startDatasetRun(
   return { dataset: started, started: true };
 }
 
+/**
+ * One batch: its R2 reads, the backend call, the token sets, pointers and grants, then the record
+ * under `runSeq`. False when the run was canceled or replaced meanwhile (the record is fenced).
+ */
+async function runBatch(
+  env: Env,
+  dataset: DatasetRecord,
+  runSeq: number,
+  images: readonly DatasetImage[],
+): Promise<boolean> {
+  const t0 = Date.now();
+  const prepared = await prepareBatch(env, dataset, images);
+  const t1 = Date.now();
+  const rows = await encodeBatch(env, dataset, prepared);
+  const t2 = Date.now();
+  const tokens = await storeBatch(env, dataset, prepared, rows);
+  const recorded = await recordTokens(env.DB, dataset.id, runSeq, tokens);
+  console.log(
+    JSON.stringify({
+      message: 'dataset batch',
+      dataset: dataset.id,
+      run_seq: runSeq,
+      images: images.length,
+      sent: prepared.missing.length,
+      prepare_ms: t1 - t0,
+      encode_ms: t2 - t1,
+      store_ms: Date.now() - t2,
+    }),
+  );
+  return recorded;
+}
+
 /** Batches of a run (or its completion); see the module comment. */
 export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>): Promise<void> {
   const { dataset_id: id, run_seq: runSeq } = message.body;
@@ -106,29 +146,40 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
   }
   const dataset = (await getDataset(env.DB, id))!;
   const began = Date.now();
+  const perBatch = batchImages(LIMITS.maxBackendBatch, AUGMENTATION_VIEWS[dataset.augmentation]);
   try {
-    for (let batch = 0; ; batch++) {
-      // A cancel or a newer run between batches ends this message's work (the first batch was claimed above).
-      if (batch > 0 && !(await claimRun(env.DB, id, runSeq))) break;
-      const pending = await pendingImages(
-        env.DB,
-        id,
-        batchImages(LIMITS.maxBackendBatch, AUGMENTATION_VIEWS[dataset.augmentation]),
-      );
-      if (pending.length === 0) {
-        const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
-        const completed = await completeRun(env.DB, id, runSeq, outputs);
-        if (completed) await emitDatasetEvent(env, completed, 'dataset.completed');
-        break;
+    const pending = await pendingImages(env.DB, id, perBatch * MAX_BATCHES_PER_MESSAGE);
+    if (pending.length === 0) {
+      const outputs = await writeOutputs(env, dataset, await allImages(env.DB, id));
+      const completed = await completeRun(env.DB, id, runSeq, outputs);
+      if (completed) await emitDatasetEvent(env, completed, 'dataset.completed');
+      message.ack();
+      return;
+    }
+    let next = 0;
+    let current = true;
+    // Each lane takes the next batch until none is left, the run stops being current, or the message
+    // has run long enough; a cancel or a newer run is seen before a batch starts (the first batch was
+    // claimed above).
+    const lane = async () => {
+      while (current && next < pending.length && Date.now() - began < BATCHES_WALL_MS) {
+        const start = next;
+        next += perBatch;
+        if (start > 0 && !(await claimRun(env.DB, id, runSeq))) {
+          current = false;
+          return;
+        }
+        if (!(await runBatch(env, dataset, runSeq, pending.slice(start, start + perBatch)))) current = false;
       }
-      const tokens = await tokenizeDatasetImages(env, dataset, pending);
-      if (!(await recordTokens(env.DB, id, runSeq, tokens))) break;
-      if (batch + 1 >= MAX_BATCHES_PER_MESSAGE || Date.now() - began >= BATCHES_WALL_MS) {
-        await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
-          contentType: 'json',
-        });
-        break;
-      }
+    };
+    const lanes = await Promise.allSettled(Array.from({ length: BATCHES_IN_FLIGHT }, lane));
+    const failed = lanes.find((lane) => lane.status === 'rejected');
+    if (failed) throw failed.reason;
+    // The next message goes on with the run; the one that finds no image left completes it.
+    if (current) {
+      await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
+        contentType: 'json',
+      });
     }
     message.ack();
   } catch (error) {

@@ -43,12 +43,22 @@ export async function recordOwnership(
 ): Promise<void> {
   if (objectIds.length === 0) return;
   const unique = [...new Set(objectIds)];
+  await recordGrants(env, tenantId, unique);
+  await Promise.all(unique.map((id) => remember(tenantId, id, ctx)));
+}
+
+/**
+ * Records the grants in D1 only, leaving the caches as they are: for bulk grants (a dataset run's
+ * token sets) that nobody is about to read one by one, which would only push hot grants out of the
+ * isolate's cache and cost a Cache API write each. A later read asks D1 once and caches the answer.
+ */
+export async function recordGrants(env: Env, tenantId: string, objectIds: readonly string[]): Promise<void> {
+  if (objectIds.length === 0) return;
   const now = Date.now();
   const statement = env.DB.prepare(
     'INSERT INTO objects (tenant_id, object_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   );
-  await env.DB.batch(unique.map((id) => statement.bind(tenantId, id, now)));
-  await Promise.all(unique.map((id) => remember(tenantId, id, ctx)));
+  await env.DB.batch([...new Set(objectIds)].map((id) => statement.bind(tenantId, id, now)));
 }
 
 /** Whether `tenantId` may read `objectId`, and which layer answered. */
