@@ -1,7 +1,10 @@
 // The cron handler (wrangler.toml [triggers]): re-enqueues jobs that sat queued and unclaimed for ten
-// minutes, the next chunk of jobs that sat between two chunks as long, and webhook deliveries whose
-// next attempt is as long overdue, so work whose queue message was lost still runs. A duplicate job
-// message is harmless: the consumer's conditional claim lets one run it.
+// minutes, the next chunk of jobs that sat between two chunks as long, webhook deliveries whose next
+// attempt is as long overdue, and the message of dataset runs queued or running that have not
+// progressed as long, so work whose queue message was lost still runs. A duplicate job message is
+// harmless: the consumer's conditional claim lets one run it; a duplicate dataset message carries the
+// run's run_seq and redoes content-addressed work at worst (lib/datasets/run.ts).
+import { resendStalledRuns } from './lib/datasets/run.ts';
 import { stalledChunks, unclaimedJobs } from './lib/generations/jobs.ts';
 import { enqueueChunk, enqueueGenerations } from './lib/generations/queue-message.ts';
 import { enqueueOverdueDeliveries } from './lib/webhooks/delivery.ts';
@@ -23,5 +26,9 @@ export async function scheduled(_controller: ScheduledController, env: Env): Pro
   const deliveries = await enqueueOverdueDeliveries(env, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
   if (deliveries > 0) {
     console.warn(JSON.stringify({ message: 're-enqueuing overdue webhook deliveries', count: deliveries }));
+  }
+  const runs = await resendStalledRuns(env, UNCLAIMED_AFTER_MS, SWEEP_LIMIT);
+  if (runs > 0) {
+    console.warn(JSON.stringify({ message: 're-sending stalled dataset runs', count: runs }));
   }
 }

@@ -1,6 +1,7 @@
 // One batch of dataset images in three steps, idempotent per image. prepareBatch: an image this tenant
 // already tokenized under the same model, preprocessing and augmentation (its tokenize pointer
-// tokenize/<tenant>/<tki_…> exists) is not sent again; the others' bytes are read from R2. encodeBatch:
+// tokenize/<tenant>/<tki_…> exists) is not sent again, and its token set is read (one R2 get, so its
+// GTOK bytes can be recorded in D1); the others' bytes are read from R2. encodeBatch:
 // one /v1/encode call with `augment` and priority 'background'. storeBatch: each image's A rows are
 // stored as one token set (content-addressed, as POST /v1/tokenize stores them) with the tenant's grant
 // (in D1 only: ownership.ts, recordGrants) and pointer. With augmentation 'none' the key is the tokenize
@@ -28,9 +29,16 @@ import { storeTokenSet } from '../tokens/store.ts';
 import type { DatasetImage, DatasetRecord } from './store.ts';
 import { datasetImageKey } from './upload.ts';
 
-export interface ImageTokenId {
+/** An image's token set: its id and its GTOK bytes (the R2 object tokens/<tokenId>). */
+export interface ImageTokenSet {
   name: string;
   tokenId: string;
+  gtok: Uint8Array;
+}
+
+interface FoundTokenSet {
+  tokenId: string;
+  gtok: Uint8Array;
 }
 
 /** Images per backend call: the backend's batch limit counts rows, A per image. */
@@ -38,12 +46,13 @@ export function batchImages(maxBackendBatch: number, rowsPerImage: number): numb
   return Math.max(1, Math.floor(maxBackendBatch / rowsPerImage));
 }
 
-/** The token set id this tenant's pointer names, if the pointer and the token set are both there. */
-async function pointed(bucket: R2Bucket, pointerKey: string): Promise<string | null> {
+/** The token set this tenant's pointer names, if the pointer and the token set are both there. */
+async function pointed(bucket: R2Bucket, pointerKey: string): Promise<FoundTokenSet | null> {
   const pointer = await getBytes(bucket, pointerKey);
   if (!pointer) return null;
   const tokenId = new TextDecoder().decode(pointer).trim();
-  return (await bucket.head(tokensKey(tokenId))) ? tokenId : null;
+  const gtok = await getBytes(bucket, tokensKey(tokenId));
+  return gtok ? { tokenId, gtok } : null;
 }
 
 async function encode(env: Env, dataset: DatasetRecord, images: readonly Uint8Array[]): Promise<number[][]> {
@@ -96,14 +105,17 @@ async function encode(env: Env, dataset: DatasetRecord, images: readonly Uint8Ar
 export interface PreparedBatch {
   images: readonly DatasetImage[];
   keys: string[];
-  /** The token set id of each image, null for the ones to encode. */
-  found: (string | null)[];
+  /** The token set of each image, null for the ones to encode. */
+  found: (FoundTokenSet | null)[];
   /** Indices into `images` of the ones to encode, and their bytes. */
   missing: number[];
   bytes: Uint8Array[];
 }
 
-/** Looks up each image's tokenize pointer and reads the bytes of the ones without tokens (R2 reads). */
+/**
+ * Looks up each image's tokenize pointer, reads the token sets of the ones that have one and the image
+ * bytes of the others (R2 reads).
+ */
 export async function prepareBatch(
   env: Env,
   dataset: DatasetRecord,
@@ -149,14 +161,14 @@ export async function encodeBatch(
 
 /**
  * Stores each encoded image's A rows as one token set with the tenant's grant and tokenize pointer
- * (R2 writes, one D1 batch); returns the token set id of every image of the batch, in its order.
+ * (R2 writes, one D1 batch); returns the token set of every image of the batch, in its order.
  */
 export async function storeBatch(
   env: Env,
   dataset: DatasetRecord,
   batch: PreparedBatch,
   rows: readonly number[][],
-): Promise<ImageTokenId[]> {
+): Promise<ImageTokenSet[]> {
   const found = [...batch.found];
   if (batch.missing.length > 0) {
     const A = AUGMENTATION_VIEWS[dataset.augmentation];
@@ -171,7 +183,7 @@ export async function storeBatch(
     );
     await Promise.all(
       batch.missing.map((i, m) => {
-        found[i] = stored[m]!.id;
+        found[i] = { tokenId: stored[m]!.id, gtok: stored[m]!.gtok };
         return putTokenizePointer(
           env.ARTIFACTS,
           dataset.tenantId,
@@ -182,5 +194,5 @@ export async function storeBatch(
       }),
     );
   }
-  return batch.images.map((image, i) => ({ name: image.name, tokenId: found[i]! }));
+  return batch.images.map((image, i) => ({ name: image.name, ...found[i]! }));
 }

@@ -4,6 +4,10 @@
 // [1], as LlamaGen/GigaTok extract_codes_c2i.py saves them), and the JSON manifest (row -> image name,
 // class, label, augmentation index, token set id). GTOK has no field for labels, so the labels are in
 // the manifest and the tar.
+// The token sets come from D1 (dataset_images.tokens, recorded with each batch) in pages of
+// OUTPUT_PAGE_ROWS token rows, so the completing message makes at most maxDatasetRows / OUTPUT_PAGE_ROWS
+// (20) page queries, 3 R2 puts and its own few D1 calls, whatever the image count; only a row recorded
+// before D1 kept the bytes is read from R2 (one get per such image).
 import {
   AUGMENTATION_VIEWS,
   type DatasetManifest,
@@ -11,11 +15,24 @@ import {
   encodeTokens,
   sha256Hex,
   TOKENS_MEDIA_TYPE,
+  type TokenSet,
   writeTar,
 } from '@gigatok/shared';
-import { putOnce, tokensKey } from '../storage/artifacts.ts';
+import { getBytes, putOnce, tokensKey } from '../storage/artifacts.ts';
 import { int64Npy } from './npy.ts';
-import type { DatasetImage, DatasetOutputs, DatasetRecord, OutputFile } from './store.ts';
+import {
+  type DatasetImage,
+  type DatasetOutputs,
+  type DatasetRecord,
+  imageTokenPage,
+  type OutputFile,
+} from './store.ts';
+
+/**
+ * Token rows (images x augmentation rows) per D1 page: 1,000 rows of 256 tokens packed at 14 bits are
+ * about 450 KB of GTOK bytes, far under what one D1 result carries.
+ */
+export const OUTPUT_PAGE_ROWS = 1000;
 
 export const outputKey = (sha256: string) => `datasets/outputs/${sha256}`;
 
@@ -32,6 +49,32 @@ async function store(bucket: R2Bucket, bytes: Uint8Array, contentType: string): 
   return { key, sha256, bytes: bytes.length };
 }
 
+/**
+ * The token set of each image, in order: pages of D1 rows by idx, R2 only for a row without its bytes.
+ */
+async function readTokenSets(env: Env, dataset: DatasetRecord, images: readonly DatasetImage[]) {
+  const perPage = Math.max(1, Math.floor(OUTPUT_PAGE_ROWS / AUGMENTATION_VIEWS[dataset.augmentation]));
+  const sets: TokenSet[] = [];
+  while (sets.length < images.length) {
+    const from = images[sets.length]!.idx!;
+    const page = await imageTokenPage(env.DB, dataset.id, from, perPage);
+    if (page.length === 0) throw new Error(`dataset ${dataset.id} has no token set for image index ${from}`);
+    const decoded = await Promise.all(
+      page.map(async (row, i) => {
+        const image = images[sets.length + i];
+        if (!image || image.idx !== row.idx || image.tokenId !== row.tokenId) {
+          throw new Error(`the images of dataset ${dataset.id} changed while its outputs were written`);
+        }
+        const gtok = row.gtok ?? (await getBytes(env.ARTIFACTS, tokensKey(row.tokenId)));
+        if (!gtok) throw new Error(`token set ${row.tokenId} of dataset ${dataset.id} is missing from R2`);
+        return decodeTokens(gtok);
+      }),
+    );
+    sets.push(...decoded);
+  }
+  return sets;
+}
+
 /** Builds and stores the outputs of `dataset` from its images (every one tokenized, in image order). */
 export async function writeOutputs(
   env: Env,
@@ -40,13 +83,7 @@ export async function writeOutputs(
 ): Promise<DatasetOutputs> {
   const A = AUGMENTATION_VIEWS[dataset.augmentation];
   const classes = dataset.classes ?? {};
-  const sets = await Promise.all(
-    images.map(async (image) => {
-      const object = await env.ARTIFACTS.get(tokensKey(image.tokenId!));
-      if (!object) throw new Error(`token set ${image.tokenId} of dataset ${dataset.id} is missing from R2`);
-      return decodeTokens(new Uint8Array(await object.arrayBuffer()));
-    }),
-  );
+  const sets = await readTokenSets(env, dataset, images);
   const first = sets[0]!;
   const T = first.tokensPerImage;
   const all = new Uint32Array(images.length * A * T);

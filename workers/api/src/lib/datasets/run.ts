@@ -5,14 +5,22 @@
 // queued, up to MAX_BATCHES_PER_MESSAGE or BATCHES_WALL_MS, then sends the next message; the message that
 // finds no image left writes the outputs (outputs.ts) and completes the dataset. The datasets queue
 // delivers each message at once (max_batch_size 1 in wrangler.toml), so a hop costs milliseconds.
-// Subrequests: a batch of 32 images (flip; fewer with ten_crop) makes 4 R2 operations per image
-// (tokenize pointer get, image get, token set put, pointer put; grants go to D1 alone) and 3 D1 calls,
-// so the 6 batches of a message stay under 800 with the message's own queries, under the Workers limit
-// of 1000 subrequests per invocation.
+// Subrequests: a batch of 32 images (flip; fewer with ten_crop) makes at most 4 R2 operations per image
+// (tokenize pointer get, then either the token set get of an image tokenized before, or image get, token
+// set put and pointer put; grants go to D1 alone) and 3 D1 calls, so the 6 batches of a message stay
+// under 800 with the message's own queries, under the budget of 1000 subrequests per invocation. The
+// completing message reads the token sets from D1 (recordTokens keeps each image's GTOK bytes), in at
+// most 20 page queries for the 20,000 rows a run may make, and writes 3 R2 objects: about 30
+// subrequests with its claim, reads, completion and webhook event, whatever the image count.
 // Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
 // an older run changes nothing (store.ts fences every write), and cancel takes effect before the next
 // batch starts (a batch already in flight finishes its content-addressed writes; its record is fenced).
 // A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
+// A lost message (the first one's send failed, or a next-batch send) leaves the run queued or running
+// with an old progressed_at (set by startRun, claimRun and recordTokens); the cron sweep re-sends the
+// message {dataset_id, run_seq} (resendStalledRuns). Should the original still arrive, the duplicate is
+// harmless for the same reasons: both carry the current run_seq, claimRun lets each go on, their
+// batches write the same content-addressed objects and the same D1 rows, and one UPDATE ends the run.
 // The run's end (completed or failed) is written by one fenced UPDATE that only one consumer wins; the
 // winner sends the dataset's webhook event, which the delivery log keeps unique per run and event.
 import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
@@ -30,6 +38,7 @@ import {
   getDataset,
   getTenantDataset,
   pendingImages,
+  reclaimStalledRuns,
   recordTokens,
   startRun,
 } from './store.ts';
@@ -193,6 +202,23 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
     if (failed) await emitDatasetEvent(env, failed, 'dataset.failed');
     message.ack();
   }
+}
+
+/**
+ * Re-sends the queue message of each run queued or running that has not progressed for `stalledForMs`
+ * (at most `limit`, one sendBatch); returns how many were sent.
+ */
+export async function resendStalledRuns(env: Env, stalledForMs: number, limit: number): Promise<number> {
+  const now = Date.now();
+  const runs = await reclaimStalledRuns(env.DB, now - stalledForMs, limit, now);
+  if (runs.length === 0) return 0;
+  await env.DATASETS.sendBatch(
+    runs.map((run) => ({
+      body: { dataset_id: run.id, run_seq: run.runSeq } satisfies DatasetMessage,
+      contentType: 'json' as const,
+    })),
+  );
+  return runs.length;
 }
 
 /** After the last retry of a batch: the run fails (unless it moved on meanwhile). */

@@ -1,5 +1,8 @@
-// Datasets and their images in D1 (migrations/0004_datasets.sql). Every read is scoped to a tenant;
-// run state changes are fenced by run_seq (a consumer holding an older value changes nothing).
+// Datasets and their images in D1 (migrations/0004_datasets.sql, 0007_dataset_tokens_and_sweep.sql).
+// Every read is scoped to a tenant; run state changes are fenced by run_seq (a consumer holding an older
+// value changes nothing). Each image row keeps its token set's GTOK bytes once recorded, so the outputs
+// are built from D1 pages; progressed_at says when a queued or running run last moved, for the cron
+// sweep (stalledRuns).
 import type { Augmentation, DatasetLabels, DatasetStatus, PreprocessingMode, Problem } from '@gigatok/shared';
 import type { ListCursor } from '../http/cursor.ts';
 import type { WebhookTarget } from '../webhooks/subscription.ts';
@@ -199,6 +202,9 @@ export interface DatasetImage {
   tokenId: string | null;
 }
 
+/** The columns of an image row, without its token bytes (read in pages by imageTokenPage). */
+const IMAGE_COLUMNS = 'name, class_name, image_sha256, idx, token_id';
+
 interface ImageRow {
   name: string;
   class_name: string;
@@ -217,7 +223,7 @@ const imageFromRow = (row: ImageRow): DatasetImage => ({
 
 export async function allImages(db: D1Database, datasetId: string): Promise<DatasetImage[]> {
   const { results } = await db
-    .prepare('SELECT * FROM dataset_images WHERE dataset_id = ? ORDER BY idx, name')
+    .prepare(`SELECT ${IMAGE_COLUMNS} FROM dataset_images WHERE dataset_id = ? ORDER BY idx, name`)
     .bind(datasetId)
     .all<ImageRow>();
   return results.map(imageFromRow);
@@ -230,7 +236,9 @@ export async function pendingImages(
   limit: number,
 ): Promise<DatasetImage[]> {
   const { results } = await db
-    .prepare('SELECT * FROM dataset_images WHERE dataset_id = ? AND token_id IS NULL ORDER BY idx LIMIT ?')
+    .prepare(
+      `SELECT ${IMAGE_COLUMNS} FROM dataset_images WHERE dataset_id = ? AND token_id IS NULL ORDER BY idx LIMIT ?`,
+    )
     .bind(datasetId, limit)
     .all<ImageRow>();
   return results.map(imageFromRow);
@@ -253,10 +261,11 @@ export async function startRun(
   const row = await db
     .prepare(
       `UPDATE datasets SET status = 'queued', run_seq = run_seq + 1, classes = ?2, error = NULL,
-         images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL)
+         images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL),
+         progressed_at = ?4
        WHERE id = ?1 AND run_seq = ?3 AND status IN ('open', 'canceled', 'failed') RETURNING *`,
     )
-    .bind(dataset.id, JSON.stringify(classes), dataset.runSeq)
+    .bind(dataset.id, JSON.stringify(classes), dataset.runSeq, Date.now())
     .first<DatasetRow>();
   return row ? fromRow(row) : null;
 }
@@ -265,31 +274,37 @@ export async function startRun(
 export async function claimRun(db: D1Database, id: string, runSeq: number): Promise<boolean> {
   const result = await db
     .prepare(
-      `UPDATE datasets SET status = 'running' WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
+      `UPDATE datasets SET status = 'running', progressed_at = ?
+       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
     )
-    .bind(id, runSeq)
+    .bind(Date.now(), id, runSeq)
     .run();
   return result.meta.changes === 1;
 }
 
-/** Records the token sets of finished images and the progress, fenced by `runSeq`. */
+/**
+ * Records the token sets of finished images (id and GTOK bytes, in the same statement) and the
+ * progress, fenced by `runSeq`.
+ */
 export async function recordTokens(
   db: D1Database,
   id: string,
   runSeq: number,
-  tokens: readonly { name: string; tokenId: string }[],
+  tokens: readonly { name: string; tokenId: string; gtok: Uint8Array }[],
 ): Promise<boolean> {
   const set = db.prepare(
-    `UPDATE dataset_images SET token_id = ?3 WHERE dataset_id = ?1 AND name = ?2
+    `UPDATE dataset_images SET token_id = ?3, tokens = ?5 WHERE dataset_id = ?1 AND name = ?2
        AND EXISTS (SELECT 1 FROM datasets WHERE id = ?1 AND run_seq = ?4 AND status = 'running')`,
   );
   const progress = db.prepare(
-    `UPDATE datasets SET images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL)
+    `UPDATE datasets SET images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL),
+       progressed_at = ?3
      WHERE id = ?1 AND run_seq = ?2 AND status = 'running'`,
   );
+  const now = Date.now();
   const results = await db.batch([
-    ...tokens.map((t) => set.bind(id, t.name, t.tokenId, runSeq)),
-    progress.bind(id, runSeq),
+    ...tokens.map((t) => set.bind(id, t.name, t.tokenId, runSeq, t.gtok)),
+    progress.bind(id, runSeq, now),
   ]);
   return results.at(-1)!.meta.changes === 1;
 }
@@ -338,4 +353,55 @@ export async function cancelRun(db: D1Database, tenantId: string, id: string): P
     .bind(id, tenantId)
     .first<DatasetRow>();
   return row ? fromRow(row) : null;
+}
+
+/** An image's place and token set: the GTOK bytes, or null for a row recorded before D1 kept them. */
+export interface ImageTokens {
+  idx: number;
+  tokenId: string;
+  gtok: Uint8Array | null;
+}
+
+/** D1 answers a BLOB as an array of bytes (or an ArrayBuffer); null stays null. */
+const blobBytes = (value: ArrayBuffer | number[] | null): Uint8Array | null =>
+  value === null ? null : value instanceof ArrayBuffer ? new Uint8Array(value) : Uint8Array.from(value);
+
+/** Up to `limit` tokenized images from `fromIdx` on, in image order, with their token bytes. */
+export async function imageTokenPage(
+  db: D1Database,
+  datasetId: string,
+  fromIdx: number,
+  limit: number,
+): Promise<ImageTokens[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT idx, token_id, tokens FROM dataset_images
+       WHERE dataset_id = ? AND idx >= ? AND token_id IS NOT NULL ORDER BY idx LIMIT ?`,
+    )
+    .bind(datasetId, fromIdx, limit)
+    .all<{ idx: number; token_id: string; tokens: ArrayBuffer | number[] | null }>();
+  return results.map((row) => ({ idx: row.idx, tokenId: row.token_id, gtok: blobBytes(row.tokens) }));
+}
+
+/**
+ * Runs queued or running whose progressed_at is before `stalledBefore` (their queue message was lost),
+ * at most `limit`, oldest first; their progressed_at moves to `now` in the same statement, so each
+ * sweep re-sends a stalled run's message once and the next sweep waits as long again.
+ */
+export async function reclaimStalledRuns(
+  db: D1Database,
+  stalledBefore: number,
+  limit: number,
+  now = Date.now(),
+): Promise<{ id: string; runSeq: number }[]> {
+  const { results } = await db
+    .prepare(
+      `UPDATE datasets SET progressed_at = ?1
+       WHERE id IN (SELECT id FROM datasets WHERE status IN ('queued', 'running') AND progressed_at < ?2
+                    ORDER BY progressed_at LIMIT ?3)
+       RETURNING id, run_seq`,
+    )
+    .bind(now, stalledBefore, limit)
+    .all<{ id: string; run_seq: number }>();
+  return results.map((row) => ({ id: row.id, runSeq: row.run_seq }));
 }
