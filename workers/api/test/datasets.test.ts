@@ -1,9 +1,15 @@
 // /v1/datasets: uploads (ImageFolder tar, multipart), labels, a run through the local DATASETS queue to
 // completion, the three outputs against per-image tokenize answers, conditional GETs, idempotency per
-// image, cancel and resume, tenant isolation and bad input.
+// image, cancel and resume, tenant isolation and bad input; the outputs built from the token bytes D1
+// keeps (no R2 read per image), and the cron sweep re-sending the message of a stalled run.
 import { env } from 'cloudflare:workers';
 import { decodeTokens, LIMITS, readTar, TOKENS_MEDIA_TYPE, tokenRows, writeTar } from '@gigatok/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeOutputs } from '../src/lib/datasets/outputs.ts';
+import { labelling } from '../src/lib/datasets/run.ts';
+import { allImages, getDataset, startRun } from '../src/lib/datasets/store.ts';
+import { tokensKey } from '../src/lib/storage/artifacts.ts';
+import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO, stubTokens } from './backend-stub.ts';
 import { api, newTenant, postJson, runQueue, type TestKey, testPng, waitFor } from './helpers.ts';
 
@@ -243,6 +249,96 @@ describe('a dataset run', () => {
     for (const [i, file] of files.entries()) {
       for (const a of [0, 9]) expect(rows[10 * i + a]).toEqual(await stubTokens(file.bytes, a));
     }
+  });
+});
+
+describe('token bytes in D1 and the cron sweep', () => {
+  const tokenRowsOf = async (id: string) =>
+    (
+      await env.DB.prepare(
+        'SELECT idx, token_id, tokens FROM dataset_images WHERE dataset_id = ? ORDER BY idx',
+      )
+        .bind(id)
+        .all<{ idx: number; token_id: string; tokens: number[] | ArrayBuffer | null }>()
+    ).results;
+
+  it('records each image its GTOK bytes, also when skipped as tokenized before, and writes the outputs without R2 reads', async () => {
+    const files = imageFolder(['p', 'q'], 3);
+    const first = await create(alice, { name: 'sent' });
+    await addTar(alice, first.id, writeTar(files));
+    await runToEnd(alice, first.id);
+    // The same images again: every one is skipped as tokenized, its token set read instead of sent.
+    const before = encodeCalls();
+    const second = await create(alice, { name: 'skipped' });
+    await addTar(alice, second.id, writeTar(files));
+    expect((await runToEnd(alice, second.id)).status).toBe('completed');
+    expect(encodeCalls()).toBe(before);
+
+    for (const id of [first.id, second.id]) {
+      const rows = await tokenRowsOf(id);
+      expect(rows).toHaveLength(6);
+      for (const row of rows) {
+        const stored = await env.ARTIFACTS.get(tokensKey(row.token_id));
+        expect(row.tokens).not.toBeNull();
+        expect(new Uint8Array(row.tokens as ArrayLike<number>)).toEqual(
+          new Uint8Array(await stored!.arrayBuffer()),
+        );
+      }
+    }
+
+    const dataset = (await getDataset(env.DB, second.id))!;
+    const images = await allImages(env.DB, second.id);
+    const expected = dataset.outputs!;
+    // A row recorded without its bytes (before D1 kept them) is read from R2: the same outputs.
+    await env.DB.prepare('UPDATE dataset_images SET tokens = NULL WHERE dataset_id = ? AND idx = 0')
+      .bind(second.id)
+      .run();
+    expect(await writeOutputs(env, dataset, images)).toEqual(expected);
+    // Every other token set gone from R2: the outputs come from D1, byte for byte the same.
+    const rows = await tokenRowsOf(second.id);
+    for (const row of rows.slice(1)) await env.ARTIFACTS.delete(tokensKey(row.token_id));
+    expect(await writeOutputs(env, dataset, images)).toEqual(expected);
+    // The one row without bytes does need R2.
+    await env.ARTIFACTS.delete(tokensKey(rows[0]!.token_id));
+    await expect(writeOutputs(env, dataset, images)).rejects.toThrow(/missing from R2/);
+  });
+
+  it('re-sends the message of a run that has not progressed (its first send was lost), and leaves a fresh one alone', async () => {
+    // Both runs are started in D1 the way POST /run does, but no queue message is sent.
+    const start = async (key: TestKey, name: string) => {
+      const created = await create(key, { name });
+      await addTar(key, created.id, writeTar(imageFolder(['s', 't'], 2)));
+      const dataset = (await getDataset(env.DB, created.id))!;
+      const { classes, order } = labelling(dataset, await allImages(env.DB, dataset.id));
+      const started = await startRun(env.DB, dataset, classes, order);
+      expect(started?.status).toBe('queued');
+      return created.id;
+    };
+    const progressedAt = async (id: string) =>
+      (await env.DB.prepare('SELECT status, progressed_at FROM datasets WHERE id = ?')
+        .bind(id)
+        .first<{ status: string; progressed_at: number }>())!;
+    const stalled = await start(alice, 'stalled');
+    const fresh = await start(bob, 'fresh');
+    await env.DB.prepare('UPDATE datasets SET progressed_at = ? WHERE id = ?')
+      .bind(Date.now() - UNCLAIMED_AFTER_MS - 1000, stalled)
+      .run();
+    const freshBefore = await progressedAt(fresh);
+
+    const before = encodeCalls();
+    await scheduled({} as ScheduledController, env);
+    await waitFor(async () => (await progressedAt(stalled)).status === 'completed');
+    expect(encodeCalls()).toBe(before + 1);
+    const done = await get(alice, stalled);
+    expect(done.progress).toEqual({ images_done: 4, images_total: 4 });
+    expect((await api(alice.key, `/v1/datasets/${stalled}/codes`)).status).toBe(200);
+
+    expect(await progressedAt(fresh)).toEqual(freshBefore);
+    expect(freshBefore.status).toBe('queued');
+    // A second sweep right away re-sends nothing: the stalled run moved on, the fresh one is recent.
+    await scheduled({} as ScheduledController, env);
+    expect(await progressedAt(fresh)).toEqual(freshBefore);
+    expect((await api(bob.key, `/v1/datasets/${fresh}/cancel`, { method: 'POST' })).status).toBe(200);
   });
 });
 
