@@ -294,10 +294,12 @@ describe('token bytes in D1 and the cron sweep', () => {
       .bind(second.id)
       .run();
     expect(await writeOutputs(env, dataset, images)).toEqual(expected);
-    // Every other token set gone from R2: the outputs come from D1, byte for byte the same.
+    // Every other token set gone from R2: the outputs come from D1, byte for byte the same, in one page
+    // or in pages of 4 and 2 images.
     const rows = await tokenRowsOf(second.id);
     for (const row of rows.slice(1)) await env.ARTIFACTS.delete(tokensKey(row.token_id));
     expect(await writeOutputs(env, dataset, images)).toEqual(expected);
+    expect(await writeOutputs(env, dataset, images, 4)).toEqual(expected);
     // The one row without bytes does need R2.
     await env.ARTIFACTS.delete(tokensKey(rows[0]!.token_id));
     await expect(writeOutputs(env, dataset, images)).rejects.toThrow(/missing from R2/);

@@ -52,8 +52,13 @@ async function store(bucket: R2Bucket, bytes: Uint8Array, contentType: string): 
 /**
  * The token set of each image, in order: pages of D1 rows by idx, R2 only for a row without its bytes.
  */
-async function readTokenSets(env: Env, dataset: DatasetRecord, images: readonly DatasetImage[]) {
-  const perPage = Math.max(1, Math.floor(OUTPUT_PAGE_ROWS / AUGMENTATION_VIEWS[dataset.augmentation]));
+async function readTokenSets(
+  env: Env,
+  dataset: DatasetRecord,
+  images: readonly DatasetImage[],
+  pageRows: number,
+) {
+  const perPage = Math.max(1, Math.floor(pageRows / AUGMENTATION_VIEWS[dataset.augmentation]));
   const sets: TokenSet[] = [];
   while (sets.length < images.length) {
     const from = images[sets.length]!.idx!;
@@ -75,15 +80,19 @@ async function readTokenSets(env: Env, dataset: DatasetRecord, images: readonly 
   return sets;
 }
 
-/** Builds and stores the outputs of `dataset` from its images (every one tokenized, in image order). */
+/**
+ * Builds and stores the outputs of `dataset` from its images (every one tokenized, in image order),
+ * reading their token sets in pages of `pageRows` token rows.
+ */
 export async function writeOutputs(
   env: Env,
   dataset: DatasetRecord,
   images: readonly DatasetImage[],
+  pageRows = OUTPUT_PAGE_ROWS,
 ): Promise<DatasetOutputs> {
   const A = AUGMENTATION_VIEWS[dataset.augmentation];
   const classes = dataset.classes ?? {};
-  const sets = await readTokenSets(env, dataset, images);
+  const sets = await readTokenSets(env, dataset, images, pageRows);
   const first = sets[0]!;
   const T = first.tokensPerImage;
   const all = new Uint32Array(images.length * A * T);
