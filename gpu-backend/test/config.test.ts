@@ -152,12 +152,13 @@ describe('loadModel validation', () => {
     );
   });
 
-  it('loads generate.onnx for auto and graph, generate_chunk.onnx for chunked, neither for steps; refuses a missing one', async () => {
-    // auto: the whole-run graph first, the chunked one only for a model without generate.onnx.
-    expect(decideGeneratePath({ arStep: true, generate: true, chunk: true }, 'auto')).toBe('graph');
+  it('loads generate_chunk.onnx for auto and chunked, generate.onnx for graph, neither for steps; refuses a missing one', async () => {
+    // auto: the chunked graph first, the whole-run one for a model without generate_chunk.onnx.
+    expect(decideGeneratePath({ arStep: true, generate: true, chunk: true }, 'auto')).toBe('chunked');
+    expect(decideGeneratePath({ arStep: true, generate: true, chunk: false }, 'auto')).toBe('graph');
     expect(decideGeneratePath({ arStep: true, generate: false, chunk: true }, 'auto')).toBe('chunked');
     for (const [generatePath, chunk, whole] of [
-      ['auto', false, true],
+      ['auto', true, false],
       ['chunked', true, false],
       ['graph', false, true],
       ['steps', false, false],

@@ -5,10 +5,10 @@
 import type { StepMode } from '../generation/step-runner.ts';
 
 /**
- * GIGATOK_GENERATE_PATH: `auto` takes generate.onnx, else generate_chunk.onnx, when the model has
- * them; `chunked` and `graph` require theirs; `steps` never uses either. The chunked path is opt-in:
- * measured on CPU it keeps throughput but its chunk graph costs 1.5-3x generate.onnx per step at
- * GPT-B, cut p99 under load only 1.25x there, and raised it on nano (docs/performance.md).
+ * GIGATOK_GENERATE_PATH: `auto` takes generate_chunk.onnx, else generate.onnx, when the model has
+ * them (a chunk step costs no more than generate.onnx's step, and requests join a running batch
+ * between chunks: docs/performance.md, "Chunked generation"); `chunked` and `graph` require
+ * theirs; `steps` never uses either.
  */
 export type GeneratePathSetting = 'auto' | 'chunked' | 'graph' | 'steps';
 
@@ -41,6 +41,6 @@ export function decideGeneratePath(
   }
   if (!graphs.arStep) return undefined;
   if (setting === 'steps') return 'steps';
-  if (possible.graph) return 'graph';
-  return possible.chunked ? 'chunked' : 'steps';
+  if (possible.chunked) return 'chunked';
+  return possible.graph ? 'graph' : 'steps';
 }
