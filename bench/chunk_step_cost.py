@@ -34,9 +34,9 @@ def _session(path: Path, threads: int, profile_dir: str | None) -> ort.Inference
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def _sampling(batch: int, tokens: int, rng) -> dict[str, np.ndarray]:
+def _sampling(batch: int, tokens: int, classes: int, rng) -> dict[str, np.ndarray]:
     return {
-        "class_ids": rng.integers(0, 1000, batch).astype(np.int64),
+        "class_ids": rng.integers(0, classes, batch).astype(np.int64),
         "uniforms": rng.random((batch, tokens), dtype=np.float32),
         "cfg_scale": np.array([4.0], np.float32),
         "cfg_schedule": np.array([0], np.int64),
@@ -80,7 +80,6 @@ def main() -> None:
     args = p.parse_args()
     manifest = json.loads((args.model_dir / "manifest.json").read_text(encoding="utf-8"))
     ar = manifest["ar"]
-    T = manifest["tokenizer"]["num_tokens"] if "num_tokens" in manifest["tokenizer"] else 256
     rng = np.random.default_rng(0)
     B, pos, S = args.batch, args.position, args.steps
     profile_dir = tempfile.mkdtemp() if args.profile else None
@@ -107,7 +106,7 @@ def main() -> None:
     if not args.skip_generate:
         gen = _session(args.model_dir / manifest["graphs"]["generate"]["file"], args.threads, profile_dir)
         T = gen.get_inputs()[[i.name for i in gen.get_inputs()].index("uniforms")].shape[1]
-        feeds = {**_sampling(B, T, rng), "prefix_tokens": np.zeros((B, 0), np.int64)}
+        feeds = {**_sampling(B, T, ar["num_classes"], rng), "prefix_tokens": np.zeros((B, 0), np.int64)}
         total = _timed(lambda: gen.run(["tokens"], feeds), max(1, args.repeats - 1))
         rows.append((f"generate.onnx, whole run / {T} (mean step)", total / T))
         if args.profile:
@@ -120,7 +119,7 @@ def main() -> None:
         key_name = "keys_t" if "keys_t" in shape else "keys"
         start = max(0, pos - S // 2)
         feeds = {
-            **_sampling(B, T, rng),
+            **_sampling(B, T, ar["num_classes"], rng),
             "prefix_tokens": np.zeros((B, T), np.int64),
             "prefix_len": np.zeros(B, np.int64),
             "positions": np.full(B, start, np.int64),

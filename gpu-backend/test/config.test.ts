@@ -163,8 +163,24 @@ describe('loadModel validation', () => {
       ['graph', false, true],
       ['steps', false, false],
     ] as const) {
-      const model = await loadModel(dir, { ...session, warmup: true, generatePath });
+      // S = 2 of the fixture's 8 tokens: a chunk is shorter than a generation.
+      const model = await loadModel(dir, { ...session, warmup: true, generatePath, chunkSteps: 2 });
       expect([model.generateChunk !== undefined, model.generate !== undefined]).toEqual([chunk, whole]);
+      await disposeModel(model);
+    }
+    // auto, where S covers the whole sequence: generate.onnx, as chunks would be whole generations.
+    // Without warm-up (no timing) S is T / 4, so chunked.
+    for (const [options, path] of [
+      [{ warmup: true, chunkSteps: 8 }, 'graph'],
+      [{ warmup: false, chunkSteps: 8 }, 'graph'],
+      [{ warmup: false, chunkSteps: 0 }, 'chunked'],
+    ] as const) {
+      const model = await loadModel(dir, { ...session, ...options, generatePath: 'auto' });
+      expect([model.generatePath, model.generateChunk !== undefined, model.generate !== undefined]).toEqual([
+        path,
+        path === 'chunked',
+        path === 'graph',
+      ]);
       await disposeModel(model);
     }
     await editManifest((m) => {

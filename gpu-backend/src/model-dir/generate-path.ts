@@ -44,3 +44,14 @@ export function decideGeneratePath(
   if (possible.chunked) return 'chunked';
   return possible.graph ? 'graph' : 'steps';
 }
+
+/**
+ * For `auto` on a model with both graphs, once S is known (GIGATOK_CHUNK_STEPS, or chosen from the
+ * chunk graph's warm-up timing): `chunked` when a chunk is shorter than the sequence, else `graph`.
+ * A chunk of T steps is a whole generation, so requests could join only at generation boundaries,
+ * as with generate.onnx, whose run costs less for such short sequences (gigatok-nano: 4.3 against
+ * 7.3 ms per step at batch 16, docs/performance.md).
+ */
+export function settleAutoPath(tokens: number, chunkSteps: number): 'chunked' | 'graph' {
+  return chunkSteps < tokens ? 'chunked' : 'graph';
+}
