@@ -28,8 +28,9 @@ export const RUN_OVERHEAD_SHARE = 0.1;
  * fixed cost (state copy, feeds, worker round trip, measured at warm-up) at most RUN_OVERHEAD_SHARE
  * of a chunk, S = ceil(runMs x (1 - f) / (f x stepMs)), clamped to [1, T]. A newcomer waits for at
  * most one chunk, so the smallest such S is also the one that lets requests join soonest. Where a
- * whole generation is short next to the fixed cost (gigatok-nano: S = T), chunking never costs more
- * than ~10% and a chunk is a whole generation. Without a timing (no warm-up) a quarter of T.
+ * whole generation is short next to the fixed cost (gigatok-nano) S = T, a chunk is a whole
+ * generation, and `auto` serves generate.onnx instead (settleAutoPath). Without a timing (no
+ * warm-up) a quarter of T.
  */
 export function chunkStepsFor(tokens: number, timing: ChunkTiming | undefined): number {
   if (timing === undefined) return Math.max(1, Math.ceil(tokens / 4));

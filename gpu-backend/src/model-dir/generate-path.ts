@@ -6,8 +6,9 @@ import type { StepMode } from '../generation/step-runner.ts';
 
 /**
  * GIGATOK_GENERATE_PATH: `auto` takes generate_chunk.onnx, else generate.onnx, when the model has
- * them (a chunk step costs no more than generate.onnx's step, and requests join a running batch
- * between chunks: docs/performance.md, "Chunked generation"); `chunked` and `graph` require
+ * them (requests join a running batch between chunks, and a chunk step costs less than
+ * generate.onnx's at GPT-B: docs/performance.md, "Chunked generation"), and settles on generate.onnx
+ * once S is known to cover the whole sequence (settleAutoPath); `chunked` and `graph` require
  * theirs; `steps` never uses either.
  */
 export type GeneratePathSetting = 'auto' | 'chunked' | 'graph' | 'steps';
