@@ -4,7 +4,7 @@ between chunks (docs/model-contract.md, "generate_chunk.onnx").
 
 The step inside the loop is `ChunkStep`, the GPT step with one position per row: a KV window of W
 slots per row (W = min(T, max position + S), cut from the T-slot state once per chunk), the new
-key/value written into slot p of its row, and attention masked to slots 0..p. After it comes the
+key/value written into slot p of its row, and attention over each row's slots 0..p. After it comes the
 same sampler as generate.onnx (generate_graph._sampler), fed with each row's own step index, so a
 row draws u(seed, image, p) and the same float32 math whatever else shares the batch and however
 its steps are cut into chunks.
@@ -81,9 +81,10 @@ class ChunkStep(nn.Module):
 
     The arithmetic of each row is GPT.step's as exported (same modules, same order, the same
     float32 products): the query times the scale root against keys stored transposed and scaled,
-    so the attention's MatMul reads the state in place (no Transpose or Mul of the cache per step),
-    and slots past p are masked to -inf, which leaves the softmax and the weighted sum of the
-    filled slots 0..p as generate.onnx computes them over its p + 1 slots."""
+    so the attention reads the state with no Transpose or Mul of the cache per step. Here the
+    attention runs over the whole window with slots past p masked to -inf (a valid torch model, and
+    what the export traces); build_chunk_model replaces it in the graph by one over each row's
+    p + 1 slots (_row_length_attention), which is what makes the sums generate.onnx's bit for bit."""
 
     def __init__(self, ar: GPT):
         super().__init__()
@@ -168,6 +169,69 @@ def export_chunk_step(ar: GPT) -> onnx.ModelProto:
         return onnx.load(str(path), load_external_data=True)
 
 
+def _row_length_attention(
+    body: _Nodes, step_nodes: list[onnx.NodeProto], positions: str
+) -> list[onnx.NodeProto]:
+    """`step_nodes` with each attention (MatMul(q, keys) -> Where(mask) -> Softmax -> MatMul(., values)
+    over the W-slot window) replaced by a Loop over the rows that attends over row r's first p_r + 1
+    slots only: the same MatMul and Softmax shapes per row as generate.onnx's step, so the same
+    float32 sums. Over the masked W-slot window ONNX Runtime rounds differently (its Softmax and
+    MatMul kernels group their sums by length; measured at GPT-B: a near-tie drawn the other way)."""
+    axis0 = body.c("axis0", np.array([0], np.int64))
+    axis1 = body.c("axis1", np.array([1], np.int64))
+    col = body.op("Unsqueeze", positions, axis1)
+    guided = body.op("Reshape", body.op("Concat", col, col, axis=1), body.c("flat", np.array([-1], np.int64)))
+    lengths = body.op("Add", guided, body.c("one_i64", np.array([1], np.int64)))
+    rows = body.op("Squeeze", body.op("Shape", guided), axis0)
+    producer = {o: n for n in step_nodes for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in step_nodes:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    replaced: dict[int, onnx.NodeProto | None] = {}
+    for soft in (n for n in step_nodes if n.op_type == "Softmax"):
+        mask = producer[soft.input[0]]
+        scores = producer[mask.input[1]]
+        (weighted,) = consumers[soft.output[0]]
+        if mask.op_type != "Where" or scores.op_type != "MatMul" or weighted.op_type != "MatMul":
+            raise ValueError(f"unexpected attention around {soft.name}: {scores.op_type}, {mask.op_type}")
+        query, keys = scores.input
+        values = weighted.input[1]
+        inner = _Nodes(f"{soft.name}/row/", body.consts)
+        i, cond = f"{soft.name}/row/in/i", f"{soft.name}/row/in/cond"
+        start = inner.op("Unsqueeze", i, axis0)
+        stop = inner.op("Add", start, inner.c("one_1", np.array([1], np.int64)))
+        length = inner.op("Unsqueeze", inner.op("Gather", lengths, i, axis=0), axis0)
+        zero = inner.c("zero_1", np.array([0], np.int64))
+        # Row r of the query, and its keys [1, H, D, p + 1] and values [1, H, p + 1, D].
+        first = inner.op("Concat", start, zero, axis=0)
+        last = inner.op("Concat", stop, length, axis=0)
+        q = inner.op("Slice", query, start, stop, axis0)
+        k = inner.op("Slice", keys, first, last, inner.c("row_key_axes", np.array([0, 3], np.int64)))
+        v = inner.op("Slice", values, first, last, inner.c("row_value_axes", np.array([0, 2], np.int64)))
+        weights = inner.op("Softmax", inner.op("MatMul", q, k), axis=-1)
+        out = inner.op("Squeeze", inner.op("MatMul", weights, v), axis0)
+        keep = inner.op("Identity", cond)
+        graph = helper.make_graph(
+            inner.nodes,
+            f"{soft.name}/row",
+            [_input(i, TensorProto.INT64, []), _input(cond, TensorProto.BOOL, [])],
+            [_input(keep, TensorProto.BOOL, []), _input(out, TensorProto.FLOAT, None)],
+        )
+        name = f"{soft.name}/rows"
+        loop = helper.make_node("Loop", [rows, ""], [weighted.output[0]], name=name, body=graph)
+        for n in (scores, mask, soft):
+            replaced[id(n)] = None
+        replaced[id(weighted)] = loop
+    out_nodes = []
+    for n in step_nodes:
+        if id(n) not in replaced:
+            out_nodes.append(n)
+        elif replaced[id(n)] is not None:
+            out_nodes.append(replaced[id(n)])
+    return out_nodes
+
+
 def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProto:
     """The chunk graph around an exported ChunkStep.
 
@@ -223,7 +287,7 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     rename.update(zip(_layer_names("", L), b_state))
     for t in step.initializer:
         rename[t.name] = w + t.name
-    body.nodes += _step_body_nodes(step, rename, w)
+    body.nodes += _row_length_attention(body, _step_body_nodes(step, rename, w), p)
     cond_l, uncond_l, *next_state = (w + n for n in step_out)
     p_col = body.op("Unsqueeze", p, body.c("axis1", np.array([1], np.int64)))
     u = body.op("GatherElements", "uniforms", p_col, axis=1)
