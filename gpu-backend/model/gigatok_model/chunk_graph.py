@@ -170,25 +170,22 @@ def export_chunk_step(ar: GPT) -> onnx.ModelProto:
 
 
 def _row_length_attention(
-    body: _Nodes, step_nodes: list[onnx.NodeProto], positions: str
+    body: _Nodes, step_nodes: list[onnx.NodeProto], positions: str, n_head: int, head_dim: int
 ) -> list[onnx.NodeProto]:
     """`step_nodes` with each attention (MatMul(q, keys) -> Where(mask) -> Softmax -> MatMul(., values)
-    over the W-slot window) replaced by a Loop over the rows that attends over row r's first p_r + 1
-    slots only: the same MatMul and Softmax shapes per row as generate.onnx's step, so the same
+    over the W-slot window) replaced by a Loop over the images that attends over each image's first
+    p + 1 slots only (its cond and uncond rows together): the same MatMul and Softmax shapes per row as generate.onnx's step, so the same
     float32 sums. Over the masked W-slot window ONNX Runtime rounds differently (its Softmax and
     MatMul kernels group their sums by length; measured at GPT-B: a near-tie drawn the other way)."""
     axis0 = body.c("axis0", np.array([0], np.int64))
-    axis1 = body.c("axis1", np.array([1], np.int64))
-    col = body.op("Unsqueeze", positions, axis1)
-    guided = body.op("Reshape", body.op("Concat", col, col, axis=1), body.c("flat", np.array([-1], np.int64)))
-    lengths = body.op("Add", guided, body.c("one_i64", np.array([1], np.int64)))
-    rows = body.op("Squeeze", body.op("Shape", guided), axis0)
+    lengths = body.op("Add", positions, body.c("one_i64", np.array([1], np.int64)))
+    images = body.op("Squeeze", body.op("Shape", positions), axis0)
     producer = {o: n for n in step_nodes for o in n.output}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for n in step_nodes:
         for x in n.input:
             consumers.setdefault(x, []).append(n)
-    replaced: dict[int, onnx.NodeProto | None] = {}
+    replaced: dict[int, list[onnx.NodeProto] | None] = {}
     for soft in (n for n in step_nodes if n.op_type == "Softmax"):
         mask = producer[soft.input[0]]
         scores = producer[mask.input[1]]
@@ -199,18 +196,20 @@ def _row_length_attention(
         values = weighted.input[1]
         inner = _Nodes(f"{soft.name}/row/", body.consts)
         i, cond = f"{soft.name}/row/in/i", f"{soft.name}/row/in/cond"
-        start = inner.op("Unsqueeze", i, axis0)
-        stop = inner.op("Add", start, inner.c("one_1", np.array([1], np.int64)))
+        # The image's two rows (cond, uncond) share its position: rows 2i and 2i + 1.
+        two_rows = inner.c("two_1", np.array([2], np.int64))
+        start = inner.op("Mul", inner.op("Unsqueeze", i, axis0), two_rows)
+        stop = inner.op("Add", start, two_rows)
         length = inner.op("Unsqueeze", inner.op("Gather", lengths, i, axis=0), axis0)
         zero = inner.c("zero_1", np.array([0], np.int64))
-        # Row r of the query, and its keys [1, H, D, p + 1] and values [1, H, p + 1, D].
+        # The image's queries, and its keys [2, H, D, p + 1] and values [2, H, p + 1, D].
         first = inner.op("Concat", start, zero, axis=0)
         last = inner.op("Concat", stop, length, axis=0)
         q = inner.op("Slice", query, start, stop, axis0)
         k = inner.op("Slice", keys, first, last, inner.c("row_key_axes", np.array([0, 3], np.int64)))
         v = inner.op("Slice", values, first, last, inner.c("row_value_axes", np.array([0, 2], np.int64)))
         weights = inner.op("Softmax", inner.op("MatMul", q, k), axis=-1)
-        out = inner.op("Squeeze", inner.op("MatMul", weights, v), axis0)
+        out = inner.op("MatMul", weights, v)
         keep = inner.op("Identity", cond)
         graph = helper.make_graph(
             inner.nodes,
@@ -219,16 +218,19 @@ def _row_length_attention(
             [_input(keep, TensorProto.BOOL, []), _input(out, TensorProto.FLOAT, None)],
         )
         name = f"{soft.name}/rows"
-        loop = helper.make_node("Loop", [rows, ""], [weighted.output[0]], name=name, body=graph)
+        stacked = f"{name}/stacked"
+        loop = helper.make_node("Loop", [images, ""], [stacked], name=name, body=graph)
+        rows_shape = body.c("attention_rows", np.array([-1, n_head, 1, head_dim], np.int64))
+        merge = helper.make_node("Reshape", [stacked, rows_shape], [weighted.output[0]], name=f"{name}/merge")
         for n in (scores, mask, soft):
             replaced[id(n)] = None
-        replaced[id(weighted)] = loop
+        replaced[id(weighted)] = [loop, merge]
     out_nodes = []
     for n in step_nodes:
         if id(n) not in replaced:
             out_nodes.append(n)
-        elif replaced[id(n)] is not None:
-            out_nodes.append(replaced[id(n)])
+        else:
+            out_nodes += replaced[id(n)] or []
     return out_nodes
 
 
@@ -287,7 +289,7 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     rename.update(zip(_layer_names("", L), b_state))
     for t in step.initializer:
         rename[t.name] = w + t.name
-    body.nodes += _row_length_attention(body, _step_body_nodes(step, rename, w), p)
+    body.nodes += _row_length_attention(body, _step_body_nodes(step, rename, w), p, H, D)
     cond_l, uncond_l, *next_state = (w + n for n in step_out)
     p_col = body.op("Unsqueeze", p, body.c("axis1", np.array([1], np.int64)))
     u = body.op("GatherElements", "uniforms", p_col, axis=1)
