@@ -3,6 +3,7 @@
 // thread or in the model's ORT worker thread, and warms them up.
 import path from 'node:path';
 import type { ModelManifest } from '@gigatok/shared';
+import { chunkStepsFor } from '../generation/chunk-runner.ts';
 import type { StepMode } from '../generation/step-runner.ts';
 import { ArStepGraph } from '../graphs/ar-step.ts';
 import { DecoderGraph } from '../graphs/decoder.ts';
@@ -15,7 +16,6 @@ import { type LogLevel, logger } from '../log.ts';
 import type { SessionConfig } from '../runtime/device.ts';
 import { Graph } from '../runtime/graph.ts';
 import { OrtHost } from '../runtime/worker-host.ts';
-import { chunkStepsFor } from '../generation/chunk-runner.ts';
 import {
   decideGeneratePath,
   type GeneratePath,
