@@ -3,7 +3,7 @@
 // batch; (b) the per-step cohorts on ar_step.onnx; (c) generate_chunk.onnx at each chunk size, rows
 // joining and leaving between chunks. Every path replays the same arrival times, seeds and classes;
 // time to result is counted from the scheduled arrival to the tokens (no decoder).
-import { chunkRunner } from '../gpu-backend/src/generation/chunk-runner.ts';
+import { chunkRunner, chunkStepsFor } from '../gpu-backend/src/generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../gpu-backend/src/generation/graph-runner.ts';
 import { type GenerationRow, rowsOf, type SamplingParams } from '../gpu-backend/src/generation/request.ts';
 import { stepRunner } from '../gpu-backend/src/generation/step-runner.ts';
@@ -17,7 +17,7 @@ export interface ArrivalsOptions {
   modelDir: string;
   device: Device;
   threads: number;
-  /** Chunk sizes of path (c). */
+  /** Chunk sizes of path (c); 0 = the backend's default (chunkStepsFor, from the warm-up timing). */
   chunkSteps: number[];
   /** Offered load as shares of the capacity, e.g. 0.5 and 0.8. */
   loads: number[];
@@ -103,6 +103,14 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
     return undefined;
   }
   const shapes = chunked.generateChunk!.shapes;
+  const timing = chunked.generateChunk!.timing;
+  const chunkSizes = o.chunkSteps.map((s) => ({ s, steps: s || chunkStepsFor(shapes.tokens, timing) }));
+  if (timing !== undefined) {
+    o.log(
+      `arrivals: chunk timing at ${timing.images} images: ${fmt(timing.stepMs)} ms per step, ` +
+        `${fmt(timing.runMs)} ms per run; default S = ${chunkStepsFor(shapes.tokens, timing)}`,
+    );
+  }
   const engine = <B>(runner: Runner<GenerationRow, Int32Array, B>, extra = {}) =>
     new Engine(runner, {
       label: 'bench/arrivals',
@@ -116,9 +124,9 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
       make: () => engine(graphRunner(whole!.generate!), { picker: byPrefixLength }),
     },
     { name: '(b) per-step cohorts', make: () => engine(stepRunner(whole!.arStep!), { maxActiveBatches: 2 }) },
-    ...o.chunkSteps.map((s) => ({
-      name: `(c) chunked S=${s}`,
-      make: () => engine(chunkRunner(chunked!.generateChunk!, s)),
+    ...chunkSizes.map(({ s, steps }) => ({
+      name: s === 0 ? `(c) chunked S=${steps} (default)` : `(c) chunked S=${steps}`,
+      make: () => engine(chunkRunner(chunked!.generateChunk!, steps)),
     })),
   ];
   const paths = all.filter((p) => o.paths.includes(p.name[1]!));
@@ -200,10 +208,10 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
     notes: [
       'Time to result: from the scheduled arrival to the tokens of the request (the engine queue included, ' +
         'the decoder not). Throughput: requests / (last result - first arrival).',
-      `generate_chunk.onnx state per image (keys + values, [L, 2, H, T, D] float32): ${bytes(rowStateBytes)}; ` +
+      `generate_chunk.onnx state per image (keys + values, 2 x [L, 2, H, T, D] float32): ${bytes(rowStateBytes)}; ` +
         'onnxruntime-node copies it out of the runtime once per chunk for every row in the batch.',
     ],
     headlines,
-    data: { capacity, cells, rowStateBytes },
+    data: { capacity, cells, rowStateBytes, chunkTiming: timing },
   };
 }

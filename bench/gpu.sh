@@ -99,15 +99,16 @@ fi
 files=()
 if [[ $dry_run == 1 ]]; then
   small_args=(--quick)
-  big_args=(--quick --generate-batches 1,2 --graph-batches 1 --ref-batches 1 --arrival-batch 2 --chunk-steps 2,4)
+  big_args=(--quick --generate-batches 1,2 --graph-batches 1 --ref-batches 1 --arrival-batch 2 --chunk-steps 0,4)
 else
   small_args=(--seconds 1 --http-seconds 1.5 --ref-threads 1)
   # GPT-B copies its whole KV cache to the host at every one of 256 steps (~75 MB per tensor at the
   # last step of batch 4), so generation stays at small batches and recompute (32,896 runs/image) is left out.
-  # Open-loop arrivals with chunked generation at S = 32 and 128 (docs/performance.md, "Chunked
-  # generation": the chunk copies the state, 36 MiB per image, out of the GPU once).
+  # Open-loop arrivals with chunked generation at the default S (from the warm-up timing) and at
+  # S = 32 and 128 (docs/performance.md, "Chunked generation": the chunk copies the state, 36 MiB per
+  # image, out of the GPU once).
   big_args=(--seconds 1 --generate-batches 1,4 --recompute-batches '' --graph-batches 1,4 --ref-batches 1,4
-    --ref-threads 1 --arrival-batch 8 --arrival-requests 48 --chunk-steps 32,128 --dataset-images 128)
+    --ref-threads 1 --arrival-batch 8 --arrival-requests 48 --chunk-steps 0,32,128 --dataset-images 128)
 fi
 
 # A section that fails is reported in the results and makes run.ts exit 1; carry on to the summary.

@@ -43,7 +43,7 @@ const HELP = `usage: tsx bench/run.ts [options]   (npm run bench -- [options])
   --seconds 1.5           timed seconds per in-process figure
   --http-seconds 3        seconds per HTTP cell           --edge-seconds 5  seconds per edge run
   --edge-connections 16   autocannon connections at the edge
-  --arrival-requests 48   one-image requests per arrivals cell   --chunk-steps 4,8  chunk sizes compared
+  --arrival-requests 48   one-image requests per arrivals cell   --chunk-steps 0  chunk sizes (0 = default)
   --arrival-loads 0.5,0.8 offered load as shares of generate.onnx's capacity   --arrival-batch 16
   --arrival-paths a,b,c   (a) generate.onnx, (b) per-step cohorts, (c) chunked
   --dataset-images 512    images of the dataset section   --dataset-batch 64  its GIGATOK_MAX_BATCH
@@ -95,14 +95,14 @@ if (values.help) {
   process.exit(0);
 }
 
-const numbers = (text: string | undefined, fallback: string): number[] =>
+const numbers = (text: string | undefined, fallback: string, least = 1): number[] =>
   (text ?? fallback)
     .split(',')
     .filter((x) => x.trim() !== '')
     .map((x) => {
       const n = Number(x);
-      if (!Number.isInteger(n) || n < 1)
-        throw new Error(`expected a list of positive integers, got '${text}'`);
+      if (!Number.isInteger(n) || n < least)
+        throw new Error(`expected a list of integers >= ${least}, got '${text}'`);
       return n;
     });
 const number = (text: string | undefined, fallback: number, name: string): number => {
@@ -234,7 +234,7 @@ async function runSection(id: SectionId): Promise<Section | undefined> {
         modelDir,
         device,
         threads: intraOp,
-        chunkSteps: numbers(values['chunk-steps'], '4,8'),
+        chunkSteps: numbers(values['chunk-steps'], '0', 0),
         loads: values['arrival-loads'].split(',').map((x) => number(x, 0.5, 'arrival-loads')),
         requests: number(values['arrival-requests'], quick ? 8 : 48, 'arrival-requests'),
         maxBatch: number(values['arrival-batch'], 16, 'arrival-batch'),

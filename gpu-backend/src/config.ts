@@ -98,7 +98,7 @@ export interface Config {
    * step (`steps`), or the first of chunked and graph the model has (`auto`).
    */
   generatePath: 'auto' | 'chunked' | 'graph' | 'steps';
-  /** Steps per run of generate_chunk.onnx; 0 = the default for the model (defaultChunkSteps). */
+  /** Steps per run of generate_chunk.onnx; 0 = chosen from the warm-up timing (chunkStepsFor). */
   chunkSteps: number;
   /** Accepted HMAC secrets (several during a rotation); empty only with insecureDev. */
   secrets: string[];

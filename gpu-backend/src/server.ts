@@ -76,7 +76,11 @@ export async function startServer(
 
   const loaded = (async () => {
     for (const dir of config.modelDirs) {
-      const generate = { generatePath: config.generatePath, stepMode: options.stepMode ?? 'kv' } as const;
+      const generate = {
+        generatePath: config.generatePath,
+        chunkSteps: config.chunkSteps,
+        stepMode: options.stepMode ?? 'kv',
+      } as const;
       const model = await loadModel(dir, {
         ...generate,
         device: config.device,

@@ -163,18 +163,35 @@ describe('loadModel validation', () => {
     );
   });
 
-  it('loads generate.onnx for auto and graph, generate_chunk.onnx for chunked, neither for steps; refuses a missing one', async () => {
-    // auto: the whole-run graph first, the chunked one only for a model without generate.onnx.
-    expect(decideGeneratePath({ arStep: true, generate: true, chunk: true }, 'auto')).toBe('graph');
+  it('loads generate_chunk.onnx for auto and chunked, generate.onnx for graph, neither for steps; refuses a missing one', async () => {
+    // auto: the chunked graph first, the whole-run one for a model without generate_chunk.onnx.
+    expect(decideGeneratePath({ arStep: true, generate: true, chunk: true }, 'auto')).toBe('chunked');
+    expect(decideGeneratePath({ arStep: true, generate: true, chunk: false }, 'auto')).toBe('graph');
     expect(decideGeneratePath({ arStep: true, generate: false, chunk: true }, 'auto')).toBe('chunked');
     for (const [generatePath, chunk, whole] of [
-      ['auto', false, true],
+      ['auto', true, false],
       ['chunked', true, false],
       ['graph', false, true],
       ['steps', false, false],
     ] as const) {
-      const model = await loadModel(dir, { ...session, warmup: true, generatePath });
+      // S = 2 of the fixture's 8 tokens: a chunk is shorter than a generation.
+      const model = await loadModel(dir, { ...session, warmup: true, generatePath, chunkSteps: 2 });
       expect([model.generateChunk !== undefined, model.generate !== undefined]).toEqual([chunk, whole]);
+      await disposeModel(model);
+    }
+    // auto, where S covers the whole sequence: generate.onnx, as chunks would be whole generations.
+    // Without warm-up (no timing) S is T / 4, so chunked.
+    for (const [options, path] of [
+      [{ warmup: true, chunkSteps: 8 }, 'graph'],
+      [{ warmup: false, chunkSteps: 8 }, 'graph'],
+      [{ warmup: false, chunkSteps: 0 }, 'chunked'],
+    ] as const) {
+      const model = await loadModel(dir, { ...session, ...options, generatePath: 'auto' });
+      expect([model.generatePath, model.generateChunk !== undefined, model.generate !== undefined]).toEqual([
+        path,
+        path === 'chunked',
+        path === 'graph',
+      ]);
       await disposeModel(model);
     }
     await editManifest((m) => {

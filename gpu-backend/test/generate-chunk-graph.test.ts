@@ -1,10 +1,11 @@
 // generate_chunk.onnx served by the scheduling engine (generation/chunk-runner.ts) against generate.onnx
 // on the embedded gigatok-nano: requests that join a running batch at different chunk boundaries,
 // next to rows with other sampling options, get the tokens generate.onnx gives them alone; a
-// canceled request leaves at the next chunk boundary; the batch limit holds with joins.
+// canceled request leaves at the next chunk boundary; the batch limit holds with joins; the default
+// chunk size follows the warm-up timing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelDir } from '../src/config.ts';
-import { chunkRunner } from '../src/generation/chunk-runner.ts';
+import { chunkRunner, chunkStepsFor } from '../src/generation/chunk-runner.ts';
 import {
   type GenerateRequest,
   type GenerationRow,
@@ -146,5 +147,35 @@ describe('generate_chunk.onnx on gigatok-nano', () => {
     expect(kept.map((t) => Array.from(t))).toEqual(
       (await graph.run(rowsOf({ seed: 1, classIds: [1, 2], params: base }))).map((t) => Array.from(t)),
     );
+  });
+});
+
+describe('the default chunk size (GIGATOK_CHUNK_STEPS=0)', () => {
+  it('takes the fewest steps that keep the fixed cost of a run at most 10% of it, within [1, T]', () => {
+    // 9 x runMs / stepMs: 9 x 10 / 5 = 18 steps; fixed cost 10 ms of 18 x 5 + 10 = 100 ms.
+    expect(chunkStepsFor(256, { stepMs: 5, runMs: 10, images: 4 })).toBe(18);
+    expect(chunkStepsFor(256, { stepMs: 5, runMs: 10.1, images: 4 })).toBe(19);
+    expect(chunkStepsFor(32, { stepMs: 0.05, runMs: 2, images: 4 })).toBe(32);
+    expect(chunkStepsFor(256, { stepMs: 50, runMs: 0, images: 4 })).toBe(1);
+    expect(chunkStepsFor(256, { stepMs: 0, runMs: 1, images: 4 })).toBe(256);
+    // No timing (the backend started without warm-up): a quarter of T.
+    expect(chunkStepsFor(256, undefined)).toBe(64);
+    expect(chunkStepsFor(2, undefined)).toBe(1);
+  });
+
+  it('warm-up measures a step and the fixed cost of a run of the chunk graph', async () => {
+    const warmed = await loadModel(defaultModelDir, { ...session, warmup: true, generatePath: 'auto' });
+    try {
+      expect(warmed.generatePath).toBe('chunked');
+      const timing = warmed.generateChunk!.timing!;
+      expect(timing.images).toBe(4);
+      expect(timing.stepMs).toBeGreaterThan(0);
+      expect(timing.runMs).toBeGreaterThan(0);
+      const steps = chunkStepsFor(32, timing);
+      expect(steps).toBeGreaterThanOrEqual(1);
+      expect(steps).toBeLessThanOrEqual(32);
+    } finally {
+      await disposeModel(warmed);
+    }
   });
 });

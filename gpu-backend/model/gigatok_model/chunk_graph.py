@@ -2,15 +2,18 @@
 positions, with the KV state going in and out, so a server can let requests join and leave
 between chunks (docs/model-contract.md, "generate_chunk.onnx").
 
-The step inside the loop is `ChunkStep`, the GPT step with one position per row: a fixed KV state
-of T slots per row, the new key/value written into slot p of its row, and attention masked to
-slots 0..p. After it comes the same sampler as generate.onnx (generate_graph._sampler), fed with
-each row's own step index, so a row draws u(seed, image, p) and the same float32 math whatever
-else shares the batch and however its steps are cut into chunks.
+The step inside the loop is `ChunkStep`, the GPT step with one position per row: a KV window of W
+slots per row (W = min(T, max position + S), cut from the T-slot state once per chunk), the new
+key/value written into slot p of its row, and attention over each row's slots 0..p. After it comes the
+same sampler as generate.onnx (generate_graph._sampler), fed with each row's own step index, so a
+row draws u(seed, image, p) and the same float32 math whatever else shares the batch and however
+its steps are cut into chunks.
 
-State layout: keys/values [B, L, 2, H, T, D] (row-major per image: layer, guidance half
-(cond, uncond), head, slot, head dim), so the rows of a batch can be added and removed by
-concatenating and slicing whole rows. A row at position T is finished: it still computes (its
+State layout: keys_t [B, L, 2, H, D, T] and values [B, L, 2, H, T, D] (row-major per image: layer,
+guidance half (cond, uncond), head, then head dim x slot for keys, slot x head dim for values), so
+the rows of a batch can be added and removed by concatenating and slicing whole rows. Keys are
+stored transposed and multiplied by key_scale_root, the form in which the attention's MatMul takes
+them, so a step reads them in place. A row at position T is finished: it still computes (its
 results are discarded), draws nothing (token -1) and its position stays T.
 
 Usage (adds the graph to an existing model directory and its manifest):
@@ -51,8 +54,9 @@ from .generate_graph import (
 )
 
 CHUNK_FILE = "generate_chunk.onnx"
-STEP_INPUTS = ["token_ids", "class_ids", "positions"]
+STEP_INPUTS = ["token_ids", "class_ids", "positions", "key_root"]
 STEP_OUTPUTS = ["cond_logits", "uncond_logits"]
+CHUNK_OUTPUTS = ["tokens", "next_keys_t", "next_values"]
 
 
 def _layer_names(prefix: str, n_layer: int) -> list[str]:
@@ -60,25 +64,38 @@ def _layer_names(prefix: str, n_layer: int) -> list[str]:
     return [f"{prefix}{kind}_{i}" for kind in ("keys", "values") for i in range(n_layer)]
 
 
+def key_scale_root(head_dim: int) -> np.float32:
+    """(1/sqrt(D))^(1/2) in float32, computed as the exporter's scaled_dot_product_attention does
+    (ar_step multiplies both q and the transposed keys by it before their MatMul): the chunk state
+    holds keys already multiplied by it, so each key is scaled once, when written, with the same
+    float32 product ar_step forms at every step."""
+    return np.sqrt(np.float32(1.0) / np.sqrt(np.float32(head_dim)))
+
+
 class ChunkStep(nn.Module):
-    """One guided step for rows at their own positions: token_ids/class_ids/positions [B] i64 and
-    the state per layer (keys of layers 0..L-1, then values, each [B, 2, H, T, D]) -> cond/uncond
-    logits [B, V] and the per-layer state with slot p of each row written. Per layer, so that a
-    step copies the state once (the write) and the loop carries each layer's tensor as it is. The
-    arithmetic of each row is GPT.step's (same modules, same order); only the attention reads a
-    fixed T slots with the ones past p masked out."""
+    """One guided step for rows at their own positions over a window of W slots: token_ids,
+    class_ids, positions [B] i64, key_root (f32 scalar, key_scale_root(D)) and the state per layer
+    (keys of layers 0..L-1 as [2B, H, D, W], already multiplied by key_root, then values
+    [2B, H, W, D]) -> cond/uncond logits [B, V] and the per-layer state with slot p of each row
+    written.
+
+    The arithmetic of each row is GPT.step's as exported (same modules, same order, the same
+    float32 products): the query times the scale root against keys stored transposed and scaled,
+    so the attention reads the state with no Transpose or Mul of the cache per step. Here the
+    attention runs over the whole window with slots past p masked to -inf (a valid torch model, and
+    what the export traces); build_chunk_model replaces it in the graph by one over each row's
+    p + 1 slots (_row_length_attention), which is what makes the sums generate.onnx's bit for bit."""
 
     def __init__(self, ar: GPT):
         super().__init__()
         self.ar = ar
 
-    def forward(self, token_ids, class_ids, positions, *state):
+    def forward(self, token_ids, class_ids, positions, root, *state):
         ar, cfg = self.ar, self.ar.config
         L = cfg.n_layer
         keys, values = state[:L], state[L:]
-        B = token_ids.shape[0]
-        T = keys[0].shape[3]
         H, hd = cfg.n_head, cfg.head_dim
+        W = keys[0].shape[3]
         null = torch.full_like(class_ids, ar.num_classes)
         classes = torch.stack([class_ids, null], 1).reshape(-1)
         tokens = torch.stack([token_ids, token_ids], 1).reshape(-1)
@@ -87,42 +104,53 @@ class ChunkStep(nn.Module):
         cls = ar.cls_embedding.embedding_table(classes).unsqueeze(1)
         h = torch.where((pos == 0).reshape(-1, 1, 1), cls, tok)
         h = h + ar.positional_embedding[pos].unsqueeze(1)
-        slots = torch.arange(T, device=pos.device).unsqueeze(0)
-        # Slot p of each row takes the new key/value (ScatterElements: ONNX Runtime writes into the
-        # loop-carried buffer instead of copying the whole state as a Where would).
-        slot = pos.reshape(-1, 1, 1, 1).expand(-1, H, 1, hd)
-        visible = (slots <= pos.unsqueeze(1)).reshape(-1, 1, 1, T)
+        slots = torch.arange(W, device=pos.device).unsqueeze(0)
+        visible = (slots <= pos.unsqueeze(1)).reshape(-1, 1, 1, W)
+        hidden = torch.full((), float("-inf"))
+        # Slot p of each row takes the new key/value (ScatterElements: one write of the W-slot
+        # window per layer and step, where generate.onnx concatenates its p + 1 slots).
+        key_slot = pos.reshape(-1, 1, 1, 1).expand(-1, H, hd, 1)
+        value_slot = pos.reshape(-1, 1, 1, 1).expand(-1, H, 1, hd)
         new_k, new_v = [], []
         for i, layer in enumerate(ar.layers):
             att = layer.attention
             x = layer.attention_norm(h)
             q, k, v = att.wqkv(x).split(att.dim, dim=-1)
-            q, k, v = (t.reshape(-1, 1, H, hd).transpose(1, 2) for t in (q, k, v))
-            k_all = keys[i].reshape(-1, H, T, hd).scatter(2, slot, k)
-            v_all = values[i].reshape(-1, H, T, hd).scatter(2, slot, v)
-            out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=visible)
-            out = out.transpose(1, 2).reshape(-1, 1, att.dim)
-            h = h + att.wo(out)
+            q = q.reshape(-1, H, 1, hd)
+            k_all = keys[i].scatter(3, key_slot, k.reshape(-1, H, hd, 1) * root)
+            v_all = values[i].scatter(2, value_slot, v.reshape(-1, H, 1, hd))
+            scores = torch.where(visible, torch.matmul(q * root, k_all), hidden)
+            out = torch.matmul(torch.softmax(scores, dim=-1), v_all)
+            h = h + att.wo(out.reshape(-1, 1, att.dim))
             h = h + layer.feed_forward(layer.ffn_norm(h))
-            new_k.append(k_all.reshape(B, 2, H, T, hd))
-            new_v.append(v_all.reshape(B, 2, H, T, hd))
+            new_k.append(k_all)
+            new_v.append(v_all)
+        B = token_ids.shape[0]
         logits = ar.output(ar.norm(h))[:, 0].float().reshape(B, 2, -1)
         return (logits[:, 0], logits[:, 1], *new_k, *new_v)
 
 
 def export_chunk_step(ar: GPT) -> onnx.ModelProto:
-    """ChunkStep as ONNX (the TorchScript exporter, as export.py uses for ar_step)."""
+    """ChunkStep as ONNX (the TorchScript exporter, as export.py uses for ar_step), dynamic in the
+    rows N = 2B and the window W."""
     c = ar.config
-    layer = torch.zeros(2, 2, c.n_head, c.block_size, c.head_dim)
+    window = 5
+    key = torch.zeros(4, c.n_head, c.head_dim, window)
+    value = torch.zeros(4, c.n_head, window, c.head_dim)
     args = (
         torch.zeros(2, dtype=torch.int64),
         torch.zeros(2, dtype=torch.int64),
         torch.tensor([0, 3], dtype=torch.int64),
-        *(layer.clone() for _ in range(2 * c.n_layer)),
+        torch.tensor(float(key_scale_root(c.head_dim))),
+        *(key.clone() for _ in range(c.n_layer)),
+        *(value.clone() for _ in range(c.n_layer)),
     )
     inputs = STEP_INPUTS + _layer_names("", c.n_layer)
     outputs = STEP_OUTPUTS + _layer_names("next_", c.n_layer)
-    axes = {n: {0: "B"} for n in inputs + outputs}
+    axes: dict[str, dict[int, str]] = {n: {0: "B"} for n in STEP_INPUTS[:3] + STEP_OUTPUTS}
+    for prefix in ("", "next_"):
+        for n in _layer_names(prefix, c.n_layer):
+            axes[n] = {0: "N", 3: "W"} if "keys" in n else {0: "N", 2: "W"}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chunk_step.onnx"
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
@@ -141,14 +169,84 @@ def export_chunk_step(ar: GPT) -> onnx.ModelProto:
         return onnx.load(str(path), load_external_data=True)
 
 
+def _row_length_attention(
+    body: _Nodes, step_nodes: list[onnx.NodeProto], positions: str, n_head: int, head_dim: int
+) -> list[onnx.NodeProto]:
+    """`step_nodes` with each attention (MatMul(q, keys) -> Where(mask) -> Softmax -> MatMul(., values)
+    over the W-slot window) replaced by a Loop over the images that attends over each image's first
+    p + 1 slots only (its cond and uncond rows together): the same MatMul and Softmax shapes per row as generate.onnx's step, so the same
+    float32 sums. Over the masked W-slot window ONNX Runtime rounds differently (its Softmax and
+    MatMul kernels group their sums by length; measured at GPT-B: a near-tie drawn the other way)."""
+    axis0 = body.c("axis0", np.array([0], np.int64))
+    lengths = body.op("Add", positions, body.c("one_i64", np.array([1], np.int64)))
+    images = body.op("Squeeze", body.op("Shape", positions), axis0)
+    producer = {o: n for n in step_nodes for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in step_nodes:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    replaced: dict[int, list[onnx.NodeProto] | None] = {}
+    for soft in (n for n in step_nodes if n.op_type == "Softmax"):
+        mask = producer[soft.input[0]]
+        scores = producer[mask.input[1]]
+        (weighted,) = consumers[soft.output[0]]
+        if mask.op_type != "Where" or scores.op_type != "MatMul" or weighted.op_type != "MatMul":
+            raise ValueError(f"unexpected attention around {soft.name}: {scores.op_type}, {mask.op_type}")
+        query, keys = scores.input
+        values = weighted.input[1]
+        inner = _Nodes(f"{soft.name}/row/", body.consts)
+        i, cond = f"{soft.name}/row/in/i", f"{soft.name}/row/in/cond"
+        # The image's two rows (cond, uncond) share its position: rows 2i and 2i + 1.
+        two_rows = inner.c("two_1", np.array([2], np.int64))
+        start = inner.op("Mul", inner.op("Unsqueeze", i, axis0), two_rows)
+        stop = inner.op("Add", start, two_rows)
+        length = inner.op("Unsqueeze", inner.op("Gather", lengths, i, axis=0), axis0)
+        zero = inner.c("zero_1", np.array([0], np.int64))
+        # The image's queries, and its keys [2, H, D, p + 1] and values [2, H, p + 1, D].
+        first = inner.op("Concat", start, zero, axis=0)
+        last = inner.op("Concat", stop, length, axis=0)
+        q = inner.op("Slice", query, start, stop, axis0)
+        k = inner.op("Slice", keys, first, last, inner.c("row_key_axes", np.array([0, 3], np.int64)))
+        v = inner.op("Slice", values, first, last, inner.c("row_value_axes", np.array([0, 2], np.int64)))
+        weights = inner.op("Softmax", inner.op("MatMul", q, k), axis=-1)
+        out = inner.op("MatMul", weights, v)
+        keep = inner.op("Identity", cond)
+        graph = helper.make_graph(
+            inner.nodes,
+            f"{soft.name}/row",
+            [_input(i, TensorProto.INT64, []), _input(cond, TensorProto.BOOL, [])],
+            [_input(keep, TensorProto.BOOL, []), _input(out, TensorProto.FLOAT, None)],
+        )
+        name = f"{soft.name}/rows"
+        stacked = f"{name}/stacked"
+        loop = helper.make_node("Loop", [images, ""], [stacked], name=name, body=graph)
+        rows_shape = body.c("attention_rows", np.array([-1, n_head, 1, head_dim], np.int64))
+        merge = helper.make_node("Reshape", [stacked, rows_shape], [weighted.output[0]], name=f"{name}/merge")
+        for n in (scores, mask, soft):
+            replaced[id(n)] = None
+        replaced[id(weighted)] = [loop, merge]
+    out_nodes = []
+    for n in step_nodes:
+        if id(n) not in replaced:
+            out_nodes.append(n)
+        else:
+            out_nodes += replaced[id(n)] or []
+    return out_nodes
+
+
 def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProto:
     """The chunk graph around an exported ChunkStep.
 
     Inputs: class_ids [B], uniforms [B, T], the five sampling parameters ([B] or [1], as
     generate.onnx), prefix_tokens [B, T] with prefix_len [B] (tokens forced while p < K; columns
     past K are ignored), positions [B] (each row's next step), prev_tokens [B] (the token at p - 1;
-    ignored at p = 0), keys/values [B, L, 2, H, T, D], steps (i64 scalar: S).
-    Outputs: tokens [B, S] (-1 where the row had already finished), next_keys/next_values."""
+    ignored at p = 0), keys_t [B, L, 2, H, D, T] (keys transposed and scaled by key_scale_root),
+    values [B, L, 2, H, T, D], steps (i64 scalar: S).
+    Outputs: tokens [B, S] (-1 where the row had already finished), next_keys_t, next_values.
+
+    The loop runs over a window of W = min(T, max(positions) + S) slots: no row reads or writes a
+    slot at or past W during the chunk, so the window is sliced out of the state once on entry and
+    padded back to T slots (zeros) once on exit."""
     step = step_model.graph
     T, V, L, H, D = dims.tokens, dims.vocab, dims.n_layer, dims.n_head, dims.head_dim
     step_in, step_out = STEP_INPUTS + _layer_names("", L), STEP_OUTPUTS + _layer_names("next_", L)
@@ -157,12 +255,28 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     consts = _Consts()
     outer = _Nodes("chunk/", consts)
     params = _prepare_params(outer, outer.op("Shape", "class_ids"), V)
-    # The state per layer for the loop: one Split (a copy) per chunk in, one Concat per chunk out.
-    axis1 = outer.c("axis1", np.array([1], np.int64))
+    one = outer.c("chunk_one", np.array([1], np.int64))
+    reach = outer.op("Add", outer.op("ReduceMax", "positions", keepdims=1), outer.op("Reshape", "steps", one))
+    window = outer.op("Min", outer.op("Max", reach, one), outer.c("tokens", np.array([T], np.int64)))
+    zero = outer.c("chunk_zero", np.array([0], np.int64))
+    key_rows = outer.op("Concat", outer.c("key_rows", np.array([-1, H, D], np.int64)), window, axis=0)
+    head_dim_col = outer.c("head_dim", np.array([D], np.int64))
+    value_head = outer.c("value_rows", np.array([-1, H], np.int64))
+    value_rows = outer.op("Concat", value_head, window, head_dim_col, axis=0)
+    # key_root computed at run time from D, as ar_step's exported attention computes its scale: a
+    # constant would let ONNX Runtime fold it into the MatMul (alpha), which rounds differently.
+    d_axis = outer.c("d_axis", np.array(4, np.int64))
+    head_dim = outer.op("Cast", outer.op("Gather", outer.op("Shape", "keys_t"), d_axis), to=TensorProto.FLOAT)
+    f_one = outer.c("f_one", np.array(1.0, np.float32))
+    root = outer.op("Sqrt", outer.op("Div", f_one, outer.op("Sqrt", head_dim)))
+    # The state per layer for the loop, as the step reads it: [2B, H, D, W] and [2B, H, W, D].
     per_layer = []
-    for name in ("keys", "values"):
-        parts = outer.op("Split", name, axis=1, num_outputs=L, outputs=L) if L > 1 else [name]
-        per_layer += [outer.op("Squeeze", part, axis1) for part in parts]
+    for name, slot_axis, rows in (("keys_t", 5, key_rows), ("values", 4, value_rows)):
+        axes = outer.c(f"{name}_axes", np.array([1, slot_axis], np.int64))
+        for i in range(L):
+            start = outer.c(f"layer{i}_start", np.array([i, 0], np.int64))
+            end = outer.op("Concat", outer.c(f"layer{i}_end", np.array([i + 1], np.int64)), window, axis=0)
+            per_layer.append(outer.op("Reshape", outer.op("Slice", name, start, end, axes), rows))
 
     body = _Nodes("chunk/body/", consts)
     b_i, b_cond, b_pos, b_prev = (f"chunk/body/in/{n}" for n in ("i", "cond", "pos", "prev"))
@@ -171,11 +285,11 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     active = body.op("Less", b_pos, body.c("tokens", np.array([T], np.int64)))
     p = body.op("Min", b_pos, last)
     w = "chunk_step/"
-    rename = {"token_ids": b_prev, "class_ids": "class_ids", "positions": p}
+    rename = {"token_ids": b_prev, "class_ids": "class_ids", "positions": p, "key_root": root}
     rename.update(zip(_layer_names("", L), b_state))
     for t in step.initializer:
         rename[t.name] = w + t.name
-    body.nodes += _step_body_nodes(step, rename, w)
+    body.nodes += _row_length_attention(body, _step_body_nodes(step, rename, w), p, H, D)
     cond_l, uncond_l, *next_state = (w + n for n in step_out)
     p_col = body.op("Unsqueeze", p, body.c("axis1", np.array([1], np.int64)))
     u = body.op("GatherElements", "uniforms", p_col, axis=1)
@@ -191,8 +305,7 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
     next_prev = body.op("Where", active, token, b_prev)
     next_pos = body.op("Add", b_pos, body.op("Cast", active, to=TensorProto.INT64))
     cond_out = body.op("Identity", b_cond)
-    state = [L, 2, H, T, D]
-    layer = ["B", 2, H, T, D]
+    layer_shapes = [["N", H, D, "W"]] * L + [["N", H, "W", D]] * L
     body_graph = helper.make_graph(
         body.nodes,
         "chunk_step",
@@ -201,13 +314,13 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
             _input(b_cond, TensorProto.BOOL, []),
             _input(b_pos, TensorProto.INT64, ["B"]),
             _input(b_prev, TensorProto.INT64, ["B"]),
-            *(_input(n, TensorProto.FLOAT, layer) for n in b_state),
+            *(_input(n, TensorProto.FLOAT, s) for n, s in zip(b_state, layer_shapes)),
         ],
         [
             _input(cond_out, TensorProto.BOOL, []),
             _input(next_pos, TensorProto.INT64, ["B"]),
             _input(next_prev, TensorProto.INT64, ["B"]),
-            *(_input(n, TensorProto.FLOAT, layer) for n in next_state),
+            *(_input(n, TensorProto.FLOAT, s) for n, s in zip(next_state, layer_shapes)),
             _input(drawn, TensorProto.INT64, ["B"]),
         ],
     )
@@ -222,9 +335,23 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
         body=body_graph,
     )
     final = outs[2 : 2 + 2 * L]
-    for k, name in enumerate(("next_keys", "next_values")):
-        parts = [outer.op("Unsqueeze", t, axis1) for t in final[k * L : (k + 1) * L]]
-        outer.nodes.append(helper.make_node("Concat", parts, [name], name=f"chunk/{name}", axis=1))
+    # Back to [B, L, 2, H, ., .] and to T slots: the slots past the window are zeros.
+    past_window = outer.op("Sub", outer.c("tokens", np.array([T], np.int64)), window)
+    pad = outer.op("Concat", zero, past_window, axis=0)
+    key_image = outer.c("key_image", np.array([-1, 1, 2, H, D], np.int64))
+    value_image = outer.c("value_image", np.array([-1, 1, 2, H], np.int64))
+    for k, (name, slot_axis, per_image) in enumerate(
+        (
+            ("next_keys_t", 5, outer.op("Concat", key_image, window, axis=0)),
+            ("next_values", 4, outer.op("Concat", value_image, window, head_dim_col, axis=0)),
+        )
+    ):
+        parts = [outer.op("Reshape", t, per_image) for t in final[k * L : (k + 1) * L]]
+        stacked = outer.op("Concat", *parts, axis=1) if L > 1 else parts[0]
+        axis = outer.c(f"{name}_slot_axis", np.array([slot_axis], np.int64))
+        outer.nodes.append(
+            helper.make_node("Pad", [stacked, pad, "", axis], [name], name=f"chunk/{name}", mode="constant")
+        )
     outer.nodes.append(helper.make_node("Transpose", [outs[-1]], ["tokens"], name="chunk/tokens", perm=[1, 0]))
     weights = []
     for t in step.initializer:
@@ -241,14 +368,14 @@ def build_chunk_model(step_model: onnx.ModelProto, dims: Dims) -> onnx.ModelProt
             _input("prefix_len", TensorProto.INT64, ["B"]),
             _input("positions", TensorProto.INT64, ["B"]),
             _input("prev_tokens", TensorProto.INT64, ["B"]),
-            _input("keys", TensorProto.FLOAT, ["B", *state]),
-            _input("values", TensorProto.FLOAT, ["B", *state]),
+            _input("keys_t", TensorProto.FLOAT, ["B", L, 2, H, D, T]),
+            _input("values", TensorProto.FLOAT, ["B", L, 2, H, T, D]),
             _input("steps", TensorProto.INT64, []),
         ],
         [
             _input("tokens", TensorProto.INT64, ["B", "S"]),
-            _input("next_keys", TensorProto.FLOAT, ["B", *state]),
-            _input("next_values", TensorProto.FLOAT, ["B", *state]),
+            _input("next_keys_t", TensorProto.FLOAT, ["B", L, 2, H, D, T]),
+            _input("next_values", TensorProto.FLOAT, ["B", L, 2, H, T, D]),
         ],
         initializer=weights + list(consts.tensors.values()),
     )
@@ -378,8 +505,10 @@ def add_to_model_dir(model_dir: Path, ar: GPT | None = None) -> dict:
 # Driving the chunk graph from Python (tests, --verify): a batch with joins and leaves.
 
 
-def empty_state(dims: Dims, rows: int) -> np.ndarray:
-    return np.zeros((rows, dims.n_layer, 2, dims.n_head, dims.tokens, dims.head_dim), np.float32)
+def empty_state(dims: Dims, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero keys_t [rows, L, 2, H, D, T] and values [rows, L, 2, H, T, D]."""
+    L, H, T, D = dims.n_layer, dims.n_head, dims.tokens, dims.head_dim
+    return np.zeros((rows, L, 2, H, D, T), np.float32), np.zeros((rows, L, 2, H, T, D), np.float32)
 
 
 def chunk_feeds(dims: Dims, rows: list[dict], positions, prev, keys, values, steps: int) -> dict:
@@ -405,7 +534,7 @@ def chunk_feeds(dims: Dims, rows: list[dict], positions, prev, keys, values, ste
         "prefix_len": prefix_len,
         "positions": np.asarray(positions, np.int64),
         "prev_tokens": np.asarray(prev, np.int64),
-        "keys": keys,
+        "keys_t": keys,
         "values": values,
         "steps": np.array(steps, np.int64),
     }
@@ -420,7 +549,7 @@ def run_schedule(sess, dims: Dims, rows: list[dict], joins: list[int], chunk: in
     batch: list[int] = []
     pos: list[int] = []
     prev: list[int] = []
-    keys = values = empty_state(dims, 0)
+    keys, values = empty_state(dims, 0)
     out = [np.full(T, -1, np.int64) for _ in rows]
     boundary = 0
     while waiting or batch:
@@ -431,13 +560,14 @@ def run_schedule(sess, dims: Dims, rows: list[dict], joins: list[int], chunk: in
             batch.append(r)
             pos.append(0)
             prev.append(0)
-            keys = np.concatenate([keys, empty_state(dims, 1)])
-            values = np.concatenate([values, empty_state(dims, 1)])
+            new_keys, new_values = empty_state(dims, 1)
+            keys = np.concatenate([keys, new_keys])
+            values = np.concatenate([values, new_values])
         boundary += 1
         if not batch:
             continue
         feeds = chunk_feeds(dims, [rows[r] for r in batch], pos, prev, keys, values, chunk)
-        tokens, keys, values = sess.run(["tokens", "next_keys", "next_values"], feeds)
+        tokens, keys, values = sess.run(CHUNK_OUTPUTS, feeds)
         keep = []
         for b, r in enumerate(batch):
             drawn = tokens[b][tokens[b] >= 0]

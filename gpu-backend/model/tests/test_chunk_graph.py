@@ -13,6 +13,7 @@ import pytest
 
 from gigatok_model.chunk_graph import (
     CHUNK_FILE,
+    CHUNK_OUTPUTS,
     check_chunks,
     chunk_feeds,
     empty_state,
@@ -94,9 +95,9 @@ def test_a_finished_row_draws_nothing_and_keeps_its_position(tiny_chunk):
     T = dims.tokens
     u = np.full(T, 0.5, np.float32)
     rows = [{"class_id": 0, "uniforms": u}, {"class_id": 1, "uniforms": u}]
-    state = empty_state(dims, 2)
-    feeds = chunk_feeds(dims, rows, [T, T - 2], [0, 0], state, state.copy(), 4)
-    tokens, *_ = tiny_chunk["chunk"].run(["tokens", "next_keys", "next_values"], feeds)
+    keys, values = empty_state(dims, 2)
+    feeds = chunk_feeds(dims, rows, [T, T - 2], [0, 0], keys, values, 4)
+    tokens, *_ = tiny_chunk["chunk"].run(CHUNK_OUTPUTS, feeds)
     assert tokens.shape == (2, 4)
     assert tokens[0].tolist() == [-1, -1, -1, -1]
     assert (tokens[1, :2] >= 0).all() and tokens[1, 2:].tolist() == [-1, -1]

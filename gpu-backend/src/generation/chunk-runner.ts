@@ -9,7 +9,7 @@
 // per chunk: the KV state out (graphs/generate-chunk.ts: 2 x B x L x 2 x H x T x D x 4 bytes, one
 // copy into host memory) and back in (the same buffers, wrapped without a copy); a join or a leave
 // re-lays the state once in JS.
-import type { ChunkRow, ChunkState, GenerateChunkGraph } from '../graphs/generate-chunk.ts';
+import type { ChunkRow, ChunkState, ChunkTiming, GenerateChunkGraph } from '../graphs/generate-chunk.ts';
 import type { Runner } from '../scheduling/engine.ts';
 import type { GenerationRow } from './request.ts';
 
@@ -20,14 +20,23 @@ interface ChunkBatch {
   state: ChunkState;
 }
 
+/** The most a run's fixed cost may add to its steps' time when S is chosen from the timing. */
+export const RUN_OVERHEAD_SHARE = 0.1;
+
 /**
- * S when none is configured (GIGATOK_CHUNK_STEPS=0): a quarter of the sequence, so a newcomer waits
- * at most a quarter of a generation to start while the state copy (once per chunk) is spread over
- * T / 4 steps (on nano S = 8 beat S = 4 in latency; on a GPU GPT-B wants about T / 2, see
- * docs/performance.md, "Chunked generation").
+ * S when none is configured (GIGATOK_CHUNK_STEPS=0): the fewest steps whose time makes the run's
+ * fixed cost (state copy, feeds, worker round trip, measured at warm-up) at most RUN_OVERHEAD_SHARE
+ * of a chunk, S = ceil(runMs x (1 - f) / (f x stepMs)), clamped to [1, T]. A newcomer waits for at
+ * most one chunk, so the smallest such S is also the one that lets requests join soonest. Where a
+ * whole generation is short next to the fixed cost (gigatok-nano) S = T, a chunk is a whole
+ * generation, and `auto` serves generate.onnx instead (settleAutoPath). Without a timing (no
+ * warm-up) a quarter of T.
  */
-export function defaultChunkSteps(tokens: number): number {
-  return Math.max(1, Math.ceil(tokens / 4));
+export function chunkStepsFor(tokens: number, timing: ChunkTiming | undefined): number {
+  if (timing === undefined) return Math.max(1, Math.ceil(tokens / 4));
+  const f = RUN_OVERHEAD_SHARE;
+  const steps = timing.stepMs > 0 ? Math.ceil((timing.runMs * (1 - f)) / (f * timing.stepMs)) : tokens;
+  return Math.min(tokens, Math.max(1, steps));
 }
 
 /** `steps`: S, the most steps one run takes (fewer when every row is closer to the end). */

@@ -3,9 +3,10 @@
 // same uniforms u(seed, image, position) as generate.onnx, so a row draws the same tokens whichever
 // rows share its chunks and however its T steps are cut into chunks.
 //
-// State: keys and values [B, L, 2, H, T, D] float32, one contiguous block per row (its layers, the
-// guidance halves cond/uncond, its T slots), so rows join and leave a batch by appending and
-// removing blocks. onnxruntime-node hands every output back as host memory, so each chunk copies
+// State: keys [B, L, 2, H, D, T] (transposed and pre-scaled, the form the graph's attention reads in
+// place; docs/model-contract.md) and values [B, L, 2, H, T, D] float32, one contiguous block per row
+// (its layers, the guidance halves cond/uncond, its T slots), so rows join and leave a batch by
+// appending and removing blocks; the layout inside a block is the graph's business. onnxruntime-node hands every output back as host memory, so each chunk copies
 // the whole state out of the runtime once (2 x B x rowStateFloats x 4 bytes).
 import type { GenerationRow } from '../generation/request.ts';
 import type { Graph } from '../runtime/graph.ts';
@@ -22,6 +23,19 @@ export interface ChunkRow {
   previousToken: number;
 }
 
+/**
+ * What a run of the graph costs, measured at warm-up: `stepMs` per step inside a run and `runMs` of
+ * fixed cost per run (feeds, the state copied out, the worker round trip), at TIMING_IMAGES images.
+ */
+export interface ChunkTiming {
+  stepMs: number;
+  runMs: number;
+  images: number;
+}
+
+/** Images of the warm-up timing: a small batch, so the state copy weighs as it does under load. */
+export const TIMING_IMAGES = 4;
+
 /** The KV state of a batch, rows in batch order. */
 export interface ChunkState {
   keys: Float32Array;
@@ -29,8 +43,10 @@ export interface ChunkState {
 }
 
 export class GenerateChunkGraph {
-  /** Floats of one row's keys (and of its values): L x 2 x H x T x D. */
+  /** Floats of one row's keys (and of its values): L x 2 x H x D x T. */
   readonly rowStateFloats: number;
+  /** Set by warmUp(); undefined when the backend starts without warm-up. */
+  timing: ChunkTiming | undefined;
 
   constructor(
     readonly graph: Graph,
@@ -38,6 +54,7 @@ export class GenerateChunkGraph {
   ) {
     const { layers, heads, tokens, headDim } = shapes;
     this.rowStateFloats = layers * 2 * heads * tokens * headDim;
+    this.timing = undefined;
   }
 
   /** Throws `invalid_parameter` for rows the graph cannot take (class ids, top_k, prefixes). */
@@ -103,15 +120,16 @@ export class GenerateChunkGraph {
       positions[i] = BigInt(r.position);
       previous[i] = BigInt(r.previousToken);
     }
-    const dims = [B, layers, 2, heads, T, headDim];
+    const keyDims = [B, layers, 2, heads, headDim, T];
+    const valueDims = [B, layers, 2, heads, T, headDim];
     const label = this.graph.label;
     const out = await this.graph.run({
       ...feeds,
       prefix_len: int64(prefixLen, [B]),
       positions: int64(positions, [B]),
       prev_tokens: int64(previous, [B]),
-      keys: float32(state.keys, dims),
-      values: float32(state.values, dims),
+      keys_t: float32(state.keys, keyDims),
+      values: float32(state.values, valueDims),
       steps: int64(BigInt64Array.of(BigInt(steps)), []),
     });
     const drawn = outputInt64(out, 'tokens', label).data;
@@ -125,7 +143,7 @@ export class GenerateChunkGraph {
       return Int32Array.from(row.subarray(0, n), Number);
     });
     const next = {
-      keys: outputFloat32(out, 'next_keys', label).data,
+      keys: outputFloat32(out, 'next_keys_t', label).data,
       values: outputFloat32(out, 'next_values', label).data,
     };
     if (next.keys.length !== B * this.rowStateFloats || next.values.length !== B * this.rowStateFloats) {
@@ -136,9 +154,28 @@ export class GenerateChunkGraph {
     return { tokens, state: next };
   }
 
+  /** One run (first-run allocations), then the timing: the best of two runs of 1 and of 1 + k steps. */
   async warmUp(): Promise<void> {
     const params = { cfgScale: 1, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
-    const row = { seed: 0, imageIndex: 0, classId: 0, params };
-    await this.run([{ row, position: 0, previousToken: 0 }], this.emptyState(1), 2);
+    const rows = Array.from({ length: TIMING_IMAGES }, (_, i) => ({
+      row: { seed: 0, imageIndex: i, classId: 0, params },
+      position: 0,
+      previousToken: 0,
+    }));
+    const time = async (steps: number) => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 2; i++) {
+        const t0 = performance.now();
+        await this.run(rows, this.emptyState(rows.length), steps);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    await this.run(rows.slice(0, 1), this.emptyState(1), 2);
+    const k = Math.min(8, this.shapes.tokens - 1);
+    if (k < 1) return;
+    const one = await time(1);
+    const stepMs = Math.max((await time(1 + k)) - one, 0) / k;
+    this.timing = { stepMs, runMs: Math.max(one - stepMs, 0), images: TIMING_IMAGES };
   }
 }

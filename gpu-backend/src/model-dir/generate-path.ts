@@ -5,10 +5,11 @@
 import type { StepMode } from '../generation/step-runner.ts';
 
 /**
- * GIGATOK_GENERATE_PATH: `auto` takes generate.onnx, else generate_chunk.onnx, when the model has
- * them; `chunked` and `graph` require theirs; `steps` never uses either. The chunked path is opt-in:
- * measured on CPU it keeps throughput but its chunk graph costs 1.5-3x generate.onnx per step at
- * GPT-B, cut p99 under load only 1.25x there, and raised it on nano (docs/performance.md).
+ * GIGATOK_GENERATE_PATH: `auto` takes generate_chunk.onnx, else generate.onnx, when the model has
+ * them (requests join a running batch between chunks, and a chunk step costs less than
+ * generate.onnx's at GPT-B: docs/performance.md, "Chunked generation"), and settles on generate.onnx
+ * once S is known to cover the whole sequence (settleAutoPath); `chunked` and `graph` require
+ * theirs; `steps` never uses either.
  */
 export type GeneratePathSetting = 'auto' | 'chunked' | 'graph' | 'steps';
 
@@ -41,6 +42,17 @@ export function decideGeneratePath(
   }
   if (!graphs.arStep) return undefined;
   if (setting === 'steps') return 'steps';
-  if (possible.graph) return 'graph';
-  return possible.chunked ? 'chunked' : 'steps';
+  if (possible.chunked) return 'chunked';
+  return possible.graph ? 'graph' : 'steps';
+}
+
+/**
+ * For `auto` on a model with both graphs, once S is known (GIGATOK_CHUNK_STEPS, or chosen from the
+ * chunk graph's warm-up timing): `chunked` when a chunk is shorter than the sequence, else `graph`.
+ * A chunk of T steps is a whole generation, so requests could join only at generation boundaries,
+ * as with generate.onnx, whose run costs less for such short sequences (gigatok-nano: 4.3 against
+ * 7.3 ms per step at batch 16, docs/performance.md).
+ */
+export function settleAutoPath(tokens: number, chunkSteps: number): 'chunked' | 'graph' {
+  return chunkSteps < tokens ? 'chunked' : 'graph';
 }

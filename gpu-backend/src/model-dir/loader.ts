@@ -3,6 +3,7 @@
 // thread or in the model's ORT worker thread, and warms them up.
 import path from 'node:path';
 import type { ModelManifest } from '@gigatok/shared';
+import { chunkStepsFor } from '../generation/chunk-runner.ts';
 import type { StepMode } from '../generation/step-runner.ts';
 import { ArStepGraph } from '../graphs/ar-step.ts';
 import { DecoderGraph } from '../graphs/decoder.ts';
@@ -15,7 +16,12 @@ import { type LogLevel, logger } from '../log.ts';
 import type { SessionConfig } from '../runtime/device.ts';
 import { Graph } from '../runtime/graph.ts';
 import { OrtHost } from '../runtime/worker-host.ts';
-import { decideGeneratePath, type GeneratePath, type GeneratePathSetting } from './generate-path.ts';
+import {
+  decideGeneratePath,
+  type GeneratePath,
+  type GeneratePathSetting,
+  settleAutoPath,
+} from './generate-path.ts';
 import { inside, ModelLoadError, readManifest, verifyFiles } from './manifest.ts';
 
 export interface LoadedModel {
@@ -48,6 +54,8 @@ export interface LoadOptions extends SessionConfig {
   logLevel?: LogLevel;
   /** GIGATOK_GENERATE_PATH; default `auto`. */
   generatePath?: GeneratePathSetting;
+  /** GIGATOK_CHUNK_STEPS (0 or absent: from the warm-up timing); `auto` settles on it (settleAutoPath). */
+  chunkSteps?: number;
   /** The per-step loop's mode; `recompute` (the no-cache baseline) serves generate step by step. */
   stepMode?: StepMode;
 }
@@ -91,8 +99,21 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       graphs.ar_step === undefined
         ? undefined
         : new ArStepGraph(await open('ar_step', graphs.ar_step.file), shapes);
+    // `auto` with both graphs: S decides between them (settleAutoPath). Set, or without warm-up
+    // (S = T / 4), it is known now; from the timing, both graphs load and the other one goes after
+    // warm-up.
+    const T = shapes.tokens;
+    const chunkSteps = options.chunkSteps ?? 0;
+    const both =
+      (options.generatePath ?? 'auto') === 'auto' &&
+      generatePath === 'chunked' &&
+      graphs.generate !== undefined;
+    if (both && (chunkSteps > 0 || !options.warmup)) {
+      generatePath = settleAutoPath(T, Math.min(chunkSteps || chunkStepsFor(T, undefined), T));
+    }
+    const settleLater = both && generatePath === 'chunked' && chunkSteps === 0 && options.warmup;
     const generate =
-      generatePath !== 'graph' || graphs.generate === undefined
+      (generatePath !== 'graph' && !settleLater) || graphs.generate === undefined
         ? undefined
         : new GenerateGraph(await open('generate', graphs.generate.file), shapes);
     const generateChunk =
@@ -119,6 +140,12 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     if (options.warmup) {
       for (const graph of [encoder, decoder, arStep, generate, generateChunk, embed]) await graph?.warmUp();
     }
+    if (settleLater && generateChunk !== undefined) {
+      model.generatePath = settleAutoPath(T, chunkStepsFor(T, generateChunk.timing));
+      const unused = model.generatePath === 'chunked' ? 'generate' : 'generateChunk';
+      await model[unused]?.graph.dispose();
+      model[unused] = undefined;
+    }
   } catch (error) {
     if (model !== undefined) await disposeModel(model);
     else await host?.close();
@@ -130,7 +157,7 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     providers: model.providers,
     thread: host === undefined ? 'main' : 'worker',
     graphs: Object.keys(graphs),
-    generate: generatePath ?? 'none',
+    generate: model.generatePath ?? 'none',
     // Which checkpoint and state dict the weights were exported from (absent: random weights).
     source: manifest.source ?? 'none',
     ms: Math.round(performance.now() - started),

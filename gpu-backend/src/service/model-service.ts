@@ -9,7 +9,7 @@ import {
   type EncodePriority,
   type PreprocessingMode,
 } from '@gigatok/shared';
-import { chunkRunner, defaultChunkSteps } from '../generation/chunk-runner.ts';
+import { chunkRunner, chunkStepsFor } from '../generation/chunk-runner.ts';
 import { byPrefixLength, graphRunner } from '../generation/graph-runner.ts';
 import { type GenerateRequest, type GenerationRow, rowsOf } from '../generation/request.ts';
 import { type StepMode, stepRunner } from '../generation/step-runner.ts';
@@ -41,7 +41,7 @@ export interface BatchingOptions {
   maxQueue: number;
   /** Cohorts of the per-step loop in flight at once. */
   maxActiveBatches: number;
-  /** Steps per run of generate_chunk.onnx; 0 or absent = defaultChunkSteps. */
+  /** Steps per run of generate_chunk.onnx; 0 or absent = chunkStepsFor (from the warm-up timing). */
   chunkSteps?: number;
 }
 
@@ -136,7 +136,8 @@ export class ModelService {
     if (this.generatePath === 'chunked' && model.generateChunk !== undefined) {
       // A configured S above T would only run finished rows: at most T.
       const T = model.generateChunk.shapes.tokens;
-      const steps = Math.min(batching.chunkSteps || defaultChunkSteps(T), T);
+      const chunk = model.generateChunk;
+      const steps = Math.min(batching.chunkSteps || chunkStepsFor(T, chunk.timing), T);
       this.#generator = new Engine(
         chunkRunner(model.generateChunk, steps),
         engine<GenerationRow>('generate'),
