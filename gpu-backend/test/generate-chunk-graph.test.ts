@@ -14,6 +14,7 @@ import {
 } from '../src/generation/request.ts';
 import type { GenerateGraph } from '../src/graphs/generate.ts';
 import type { GenerateChunkGraph } from '../src/graphs/generate-chunk.ts';
+import { settleAutoPath } from '../src/model-dir/generate-path.ts';
 import { disposeModel, type LoadedModel, loadModel } from '../src/model-dir/loader.ts';
 import { Engine } from '../src/scheduling/engine.ts';
 
@@ -163,8 +164,20 @@ describe('the default chunk size (GIGATOK_CHUNK_STEPS=0)', () => {
     expect(chunkStepsFor(2, undefined)).toBe(1);
   });
 
+  it('auto serves the chunked path only where chunks are shorter than T and a generation lasts', () => {
+    // GPT-B on this CPU: 32.5 ms per step, 143 ms per run, S = 40.
+    expect(settleAutoPath(256, 40, { stepMs: 32.5, runMs: 143 })).toBe('chunked');
+    // gigatok-nano: 1.25 ms per step, 1.5 ms per run: S = 11, but a generation lasts about 40 ms.
+    expect(settleAutoPath(32, 11, { stepMs: 1.25, runMs: 1.5 })).toBe('graph');
+    expect(settleAutoPath(32, 11, { stepMs: 15, runMs: 20 })).toBe('chunked');
+    // A chunk of the whole sequence is a whole generation.
+    expect(settleAutoPath(256, 256, { stepMs: 32.5, runMs: 143 })).toBe('graph');
+    // Without a timing (no warm-up) S alone decides.
+    expect(settleAutoPath(32, 8)).toBe('chunked');
+  });
+
   it('warm-up measures a step and the fixed cost of a run of the chunk graph', async () => {
-    const warmed = await loadModel(defaultModelDir, { ...session, warmup: true, generatePath: 'auto' });
+    const warmed = await loadModel(defaultModelDir, { ...session, warmup: true, generatePath: 'chunked' });
     try {
       expect(warmed.generatePath).toBe('chunked');
       const timing = warmed.generateChunk!.timing!;

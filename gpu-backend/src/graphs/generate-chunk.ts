@@ -36,6 +36,9 @@ export interface ChunkTiming {
 /** Images of the warm-up timing: a small batch, so the state copy weighs as it does under load. */
 export const TIMING_IMAGES = 4;
 
+/** Steps of the longer warm-up run (fewer when the sequence is shorter). */
+const TIMING_STEPS = 32;
+
 /** The KV state of a batch, rows in batch order. */
 export interface ChunkState {
   keys: Float32Array;
@@ -154,7 +157,12 @@ export class GenerateChunkGraph {
     return { tokens, state: next };
   }
 
-  /** One run (first-run allocations), then the timing: the best of two runs of 1 and of 1 + k steps. */
+  /**
+   * One run (first-run allocations), then the timing: the best of three runs of 1 and of 1 + k steps,
+   * k up to 32, so the steps outweigh the run-to-run noise of the fixed cost (at GPT-B scale a run's
+   * fixed cost is hundreds of ms and varies by tens). A difference that is not positive is noise, not
+   * a free step: no timing is kept, and the chunk size falls back to its default.
+   */
   async warmUp(): Promise<void> {
     const params = { cfgScale: 1, cfgSchedule: 'constant' as const, temperature: 1, topK: 0, topP: 1 };
     const rows = Array.from({ length: TIMING_IMAGES }, (_, i) => ({
@@ -164,18 +172,19 @@ export class GenerateChunkGraph {
     }));
     const time = async (steps: number) => {
       let best = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < 3; i++) {
         const t0 = performance.now();
         await this.run(rows, this.emptyState(rows.length), steps);
         best = Math.min(best, performance.now() - t0);
       }
       return best;
     };
-    await this.run(rows.slice(0, 1), this.emptyState(1), 2);
-    const k = Math.min(8, this.shapes.tokens - 1);
+    await this.run(rows, this.emptyState(rows.length), 2);
+    const k = Math.min(TIMING_STEPS, this.shapes.tokens - 1);
     if (k < 1) return;
     const one = await time(1);
-    const stepMs = Math.max((await time(1 + k)) - one, 0) / k;
+    const stepMs = ((await time(1 + k)) - one) / k;
+    if (!(stepMs > 0)) return;
     this.timing = { stepMs, runMs: Math.max(one - stepMs, 0), images: TIMING_IMAGES };
   }
 }

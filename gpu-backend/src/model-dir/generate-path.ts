@@ -47,12 +47,28 @@ export function decideGeneratePath(
 }
 
 /**
- * For `auto` on a model with both graphs, once S is known (GIGATOK_CHUNK_STEPS, or chosen from the
- * chunk graph's warm-up timing): `chunked` when a chunk is shorter than the sequence, else `graph`.
- * A chunk of T steps is a whole generation, so requests could join only at generation boundaries,
- * as with generate.onnx, whose run costs less for such short sequences (gigatok-nano: 4.3 against
- * 7.3 ms per step at batch 16, docs/performance.md).
+ * A whole generation (at the warm-up batch) shorter than this does not serve the chunked path under
+ * `auto`: joining saves a newcomer at most one generation of waiting, and on such short sequences
+ * that is less than the chunk graph's dearer run costs (gigatok-nano: about 40 ms per generation on
+ * this CPU, 4.4 against 2.4 ms per step, and a 5x higher p99 at 80% load; docs/performance.md).
+ * GPT-B lasts seconds per generation on a CPU and on a GPU alike.
  */
-export function settleAutoPath(tokens: number, chunkSteps: number): 'chunked' | 'graph' {
-  return chunkSteps < tokens ? 'chunked' : 'graph';
+export const MIN_JOINABLE_GENERATION_MS = 500;
+
+/**
+ * For `auto` on a model with both graphs, once S is known (GIGATOK_CHUNK_STEPS, or chosen from the
+ * chunk graph's warm-up timing): `chunked` when a chunk is shorter than the sequence and, where the
+ * warm-up timed the graph, a whole generation lasts at least MIN_JOINABLE_GENERATION_MS; else
+ * `graph`. A chunk of T steps is a whole generation, so requests could join only at generation
+ * boundaries, as with generate.onnx, whose run costs less.
+ */
+export function settleAutoPath(
+  tokens: number,
+  chunkSteps: number,
+  timing?: { stepMs: number; runMs: number },
+): 'chunked' | 'graph' {
+  if (chunkSteps >= tokens) return 'graph';
+  if (timing !== undefined && tokens * timing.stepMs + timing.runMs < MIN_JOINABLE_GENERATION_MS)
+    return 'graph';
+  return 'chunked';
 }

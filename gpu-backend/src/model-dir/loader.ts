@@ -141,7 +141,8 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       for (const graph of [encoder, decoder, arStep, generate, generateChunk, embed]) await graph?.warmUp();
     }
     if (settleLater && generateChunk !== undefined) {
-      model.generatePath = settleAutoPath(T, chunkStepsFor(T, generateChunk.timing));
+      const timing = generateChunk.timing;
+      model.generatePath = settleAutoPath(T, chunkStepsFor(T, timing), timing);
       const unused = model.generatePath === 'chunked' ? 'generate' : 'generateChunk';
       await model[unused]?.graph.dispose();
       model[unused] = undefined;
