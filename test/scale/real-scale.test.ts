@@ -190,6 +190,25 @@ describe('the paper smallest pair through the Worker and the backend', () => {
     expect(rows[0]).not.toEqual(rows[1]);
   });
 
+  it('gives an image the same tokens alone and joining a generation already running', async () => {
+    // The second job arrives while the first one's backend call runs. At this size the backend serves
+    // the chunked path, so the second request joins the running batch at a chunk boundary when the
+    // Worker hands it over in time, or runs after it; either way its image must equal the first's
+    // image 0, drawn in the company of two others.
+    const params = { cfg_scale: 2, top_k: 100, seed: 909 };
+    const busy = await postJson(tenant.key, '/v1/generations', { class_id: [CLASS.id, 1, 2], ...params });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const alone = await postJson(tenant.key, '/v1/generations', { class_id: [CLASS.id], ...params });
+    const [company, single] = await timed('generate_joined', () =>
+      Promise.all([finished(busy), finished(alone)]),
+    );
+    expect(company.status, JSON.stringify(company.error)).toBe('succeeded');
+    expect(single.status, JSON.stringify(single.error)).toBe('succeeded');
+    expect(single.cached).toBeFalsy();
+    expect(company.result!.images).toHaveLength(3);
+    expect(single.result!.images[0]!.token_id).toBe(company.result!.images[0]!.token_id);
+  });
+
   it('makes a variation of the uploaded photo that keeps its first half of tokens', async () => {
     // The photo travels as base64 in JSON (over 64 KiB as a PNG of this size).
     const body = { image: png.toString('base64'), keep: 128, count: 1, seed: 6, class_id: CLASS.id };
