@@ -2,10 +2,10 @@
 // own fetch handler, queue batches handed straight to its queue handler, small image fixtures.
 import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { type GenerationParams, generationParamsKey, newJobId } from '@gigatok/shared';
+import type { GenerationParams } from '@gigatok/shared';
 import { encodePng } from '@gigatok/shared/testing/png';
 import worker from '../src/index.ts';
-import { insertJob, type Job } from '../src/lib/generations/jobs.ts';
+import { insertJob, type Job, newQueuedJob } from '../src/lib/generations/jobs.ts';
 import { backend, NANO } from './backend-stub.ts';
 
 export const ORIGIN = 'https://api.gigatok.test';
@@ -124,26 +124,7 @@ export async function insertQueuedJob(
   params: GenerationParams,
   overrides: Partial<Job> = {},
 ): Promise<Job> {
-  const job: Job = {
-    id: newJobId(),
-    tenantId,
-    status: 'queued',
-    model: NANO.id,
-    params,
-    paramsKey: await generationParamsKey({ model: NANO.id, ...params }),
-    webhook: null,
-    cached: false,
-    attempts: 0,
-    leaseUntil: null,
-    imagesDone: 0,
-    doneTokenIds: [],
-    error: null,
-    result: null,
-    createdAt: Date.now(),
-    startedAt: null,
-    completedAt: null,
-    ...overrides,
-  };
+  const job: Job = { ...(await newQueuedJob(tenantId, NANO.id, params, null)), ...overrides };
   await insertJob(env.DB, job);
   return job;
 }

@@ -3,7 +3,14 @@
 // job backwards or run it twice: `queued -> running` bumps `attempts`, and only the holder of that
 // attempt number (a fencing token) may finish the job. A job of several chunks (backend calls) records
 // each finished chunk under the same fence, and the next chunk's claim continues the attempt.
-import type { Generation, GenerationParams, JobStatus, Problem } from '@gigatok/shared';
+import {
+  type Generation,
+  type GenerationParams,
+  generationParamsKey,
+  type JobStatus,
+  newJobId,
+  type Problem,
+} from '@gigatok/shared';
 import type { ListCursor } from '../http/cursor.ts';
 
 export interface JobWebhook {
@@ -77,6 +84,35 @@ function fromRow(row: JobRow): Job {
     createdAt: row.created_at,
     startedAt: row.started_at,
     completedAt: row.completed_at,
+  };
+}
+
+/** A job as POST /v1/generations first records it: queued, unclaimed, nothing done. */
+export async function newQueuedJob(
+  tenantId: string,
+  model: string,
+  params: GenerationParams,
+  webhook: JobWebhook | null,
+  now = Date.now(),
+): Promise<Job> {
+  return {
+    id: newJobId(),
+    tenantId,
+    status: 'queued',
+    model,
+    params,
+    paramsKey: await generationParamsKey({ model, ...params }),
+    webhook,
+    cached: false,
+    attempts: 0,
+    leaseUntil: null,
+    imagesDone: 0,
+    doneTokenIds: [],
+    error: null,
+    result: null,
+    createdAt: now,
+    startedAt: null,
+    completedAt: null,
   };
 }
 

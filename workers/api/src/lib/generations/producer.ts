@@ -9,9 +9,7 @@ import {
   GENERATION_EVENT_TYPES,
   type GenerationEventType,
   type GenerationParams,
-  generationParamsKey,
   isTerminalJobStatus,
-  newJobId,
   parseIdempotencyKey,
   parsePreferWait,
   sha256Hex,
@@ -30,6 +28,7 @@ import {
   getTenantJob,
   insertJob,
   type Job,
+  newQueuedJob,
 } from './jobs.ts';
 import { PollSchedule } from './poll-schedule.ts';
 import { enqueueGenerations } from './queue-message.ts';
@@ -112,29 +111,10 @@ export async function submitGeneration(
 
   const webhook = acceptWebhook(c.env, subscription, GENERATION_EVENT_TYPES);
   const { model, params } = await plan();
-  const paramsKey = await generationParamsKey({ model, ...params });
   const now = Date.now();
-  const job: Job = {
-    id: newJobId(),
-    tenantId,
-    status: 'queued',
-    model,
-    params,
-    paramsKey,
-    webhook,
-    cached: false,
-    attempts: 0,
-    leaseUntil: null,
-    imagesDone: 0,
-    doneTokenIds: [],
-    error: null,
-    result: null,
-    createdAt: now,
-    startedAt: null,
-    completedAt: null,
-  };
+  const job = await newQueuedJob(tenantId, model, params, webhook, now);
   // The same parameters (seed included) ran before: answer from R2 at once, nothing to queue.
-  const result = await cachedResult(c.env, { tenantId, model, params, paramsKey });
+  const result = await cachedResult(c.env, { tenantId, model, params, paramsKey: job.paramsKey });
   if (result) {
     Object.assign(job, {
       status: 'succeeded',
