@@ -11,7 +11,7 @@ import { disposeModel, type LoadedModel, loadModel } from '../gpu-backend/src/mo
 import type { Device } from '../gpu-backend/src/runtime/device.ts';
 import { Engine, type Runner } from '../gpu-backend/src/scheduling/engine.ts';
 import type { Headline, Section } from './report.ts';
-import { bytes, fmt, percentile, ratio } from './stats.ts';
+import { ARRIVALS_SEED, bytes, fmt, percentile, poissonArrivalsMs, ratio } from './stats.ts';
 
 export interface ArrivalsOptions {
   modelDir: string;
@@ -37,25 +37,6 @@ interface Cell {
   p50Ms: number;
   p99Ms: number;
   imagesPerSecond: number;
-}
-
-/** Exponential gaps from a fixed-seed generator (mulberry32), so every path sees the same schedule. */
-function arrivalTimesMs(count: number, ratePerSecond: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const times: number[] = [];
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    at += (-Math.log(1 - next()) / ratePerSecond) * 1000;
-    times.push(at);
-  }
-  return times;
 }
 
 type GenerateEngine = Engine<GenerationRow, Int32Array, unknown>;
@@ -147,7 +128,7 @@ export async function runArrivals(o: ArrivalsOptions): Promise<Section | undefin
   const cells: Cell[] = [];
   for (const share of o.loads) {
     const rate = share * capacity;
-    const times = arrivalTimesMs(o.requests, rate, 12_345);
+    const times = poissonArrivalsMs(o.requests, rate, ARRIVALS_SEED);
     for (const p of paths) {
       const e = p.make();
       const { latencies, seconds } = await replay(e, times, shapes.numClasses);

@@ -26,6 +26,31 @@ export function fmt(x: number | undefined): string {
   return x.toPrecision(2);
 }
 
+/** The seed of the arrivals section's schedule, which bench/arrivals-sim.ts replays. */
+export const ARRIVALS_SEED = 12_345;
+
+/**
+ * Arrival times (ms from 0) of a Poisson process at `ratePerSecond`: exponential gaps drawn from a
+ * fixed-seed generator (mulberry32), so every path, and the simulation, sees the same schedule.
+ */
+export function poissonArrivalsMs(count: number, ratePerSecond: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const times: number[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    at += (-Math.log(1 - next()) / ratePerSecond) * 1000;
+    times.push(at);
+  }
+  return times;
+}
+
 /** A ratio as "3.4x". */
 export const ratio = (x: number | undefined): string =>
   x === undefined || !Number.isFinite(x) ? '-' : `${x.toFixed(x >= 10 ? 1 : 2)}x`;

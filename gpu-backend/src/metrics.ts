@@ -18,6 +18,8 @@ export class Metrics {
   readonly requestDurationUs: Counter<'model' | 'graph'>;
   readonly batchSize: Histogram<'model' | 'graph'>;
   readonly pending: Gauge<'model' | 'graph'>;
+  /** Items that joined a batch already running (chunked generation: at a chunk boundary). */
+  readonly joined: Counter<'model' | 'graph'>;
   readonly httpRequests: Counter<'route' | 'status'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -78,6 +80,12 @@ export class Metrics {
       labelNames: labels,
       registers,
     });
+    this.joined = new Counter({
+      name: 'gigatok_inference_joined_count',
+      help: 'Items that joined a batch already running, between its runs (chunked generation); the rest started a batch',
+      labelNames: labels,
+      registers,
+    });
     this.httpRequests = new Counter({
       name: 'gigatok_http_requests_total',
       help: 'HTTP requests answered, by route and status',
@@ -97,6 +105,10 @@ export class Metrics {
 
   recordQueue(model: string, graph: GraphName, queueUs: number): void {
     this.queueDurationUs.inc({ model, graph }, Math.round(queueUs));
+  }
+
+  recordJoin(model: string, graph: GraphName, items: number): void {
+    this.joined.inc({ model, graph }, items);
   }
 
   recordRequest(model: string, graph: GraphName, durationUs: number, failureReason?: string): void {

@@ -65,17 +65,23 @@ function requests(): GenerateRequest[] {
 async function serveChunked(list: GenerateRequest[], steps: number, maxBatch: number, joinAfter: number[]) {
   const runs: number[] = [];
   const joinedNextTo: number[] = [];
+  let joinedRows = 0;
+  let joinedItems = 0;
   const pending: Promise<Int32Array[]>[] = new Array(list.length);
   const runner = chunkRunner(chunk, steps);
   const join = runner.join!;
   runner.join = (batch, rows) => {
     joinedNextTo.push(batch.rows.length);
+    joinedRows += rows.length;
     join(batch, rows);
   };
   const engine: Engine<GenerationRow, Int32Array, unknown> = new Engine(runner, {
     label: 'test/generate_chunk',
     maxBatch,
     maxQueue: 256,
+    onJoin: ({ items }) => {
+      joinedItems += items;
+    },
     onRun: ({ rows }) => {
       runs.push(rows / 2);
       for (const [i, r] of list.entries())
@@ -89,7 +95,7 @@ async function serveChunked(list: GenerateRequest[], steps: number, maxBatch: nu
     out.push((await pending[i]!).map((t) => Array.from(t)));
   }
   await engine.close();
-  return { tokens: out, runs, joinedNextTo };
+  return { tokens: out, runs, joinedNextTo, joinedRows, joinedItems };
 }
 
 describe('generate_chunk.onnx on gigatok-nano', () => {
@@ -112,11 +118,19 @@ describe('generate_chunk.onnx on gigatok-nano', () => {
       );
       const joinAfter = list.map((_, i) => (i * 3 + steps) % 5);
       joinAfter[0] = 0;
-      const { tokens, runs, joinedNextTo } = await serveChunked(list, steps, maxBatch, joinAfter);
+      const { tokens, runs, joinedNextTo, joinedRows, joinedItems } = await serveChunked(
+        list,
+        steps,
+        maxBatch,
+        joinAfter,
+      );
       expect(tokens).toEqual(want);
       expect(Math.max(...runs)).toBeLessThanOrEqual(maxBatch);
       // Rows joined a batch with rows in flight (so they ran next to rows at other positions).
       if (steps < 32) expect(Math.max(...joinedNextTo)).toBeGreaterThan(0);
+      // The engine reports every row that joined (the backend's gigatok_inference_joined_count).
+      expect(joinedItems).toBe(joinedRows);
+      if (steps < 32) expect(joinedItems).toBeGreaterThan(0);
     },
   );
 
@@ -124,6 +138,38 @@ describe('generate_chunk.onnx on gigatok-nano', () => {
     const [a] = requests();
     const { tokens } = await serveChunked([a!, { ...a!, seed: a!.seed + 1 }], 8, 4, [0, 1]);
     expect(tokens[0]).not.toEqual(tokens[1]);
+  });
+
+  it('a full batch with a request waiting ends its run when its first row finishes', async () => {
+    // Batch limit 2, S = 5, T = 32: A starts alone, B joins after run 1 (5 steps behind A), C is
+    // queued after run 2 and waits for a row. Run 7 takes A from 30 to T: 2 steps instead of 5, so
+    // C joins 3 steps sooner; then nobody waits and the runs are S steps again.
+    const stepsOfRuns: number[] = [];
+    const counted = Object.create(chunk) as GenerateChunkGraph;
+    counted.run = (rows, state, steps) => {
+      stepsOfRuns.push(steps);
+      return chunk.run(rows, state, steps);
+    };
+    const list = [0, 1, 2].map((i) => ({ seed: 40 + i, classIds: [i], params: options[i]! }));
+    const pending: Promise<Int32Array[]>[] = [];
+    const engine: Engine<GenerationRow, Int32Array, unknown> = new Engine(chunkRunner(counted, 5), {
+      label: 'test/generate_chunk',
+      maxBatch: 2,
+      maxQueue: 8,
+      onRun: () => {
+        if (stepsOfRuns.length <= 2) pending.push(engine.submit(rowsOf(list[stepsOfRuns.length]!)));
+      },
+    });
+    pending.push(engine.submit(rowsOf(list[0]!)));
+    while (pending.length < 3) await new Promise((resolve) => setImmediate(resolve));
+    const got = await Promise.all(pending);
+    await engine.close();
+    expect(stepsOfRuns.slice(0, 8)).toEqual([5, 5, 5, 5, 5, 5, 2, 5]);
+    for (const [i, r] of list.entries()) {
+      expect(got[i]!.map((t) => Array.from(t))).toEqual(
+        (await graph.run(rowsOf(r))).map((t) => Array.from(t)),
+      );
+    }
   });
 
   it('a canceled request leaves the batch at the next chunk boundary', async () => {

@@ -6,9 +6,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { GigaTokClient, type JobStreamEvent } from '@gigatok/client';
-import { type Generation, GenerationSchema, signBackendRequest, TokensResponseSchema } from '@gigatok/shared';
+import { type Generation, GenerationSchema, TokensResponseSchema } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
+import { backendPost } from '../lib/api.ts';
 import { recordSection } from '../lib/report.ts';
 
 const CHUNK = 2;
@@ -41,22 +42,6 @@ const api = (pathname: string, init: RequestInit = {}) => {
   headers.set('authorization', `Bearer ${key}`);
   return fetch(`${stack.apiUrl}${pathname}`, { ...init, headers, signal: AbortSignal.timeout(30_000) });
 };
-
-/** A request to the backend signed with the Worker's secret (shared/src/backend-auth.ts). */
-async function backendPost(pathname: string, body: unknown): Promise<Response> {
-  const text = JSON.stringify(body);
-  const auth = await signBackendRequest({
-    secret: stack.backendSecret,
-    method: 'POST',
-    path: pathname,
-    body: text,
-  });
-  return fetch(stack.backendUrl + pathname, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: text,
-  });
-}
 
 /** Successful /v1/generate calls the backend answered so far (its Prometheus HTTP counter). */
 async function generateCalls(): Promise<number> {
@@ -123,17 +108,21 @@ describe('a count-16 generation in chunks of 2', () => {
     // The same request as one backend call: every image has the tokens the chunks gave it.
     const { params } = job;
     const oneCallStarted = performance.now();
-    const whole = await backendPost('/v1/generate', {
-      model: job.model,
-      seed: params.seed,
-      class_ids: params.class_ids,
-      cfg_scale: params.cfg_scale,
-      cfg_schedule: params.cfg_schedule,
-      temperature: params.temperature,
-      top_k: params.top_k,
-      top_p: params.top_p,
-      return_images: true,
-    });
+    const whole = await backendPost(
+      '/v1/generate',
+      {
+        model: job.model,
+        seed: params.seed,
+        class_ids: params.class_ids,
+        cfg_scale: params.cfg_scale,
+        cfg_schedule: params.cfg_schedule,
+        temperature: params.temperature,
+        top_k: params.top_k,
+        top_p: params.top_p,
+        return_images: true,
+      },
+      stack,
+    );
     const oneCallMs = performance.now() - oneCallStarted;
     expect(whole.status).toBe(200);
     const expected = ((await whole.json()) as { tokens: number[][] }).tokens;

@@ -1,5 +1,6 @@
 // Small helpers for the end-to-end suites: tenants through the Worker's admin route, authenticated
 // requests, polling, and the backend's Prometheus counters.
+import { signBackendRequest } from '@gigatok/shared';
 import { inject } from 'vitest';
 
 export const stack = () => inject('stack');
@@ -43,6 +44,29 @@ export async function until<T>(fn: () => Promise<T | null | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * A POST to the GPU backend itself, signed with the Worker's secret (shared/src/backend-auth.ts); by
+ * default to the stack the suites share, or to `to` (a file's own stack).
+ */
+export async function backendPost(
+  pathname: string,
+  body: unknown,
+  to: { backendUrl: string; backendSecret: string } = stack(),
+): Promise<Response> {
+  const text = JSON.stringify(body);
+  const auth = await signBackendRequest({
+    secret: to.backendSecret,
+    method: 'POST',
+    path: pathname,
+    body: text,
+  });
+  return fetch(to.backendUrl + pathname, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: text,
+  });
 }
 
 /** Sum of a Prometheus counter over all label sets, read from the backend's /metrics. */

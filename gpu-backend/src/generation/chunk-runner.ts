@@ -2,7 +2,8 @@
 // in flight, each run advances every row by up to S steps inside onnxruntime, and between runs
 // finished rows leave with their tokens, canceled rows are dropped and queued rows join at
 // position 0 (the engine's `join`), up to the batch limit. A request that arrives while a batch
-// runs therefore waits for the end of the current chunk, not of the whole batch.
+// runs therefore waits for the end of the current chunk, not of the whole batch; when the batch is
+// full and requests wait for a row, a run ends as soon as its first row finishes.
 //
 // Each row draws u(seed, image, position) with generate.onnx's sampler, so its tokens do not depend
 // on the rows it shares chunks with, on S, or on when it joined. What crosses onnxruntime's boundary
@@ -70,9 +71,13 @@ export function chunkRunner(
       batch.rows = batch.rows.filter((_, i) => keep[i]);
       batch.tokens = batch.tokens.filter((_, i) => keep[i]);
     },
-    async run(batch) {
-      const behind = Math.min(...batch.rows.map((r) => r.position));
-      const out = await graph.run(batch.rows, batch.state, Math.min(steps, T - behind));
+    async run(batch, _rows, { waiting }) {
+      const positions = batch.rows.map((r) => r.position);
+      let runSteps = Math.min(steps, T - Math.min(...positions));
+      // Requests wait for a row of this full batch: end the run when its first row finishes, so they
+      // join at once rather than up to S - 1 steps later.
+      if (waiting) runSteps = Math.min(runSteps, T - Math.max(...positions));
+      const out = await graph.run(batch.rows, batch.state, runSteps);
       batch.state = out.state;
       let finished = false;
       const results = batch.rows.map((r, i) => {

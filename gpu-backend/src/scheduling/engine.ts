@@ -60,7 +60,7 @@ export interface Runner<I, O, B = undefined> {
    * item's result once it is done (it then leaves the batch), undefined while it needs more runs; or
    * undefined when no item is done yet.
    */
-  run(batch: B, items: readonly I[]): Promise<readonly (O | undefined)[] | undefined>;
+  run(batch: B, items: readonly I[], context: RunContext): Promise<readonly (O | undefined)[] | undefined>;
   /** Removes the items with `keep[i]` false from the batch's state (called between runs). */
   drop?(batch: B, keep: readonly boolean[]): void;
   /**
@@ -72,6 +72,15 @@ export interface Runner<I, O, B = undefined> {
   readonly runsPerBatch: number;
   /** Rows the device computes per item, for metrics (2 with guidance). Default 1. */
   readonly rowsPerItem?: number;
+}
+
+/** What the engine tells a run about the queue. */
+export interface RunContext {
+  /**
+   * The batch is full and items wait in the queue for room in it: a runner whose run can end as soon
+   * as one of its items is done (chunked generation) lets them join sooner.
+   */
+  waiting: boolean;
 }
 
 export interface EngineOptions<I> {
@@ -89,6 +98,8 @@ export interface EngineOptions<I> {
   picker?: Picker<I>;
   onRun?: (info: { rows: number; computeUs: number }) => void;
   onQueued?: (info: { queueUs: number }) => void;
+  /** Items that joined a batch already in flight (runners with `join`), at each join. */
+  onJoin?: (info: { items: number }) => void;
 }
 
 interface Request<O> {
@@ -357,6 +368,7 @@ export class Engine<I, O, B = undefined> {
       entries.map((e) => e.item),
     );
     batch.entries.push(...entries);
+    this.options.onJoin?.({ items: entries.length });
   }
 
   async #advance(batch: Batch<I, O, B>): Promise<void> {
@@ -372,9 +384,11 @@ export class Engine<I, O, B = undefined> {
     const started = performance.now();
     let results: readonly (O | undefined)[] | undefined;
     try {
+      const waiting = this.#queue.length > 0 && batch.entries.length >= this.options.maxBatch;
       results = await this.runner.run(
         batch.state,
         batch.entries.map((e) => e.item),
+        { waiting },
       );
       if (results !== undefined && results.length !== batch.entries.length) {
         throw new Error(

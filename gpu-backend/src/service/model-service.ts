@@ -104,6 +104,7 @@ export class ModelService {
       maxQueueDelayMs: batching.maxQueueDelayMs,
       onRun: ({ rows, computeUs }) => metrics?.recordExec(id, graph, rows, computeUs),
       onQueued: ({ queueUs }) => metrics?.recordQueue(id, graph, queueUs),
+      onJoin: ({ items }) => metrics?.recordJoin(id, graph, items),
       ...more,
     });
     // A request of many views runs as several encoder runs of encodeMaxBatch, so interactive work can
