@@ -152,7 +152,8 @@ export class BackendStub {
         return problemJson(400, problem('invalid_parameter', `'augment' must be 'none', got '${augment}'`));
       }
       for (const image of parsed.data.images) {
-        for (let a = 0; a < AUGMENTATION_VIEWS[augment]; a++) rows.push(await stubTokens(fromBase64(image), a));
+        for (let a = 0; a < AUGMENTATION_VIEWS[augment]; a++)
+          rows.push(await stubTokens(fromBase64(image), a));
       }
       if ((c.req.header('accept') ?? '').includes(TOKENS_MEDIA_TYPE)) {
         const encoded = encodeTokens({

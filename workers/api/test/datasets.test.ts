@@ -7,8 +7,15 @@ import { decodeTokens, LIMITS, readTar, TOKENS_MEDIA_TYPE, tokenRows, writeTar }
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeOutputs } from '../src/lib/datasets/outputs.ts';
 import { labelling } from '../src/lib/datasets/run.ts';
-import { allImages, getDataset, startRun } from '../src/lib/datasets/store.ts';
+import {
+  allImages,
+  FIRST_CHAIN,
+  getDataset,
+  reclaimStalledRuns,
+  startRun,
+} from '../src/lib/datasets/store.ts';
 import { tokensKey } from '../src/lib/storage/artifacts.ts';
+import { QUEUES } from '../src/queue.ts';
 import { scheduled, UNCLAIMED_AFTER_MS } from '../src/scheduled.ts';
 import { backend, NANO, stubTokens } from './backend-stub.ts';
 import { api, newTenant, postJson, runQueue, type TestKey, testPng, waitFor } from './helpers.ts';
@@ -341,6 +348,53 @@ describe('token bytes in D1 and the cron sweep', () => {
     await scheduled({} as ScheduledController, env);
     expect(await progressedAt(fresh)).toEqual(freshBefore);
     expect((await api(bob.key, `/v1/datasets/${fresh}/cancel`, { method: 'POST' })).status).toBe(200);
+  });
+  it('lets one chain of messages carry a run: the original of a re-sent message does nothing when it arrives late', async () => {
+    const created = await create(alice, { name: 'two-messages' });
+    await addTar(alice, created.id, writeTar(imageFolder(['u', 'v'], 2)));
+    const dataset = (await getDataset(env.DB, created.id))!;
+    const { classes, order } = labelling(dataset, await allImages(env.DB, dataset.id));
+    const started = (await startRun(env.DB, dataset, classes, order))!;
+    const original = { dataset_id: started.id, run_seq: started.runSeq, chain: FIRST_CHAIN };
+    const status = async () =>
+      (await env.DB.prepare('SELECT status FROM datasets WHERE id = ?')
+        .bind(started.id)
+        .first<{ status: string }>())!.status;
+    // The sweep finds the run stalled (its message waits in a backlog) and moves the chain on; the
+    // re-sent message is sent under the new value.
+    const resent = (await reclaimStalledRuns(env.DB, Date.now() + 1, 100)).find((r) => r.id === started.id);
+    expect(resent).toEqual({ id: started.id, runSeq: started.runSeq, chain: FIRST_CHAIN + 1 });
+
+    const before = encodeCalls();
+    const late = await runQueue(QUEUES.datasets, [original]);
+    expect(late.acked).toHaveLength(1);
+    expect(encodeCalls()).toBe(before);
+    expect(await status()).toBe('queued');
+
+    // The re-sent message runs the batch and hands the run on; the rest goes through the local queue.
+    const current = { ...original, chain: resent!.chain };
+    expect((await runQueue(QUEUES.datasets, [current])).acked).toHaveLength(1);
+    expect(encodeCalls()).toBe(before + 1);
+    await waitFor(async () => (await status()) === 'completed');
+    expect(encodeCalls()).toBe(before + 1);
+    // Delivered again now (a duplicate delivery), the message that handed the run on does nothing.
+    expect((await runQueue(QUEUES.datasets, [current])).acked).toHaveLength(1);
+    expect(encodeCalls()).toBe(before + 1);
+    expect((await get(alice, started.id)).progress).toEqual({ images_done: 4, images_total: 4 });
+  });
+
+  it('fails a run from its dead-lettered message only while that message is current', async () => {
+    const created = await create(alice, { name: 'dead-letters' });
+    await addTar(alice, created.id, writeTar(imageFolder(['w'], 1)));
+    const dataset = (await getDataset(env.DB, created.id))!;
+    const { classes, order } = labelling(dataset, await allImages(env.DB, dataset.id));
+    const started = (await startRun(env.DB, dataset, classes, order))!;
+    const stale = { dataset_id: started.id, run_seq: started.runSeq, chain: FIRST_CHAIN };
+    await reclaimStalledRuns(env.DB, Date.now() + 1, 100);
+    await runQueue(QUEUES.datasetsDead, [stale]);
+    expect((await get(alice, started.id)).status).toBe('queued');
+    await runQueue(QUEUES.datasetsDead, [{ ...stale, chain: FIRST_CHAIN + 1 }]);
+    expect((await get(alice, started.id)).status).toBe('failed');
   });
 });
 

@@ -16,11 +16,13 @@
 // an older run changes nothing (store.ts fences every write), and cancel takes effect before the next
 // batch starts (a batch already in flight finishes its content-addressed writes; its record is fenced).
 // A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
-// A lost message (the first one's send failed, or a next-batch send) leaves the run queued or running
-// with an old progressed_at (set by startRun, claimRun and recordTokens); the cron sweep re-sends the
-// message {dataset_id, run_seq} (resendStalledRuns). Should the original still arrive, the duplicate is
-// harmless for the same reasons: both carry the current run_seq, claimRun lets each go on, their
-// batches write the same content-addressed objects and the same D1 rows, and one UPDATE ends the run.
+// One message carries a run at a time: each names the chain value it was sent under (store.ts,
+// FIRST_CHAIN), a message goes on only while its value is current, and handing the run to the next
+// message moves the value on (passOnRun). A lost message (the first one's send failed, or a next-batch
+// send) leaves the run queued or running with an old progressed_at (set by startRun, claimRun and
+// recordTokens); the cron sweep moves the chain value on and re-sends the message under the new value
+// (resendStalledRuns). Should the original still arrive (it waited in a backlog, or in its retries), it
+// finds its value stale and is acked without work, so the run's batches are never run by two chains.
 // The run's end (completed or failed) is written by one fenced UPDATE that only one consumer wins; the
 // winner sends the dataset's webhook event, which the delivery log keeps unique per run and event.
 import { ApiError, AUGMENTATION_VIEWS, ErrorCode, LIMITS } from '@gigatok/shared';
@@ -34,9 +36,11 @@ import {
   completeRun,
   type DatasetImage,
   type DatasetRecord,
+  FIRST_CHAIN,
   failRun,
   getDataset,
   getTenantDataset,
+  passOnRun,
   pendingImages,
   reclaimStalledRuns,
   recordTokens,
@@ -46,6 +50,17 @@ import {
 export interface DatasetMessage {
   dataset_id: string;
   run_seq: number;
+  /** The run's chain value it was sent under; messages sent before chains existed have none (FIRST_CHAIN). */
+  chain?: number;
+}
+
+/** The body of a datasets queue message, or null when it is not one. */
+function datasetMessage(body: unknown): Required<DatasetMessage> | null {
+  const b = body as Partial<DatasetMessage> | null;
+  if (typeof b?.dataset_id !== 'string' || !Number.isInteger(b.run_seq)) return null;
+  const chain = b.chain ?? FIRST_CHAIN;
+  if (!Number.isInteger(chain)) return null;
+  return { dataset_id: b.dataset_id, run_seq: b.run_seq!, chain };
 }
 
 /** How much one message runs before it hands the run on to the next message. */
@@ -108,9 +123,10 @@ export async function startDatasetRun(
     const now = await getTenantDataset(env.DB, dataset.tenantId, dataset.id);
     return { dataset: now ?? dataset, started: false };
   }
-  await env.DATASETS.send({ dataset_id: started.id, run_seq: started.runSeq } satisfies DatasetMessage, {
-    contentType: 'json',
-  });
+  await env.DATASETS.send(
+    { dataset_id: started.id, run_seq: started.runSeq, chain: FIRST_CHAIN } satisfies DatasetMessage,
+    { contentType: 'json' },
+  );
   return { dataset: started, started: true };
 }
 
@@ -148,8 +164,14 @@ async function runBatch(
 
 /** Batches of a run (or its completion); see the module comment. */
 export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>): Promise<void> {
-  const { dataset_id: id, run_seq: runSeq } = message.body;
-  if (!(await claimRun(env.DB, id, runSeq))) {
+  const body = datasetMessage(message.body);
+  if (body === null) {
+    console.error(JSON.stringify({ message: 'malformed dataset message dropped', id: message.id }));
+    message.ack();
+    return;
+  }
+  const { dataset_id: id, run_seq: runSeq, chain } = body;
+  if (!(await claimRun(env.DB, id, runSeq, chain))) {
     message.ack();
     return;
   }
@@ -174,7 +196,7 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
       while (current && next < pending.length && Date.now() - began < BATCHES_WALL_MS) {
         const start = next;
         next += perBatch;
-        if (start > 0 && !(await claimRun(env.DB, id, runSeq))) {
+        if (start > 0 && !(await claimRun(env.DB, id, runSeq, chain))) {
           current = false;
           return;
         }
@@ -185,10 +207,14 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
     const failed = lanes.find((lane) => lane.status === 'rejected');
     if (failed) throw failed.reason;
     // The next message goes on with the run; the one that finds no image left completes it.
-    if (current) {
-      await env.DATASETS.send({ dataset_id: id, run_seq: runSeq } satisfies DatasetMessage, {
-        contentType: 'json',
-      });
+    const nextChain = current ? await passOnRun(env.DB, id, runSeq, chain) : null;
+    if (nextChain !== null) {
+      await env.DATASETS.send(
+        { dataset_id: id, run_seq: runSeq, chain: nextChain } satisfies DatasetMessage,
+        {
+          contentType: 'json',
+        },
+      );
     }
     message.ack();
   } catch (error) {
@@ -198,7 +224,7 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       return;
     }
-    const failed = await failRun(env.DB, id, runSeq, (error as ApiError).toProblem());
+    const failed = await failRun(env.DB, id, runSeq, chain, (error as ApiError).toProblem());
     if (failed) await emitDatasetEvent(env, failed, 'dataset.failed');
     message.ack();
   }
@@ -214,20 +240,28 @@ export async function resendStalledRuns(env: Env, stalledForMs: number, limit: n
   if (runs.length === 0) return 0;
   await env.DATASETS.sendBatch(
     runs.map((run) => ({
-      body: { dataset_id: run.id, run_seq: run.runSeq } satisfies DatasetMessage,
+      body: { dataset_id: run.id, run_seq: run.runSeq, chain: run.chain } satisfies DatasetMessage,
       contentType: 'json' as const,
     })),
   );
   return runs.length;
 }
 
-/** After the last retry of a batch: the run fails (unless it moved on meanwhile). */
+/**
+ * After the last retry of a batch: the run fails, unless it moved on meanwhile (a newer run, or a
+ * message the sweep re-sent: the dead message's chain value is then stale).
+ */
 export async function deadLetterDataset(env: Env, message: Message<DatasetMessage>): Promise<void> {
-  const { dataset_id: id, run_seq: runSeq } = message.body;
+  const body = datasetMessage(message.body);
+  if (body === null) {
+    message.ack();
+    return;
+  }
   const failed = await failRun(
     env.DB,
-    id,
-    runSeq,
+    body.dataset_id,
+    body.run_seq,
+    body.chain,
     new ApiError(
       ErrorCode.backend_unavailable,
       'the backend stayed unavailable through every retry of a batch',

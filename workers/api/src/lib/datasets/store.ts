@@ -1,4 +1,5 @@
-// Datasets and their images in D1 (migrations/0004_datasets.sql, 0007_dataset_tokens_and_sweep.sql).
+// Datasets and their images in D1 (migrations/0004_datasets.sql, 0007_dataset_tokens_and_sweep.sql,
+// 0008_dataset_message_chain.sql).
 // Every read is scoped to a tenant; run state changes are fenced by run_seq (a consumer holding an older
 // value changes nothing). Each image row keeps its token set's GTOK bytes once recorded, so the outputs
 // are built from D1 pages; progressed_at says when a queued or running run last moved, for the cron
@@ -262,24 +263,56 @@ export async function startRun(
     .prepare(
       `UPDATE datasets SET status = 'queued', run_seq = run_seq + 1, classes = ?2, error = NULL,
          images_done = (SELECT COUNT(*) FROM dataset_images WHERE dataset_id = ?1 AND token_id IS NOT NULL),
-         progressed_at = ?4
+         progressed_at = ?4, chain = ?5
        WHERE id = ?1 AND run_seq = ?3 AND status IN ('open', 'canceled', 'failed') RETURNING *`,
     )
-    .bind(dataset.id, JSON.stringify(classes), dataset.runSeq, Date.now())
+    .bind(dataset.id, JSON.stringify(classes), dataset.runSeq, Date.now(), FIRST_CHAIN)
     .first<DatasetRow>();
   return row ? fromRow(row) : null;
 }
 
-/** Marks a queued or running dataset as running under `runSeq`; false when the run is not current. */
-export async function claimRun(db: D1Database, id: string, runSeq: number): Promise<boolean> {
+/**
+ * The chain of a run's queue messages: a run is carried by one message at a time, and each message names
+ * the `chain` value it was sent under. A message goes on with the run only while its value is current.
+ * Passing the run on to the next message (passOnRun) and the cron sweep's re-send (reclaimStalledRuns)
+ * move the value on, so a message left behind (an original that arrives after its re-send) changes
+ * nothing, and a run never has two chains of messages working on it. startRun sets it to FIRST_CHAIN.
+ */
+export const FIRST_CHAIN = 0;
+
+/**
+ * Marks a queued or running dataset as running under `runSeq`, for the message of chain value `chain`;
+ * false when the run or the message is not current.
+ */
+export async function claimRun(db: D1Database, id: string, runSeq: number, chain: number): Promise<boolean> {
   const result = await db
     .prepare(
       `UPDATE datasets SET status = 'running', progressed_at = ?
-       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running')`,
+       WHERE id = ? AND run_seq = ? AND chain = ? AND status IN ('queued', 'running')`,
     )
-    .bind(Date.now(), id, runSeq)
+    .bind(Date.now(), id, runSeq, chain)
     .run();
   return result.meta.changes === 1;
+}
+
+/**
+ * Hands the run from the message of chain value `chain` to a next one: the new value to send it under,
+ * or null when the message is no longer current (nothing is to be sent).
+ */
+export async function passOnRun(
+  db: D1Database,
+  id: string,
+  runSeq: number,
+  chain: number,
+): Promise<number | null> {
+  const row = await db
+    .prepare(
+      `UPDATE datasets SET chain = chain + 1
+       WHERE id = ? AND run_seq = ? AND chain = ? AND status IN ('queued', 'running') RETURNING chain`,
+    )
+    .bind(id, runSeq, chain)
+    .first<{ chain: number }>();
+  return row?.chain ?? null;
 }
 
 /**
@@ -331,14 +364,15 @@ export async function failRun(
   db: D1Database,
   id: string,
   runSeq: number,
+  chain: number,
   problem: Problem,
 ): Promise<DatasetRecord | null> {
   const row = await db
     .prepare(
       `UPDATE datasets SET status = 'failed', error = ?, completed_at = ?
-       WHERE id = ? AND run_seq = ? AND status IN ('queued', 'running') RETURNING *`,
+       WHERE id = ? AND run_seq = ? AND chain = ? AND status IN ('queued', 'running') RETURNING *`,
     )
-    .bind(JSON.stringify(problem), Date.now(), id, runSeq)
+    .bind(JSON.stringify(problem), Date.now(), id, runSeq, chain)
     .first<DatasetRow>();
   return row ? fromRow(row) : null;
 }
@@ -384,24 +418,25 @@ export async function imageTokenPage(
 }
 
 /**
- * Runs queued or running whose progressed_at is before `stalledBefore` (their queue message was lost),
- * at most `limit`, oldest first; their progressed_at moves to `now` in the same statement, so each
- * sweep re-sends a stalled run's message once and the next sweep waits as long again.
+ * Runs queued or running whose progressed_at is before `stalledBefore` (their queue message was lost,
+ * or waits in a backlog), at most `limit`, oldest first. In the same statement their progressed_at moves
+ * to `now`, so the next sweep waits as long again, and their chain value moves on, so the re-sent
+ * message (sent under the returned value) is the only one that goes on with the run.
  */
 export async function reclaimStalledRuns(
   db: D1Database,
   stalledBefore: number,
   limit: number,
   now = Date.now(),
-): Promise<{ id: string; runSeq: number }[]> {
+): Promise<{ id: string; runSeq: number; chain: number }[]> {
   const { results } = await db
     .prepare(
-      `UPDATE datasets SET progressed_at = ?1
+      `UPDATE datasets SET progressed_at = ?1, chain = chain + 1
        WHERE id IN (SELECT id FROM datasets WHERE status IN ('queued', 'running') AND progressed_at < ?2
                     ORDER BY progressed_at LIMIT ?3)
-       RETURNING id, run_seq`,
+       RETURNING id, run_seq, chain`,
     )
     .bind(now, stalledBefore, limit)
-    .all<{ id: string; run_seq: number }>();
-  return results.map((row) => ({ id: row.id, runSeq: row.run_seq }));
+    .all<{ id: string; run_seq: number; chain: number }>();
+  return results.map((row) => ({ id: row.id, runSeq: row.run_seq, chain: row.chain }));
 }

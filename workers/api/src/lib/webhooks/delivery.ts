@@ -25,8 +25,8 @@ import {
   failDelivery,
   getDelivery,
   insertDelivery,
-  recordAttempt,
   reclaimOverdueDeliveries,
+  recordAttempt,
   recordManualAttempt,
 } from './store.ts';
 import type { WebhookTarget } from './subscription.ts';
