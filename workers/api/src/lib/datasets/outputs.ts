@@ -30,7 +30,8 @@ import {
 
 /**
  * Token rows (images x augmentation rows) per D1 page: 1,000 rows of 256 tokens packed at 14 bits are
- * about 450 KB of GTOK bytes, far under what one D1 result carries.
+ * about 450 KB of GTOK bytes (about 1.6 MB as the JSON number arrays the binding returns), far under
+ * D1's 50 MB limit on one query result.
  */
 export const OUTPUT_PAGE_ROWS = 1000;
 
