@@ -208,6 +208,9 @@ describe('the default chunk size (GIGATOK_CHUNK_STEPS=0)', () => {
     // No timing (the backend started without warm-up): a quarter of T.
     expect(chunkStepsFor(256, undefined)).toBe(64);
     expect(chunkStepsFor(2, undefined)).toBe(1);
+    // A configured S wins over the timing, at most T.
+    expect(chunkStepsFor(256, { stepMs: 5, runMs: 10, images: 4 }, 40)).toBe(40);
+    expect(chunkStepsFor(32, undefined, 100)).toBe(32);
   });
 
   it('auto serves the chunked path only where chunks are shorter than T and a generation lasts', () => {

@@ -31,9 +31,11 @@ export const RUN_OVERHEAD_SHARE = 0.1;
  * most one chunk, so the smallest such S is also the one that lets requests join soonest. Where a
  * whole generation is short next to the fixed cost (gigatok-nano) S = T, a chunk is a whole
  * generation, and `auto` serves generate.onnx instead (settleAutoPath). Without a timing (no
- * warm-up) a quarter of T.
+ * warm-up) a quarter of T. A `configured` S (GIGATOK_CHUNK_STEPS > 0) wins, at most T: a larger one
+ * would only run finished rows.
  */
-export function chunkStepsFor(tokens: number, timing: ChunkTiming | undefined): number {
+export function chunkStepsFor(tokens: number, timing: ChunkTiming | undefined, configured = 0): number {
+  if (configured > 0) return Math.min(configured, tokens);
   if (timing === undefined) return Math.max(1, Math.ceil(tokens / 4));
   const f = RUN_OVERHEAD_SHARE;
   const steps = timing.stepMs > 0 ? Math.ceil((timing.runMs * (1 - f)) / (f * timing.stepMs)) : tokens;

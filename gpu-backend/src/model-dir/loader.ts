@@ -109,7 +109,7 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       generatePath === 'chunked' &&
       graphs.generate !== undefined;
     if (both && (chunkSteps > 0 || !options.warmup)) {
-      generatePath = settleAutoPath(T, Math.min(chunkSteps || chunkStepsFor(T, undefined), T));
+      generatePath = settleAutoPath(T, chunkStepsFor(T, undefined, chunkSteps));
     }
     const settleLater = both && generatePath === 'chunked' && chunkSteps === 0 && options.warmup;
     const generate =

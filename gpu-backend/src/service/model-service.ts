@@ -135,14 +135,9 @@ export class ModelService {
       options.stepMode,
     );
     if (this.generatePath === 'chunked' && model.generateChunk !== undefined) {
-      // A configured S above T would only run finished rows: at most T.
-      const T = model.generateChunk.shapes.tokens;
       const chunk = model.generateChunk;
-      const steps = Math.min(batching.chunkSteps || chunkStepsFor(T, chunk.timing), T);
-      this.#generator = new Engine(
-        chunkRunner(model.generateChunk, steps),
-        engine<GenerationRow>('generate'),
-      );
+      const steps = chunkStepsFor(chunk.shapes.tokens, chunk.timing, batching.chunkSteps);
+      this.#generator = new Engine(chunkRunner(chunk, steps), engine<GenerationRow>('generate'));
     } else if (this.generatePath === 'graph' && model.generate !== undefined) {
       this.#generator = new Engine(
         graphRunner(model.generate),

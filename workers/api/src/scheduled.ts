@@ -2,8 +2,8 @@
 // minutes, the next chunk of jobs that sat between two chunks as long, webhook deliveries whose next
 // attempt is as long overdue, and the message of dataset runs queued or running that have not
 // progressed as long, so work whose queue message was lost still runs. A duplicate job message is
-// harmless: the consumer's conditional claim lets one run it; a duplicate dataset message carries the
-// run's run_seq and redoes content-addressed work at worst (lib/datasets/run.ts).
+// harmless: the consumer's conditional claim lets one run it. A dataset run's re-sent message goes
+// under a new chain value, so the original, should it still arrive, does nothing (lib/datasets/run.ts).
 import { resendStalledRuns } from './lib/datasets/run.ts';
 import { stalledChunks, unclaimedJobs } from './lib/generations/jobs.ts';
 import { enqueueChunk, enqueueGenerations } from './lib/generations/queue-message.ts';

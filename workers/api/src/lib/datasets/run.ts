@@ -15,7 +15,8 @@
 // Messages carry the run_seq they were sent under: a cancel or a new run increments it, so a message of
 // an older run changes nothing (store.ts fences every write), and cancel takes effect before the next
 // batch starts (a batch already in flight finishes its content-addressed writes; its record is fenced).
-// A duplicate delivery redoes a batch at worst: pointers and token sets are content-addressed.
+// A duplicate delivery of a current message redoes at most that message's batches (the first copy to
+// hand the run on wins): pointers and token sets are content-addressed.
 // One message carries a run at a time: each names the chain value it was sent under (store.ts,
 // FIRST_CHAIN), a message goes on only while its value is current, and handing the run to the next
 // message moves the value on (passOnRun). A lost message (the first one's send failed, or a next-batch
@@ -52,6 +53,11 @@ export interface DatasetMessage {
   run_seq: number;
   /** The run's chain value it was sent under; messages sent before chains existed have none (FIRST_CHAIN). */
   chain?: number;
+}
+
+/** Sends the message that carries run `run_seq` of a dataset on, under chain value `chain`. */
+async function sendRunMessage(env: Env, message: Required<DatasetMessage>): Promise<void> {
+  await env.DATASETS.send(message, { contentType: 'json' });
 }
 
 /** The body of a datasets queue message, or null when it is not one. */
@@ -123,10 +129,7 @@ export async function startDatasetRun(
     const now = await getTenantDataset(env.DB, dataset.tenantId, dataset.id);
     return { dataset: now ?? dataset, started: false };
   }
-  await env.DATASETS.send(
-    { dataset_id: started.id, run_seq: started.runSeq, chain: FIRST_CHAIN } satisfies DatasetMessage,
-    { contentType: 'json' },
-  );
+  await sendRunMessage(env, { dataset_id: started.id, run_seq: started.runSeq, chain: FIRST_CHAIN });
   return { dataset: started, started: true };
 }
 
@@ -208,14 +211,7 @@ export async function runDatasetBatch(env: Env, message: Message<DatasetMessage>
     if (failed) throw failed.reason;
     // The next message goes on with the run; the one that finds no image left completes it.
     const nextChain = current ? await passOnRun(env.DB, id, runSeq, chain) : null;
-    if (nextChain !== null) {
-      await env.DATASETS.send(
-        { dataset_id: id, run_seq: runSeq, chain: nextChain } satisfies DatasetMessage,
-        {
-          contentType: 'json',
-        },
-      );
-    }
+    if (nextChain !== null) await sendRunMessage(env, { dataset_id: id, run_seq: runSeq, chain: nextChain });
     message.ack();
   } catch (error) {
     const retryable = error instanceof BackendError ? error.retryable : !(error instanceof ApiError);

@@ -3,7 +3,7 @@
 // Every read is scoped to a tenant; run state changes are fenced by run_seq (a consumer holding an older
 // value changes nothing). Each image row keeps its token set's GTOK bytes once recorded, so the outputs
 // are built from D1 pages; progressed_at says when a queued or running run last moved, for the cron
-// sweep (stalledRuns).
+// sweep (reclaimStalledRuns), and `chain` which queue message carries the run (FIRST_CHAIN).
 import type { Augmentation, DatasetLabels, DatasetStatus, PreprocessingMode, Problem } from '@gigatok/shared';
 import type { ListCursor } from '../http/cursor.ts';
 import type { WebhookTarget } from '../webhooks/subscription.ts';
