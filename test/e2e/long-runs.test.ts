@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { GigaTokClient, type JobStreamEvent } from '@gigatok/client';
-import { type Generation, GenerationSchema, TokensResponseSchema } from '@gigatok/shared';
+import { type Generation, GenerationSchema, generateSampling, TokensResponseSchema } from '@gigatok/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, type Stack, startStack } from '../../scripts/local-stack.ts';
 import { backendPost } from '../lib/api.ts';
@@ -112,13 +112,8 @@ describe('a count-16 generation in chunks of 2', () => {
       '/v1/generate',
       {
         model: job.model,
-        seed: params.seed,
+        ...generateSampling(params),
         class_ids: params.class_ids,
-        cfg_scale: params.cfg_scale,
-        cfg_schedule: params.cfg_schedule,
-        temperature: params.temperature,
-        top_k: params.top_k,
-        top_p: params.top_p,
         return_images: true,
       },
       stack,

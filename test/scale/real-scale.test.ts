@@ -9,6 +9,7 @@ import path from 'node:path';
 import {
   decodeTokens,
   GenerationSchema,
+  generateSampling,
   TOKENS_MEDIA_TYPE,
   type TokensResponse,
   TokensResponseSchema,
@@ -216,13 +217,8 @@ describe('the paper smallest pair through the Worker and the backend', () => {
       Promise.all([
         backendPost('/v1/generate', {
           model: model.id,
-          seed: params.seed,
+          ...generateSampling(params),
           class_ids: [CLASS.id],
-          cfg_scale: params.cfg_scale,
-          cfg_schedule: params.cfg_schedule,
-          temperature: params.temperature,
-          top_k: params.top_k,
-          top_p: params.top_p,
         }),
         finished(res),
       ]),

@@ -11,8 +11,10 @@ import {
   EncodeResponseSchema,
   GenerateRequestSchema,
   GenerateResponseSchema,
+  generateSampling,
   RequestIdParamSchema,
 } from './backend.ts';
+import type { GenerationParams } from './public.ts';
 
 function firstError(schema: z.ZodType, value: unknown): [string | undefined, string] | 'ok' {
   const result = schema.safeParse(value);
@@ -33,6 +35,32 @@ const generate = {
 };
 
 describe('backend requests', () => {
+  it("carry a generation's seed and sampling options as its public parameters hold them", () => {
+    const params: GenerationParams = {
+      seed: 7,
+      class_ids: [207, null],
+      cfg_scale: 1.75,
+      cfg_schedule: 'step',
+      temperature: 0.9,
+      top_k: 100,
+      top_p: 0.95,
+      output: { images: true, format: 'png' },
+      variation: { source_token_id: `tok_${'a'.repeat(32)}`, keep: 12 },
+    };
+    const sampling = generateSampling(params);
+    expect(sampling).toEqual({
+      seed: 7,
+      cfg_scale: 1.75,
+      cfg_schedule: 'step',
+      temperature: 0.9,
+      top_k: 100,
+      top_p: 0.95,
+    });
+    expect(firstError(GenerateRequestSchema, { model: 'gigatok-nano', class_ids: [1], ...sampling })).toBe(
+      'ok',
+    );
+  });
+
   it("take a chunk's first_index in [0, 64] and name it when out of range", () => {
     expect(firstError(GenerateRequestSchema, { ...generate, first_index: 13 })).toBe('ok');
     expect(firstError(GenerateRequestSchema, { ...generate, first_index: 65 })).toEqual([

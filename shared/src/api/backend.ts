@@ -6,7 +6,7 @@ import { LIMITS } from '../limits.ts';
 import { CfgScheduleSchema, ManifestSummarySchema, ModelIdSchema } from '../model-manifest.ts';
 import { PreprocessingModeSchema } from '../preprocessing.ts';
 import { base64Field, boolField, intField, numberField, patternField } from '../schema-fields.ts';
-import { ImageFormatSchema, TokenRowSchema } from './public.ts';
+import { type GenerationParams, ImageFormatSchema, TokenRowSchema } from './public.ts';
 
 const batch = <T extends z.ZodType>(name: string, item: T) =>
   z
@@ -159,6 +159,24 @@ export const GenerateRequestSchema = z
       'generation. request_id lets POST /v1/generate/{request_id}/cancel stop it.',
   });
 export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
+
+/** The sampling fields of a /v1/generate request, as a generation's public parameters hold them. */
+export type GenerateSampling = Pick<
+  GenerateRequest,
+  'seed' | 'cfg_scale' | 'cfg_schedule' | 'temperature' | 'top_k' | 'top_p'
+>;
+
+/** A generation's seed and sampling options, as the backend's /v1/generate takes them. */
+export function generateSampling(params: GenerationParams): GenerateSampling {
+  return {
+    seed: params.seed,
+    cfg_scale: params.cfg_scale,
+    cfg_schedule: params.cfg_schedule,
+    temperature: params.temperature,
+    top_k: params.top_k,
+    top_p: params.top_p,
+  };
+}
 
 export const GenerateResponseSchema = z
   .strictObject({

@@ -8,6 +8,7 @@ import {
   ErrorCode,
   GenerateResponseSchema,
   type GenerationParams,
+  generateSampling,
   imageId,
   tokenRows,
 } from '@gigatok/shared';
@@ -156,13 +157,8 @@ export async function produceChunk(
       path: '/v1/generate',
       json: {
         model: job.model,
-        seed: params.seed,
+        ...generateSampling(params),
         class_ids: classIds,
-        cfg_scale: params.cfg_scale,
-        cfg_schedule: params.cfg_schedule,
-        temperature: params.temperature,
-        top_k: params.top_k,
-        top_p: params.top_p,
         ...(prefixes === undefined ? {} : { prefixes }),
         ...(from === 0 ? {} : { first_index: from }),
         return_images: params.output.images,
